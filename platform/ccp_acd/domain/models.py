@@ -1,0 +1,240 @@
+"""Value types of the routing domain: queues, agents, calls, offers.
+
+Everything is frozen: decisions are made on an immutable snapshot and turned
+into etcd transactions by the state layer. Times are POSIX seconds (float);
+the domain never reads a clock, callers pass ``now``.
+
+"Call" means any interaction (voice, chat, e-mail, callback): all are routed
+the same way and differ only in the agent capacity they consume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    VOICE = "voice"
+    CHAT = "chat"
+    EMAIL = "email"
+    CALLBACK = "callback"
+
+
+class Presence(StrEnum):
+    """What the agent (or the system, for wrap-up and no-answer) set.
+
+    "Busy" is not a presence: it is derived from the work an agent holds.
+    """
+
+    LOGGED_OUT = "logged-out"
+    AVAILABLE = "available"
+    BREAK = "break"
+    WRAP_UP = "wrap-up"
+
+
+class CallState(StrEnum):
+    QUEUED = "queued"
+    CONNECTED = "connected"
+    COMPLETED = "completed"
+    ABANDONED = "abandoned"
+    VOICEMAIL = "voicemail"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (CallState.COMPLETED, CallState.ABANDONED, CallState.VOICEMAIL)
+
+
+class Strategy(StrEnum):
+    LONGEST_IDLE = "longest-idle"
+    ROUND_ROBIN = "round-robin"
+    FEWEST_CALLS = "fewest-calls"
+    LEAST_TALK_TIME = "least-talk-time"
+    BEST_SKILL_MATCH = "best-skill-match"
+
+
+class ActionKind(StrEnum):
+    """What a queue does with a call it cannot serve. There is no "drop"."""
+
+    WAIT = "wait"            # keep the call queued (the default)
+    QUEUE = "queue"          # move it to another queue, keeping its arrival time
+    VOICEMAIL = "voicemail"  # end routing; the caller leaves a message
+    CALLBACK = "callback"    # the caller hangs up but keeps their place: channel becomes callback
+
+
+# Reason codes the system sets on an agent; agents choose their own for breaks.
+REASON_NO_ANSWER = "no-answer"   # an offer timed out (RONA: redirect on no answer)
+REASON_REJECTED = "rejected"     # the agent rejected an offer
+
+
+@dataclass(frozen=True)
+class SkillRequirement:
+    name: str
+    min_level: int = 1
+
+
+@dataclass(frozen=True)
+class SkillRing:
+    """From ``after_s`` seconds of waiting on, these requirements replace the queue's.
+
+    Rings widen the pool over time (bullseye routing): later rings should ask
+    for less, e.g. a lower level or fewer skills.
+    """
+
+    after_s: float
+    skills: tuple[SkillRequirement, ...]
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind = ActionKind.WAIT
+    target_queue: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.target_queue}" if self.target_queue else str(self.kind)
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    name: str
+    skills: tuple[SkillRequirement, ...] = ()
+    rings: tuple[SkillRing, ...] = ()
+    strategy: Strategy = Strategy.LONGEST_IDLE
+    # Added to every call's own priority; higher is served first.
+    priority: int = 0
+    # Service level: share of calls answered within sl_threshold_s (80 % in 20 s by default).
+    sl_threshold_s: float = 20.0
+    sl_target: float = 0.8
+    max_wait_s: float | None = None
+    max_length: int | None = None
+    on_max_wait: Action = Action()
+    on_max_length: Action = Action()
+    on_no_agents: Action = Action()
+    wrap_up_s: float = 0.0
+    offer_timeout_s: float = 15.0
+    # Priority points a call gains per minute of waiting, so low priorities are not starved.
+    aging_per_minute: float = 1.0
+    # Handle time assumed for expected-wait predictions before history exists.
+    expected_handle_s: float = 180.0
+
+    def requirements_after(self, waited_s: float) -> tuple[SkillRequirement, ...]:
+        """The skill requirements in force for a call that has waited ``waited_s``."""
+        current = self.skills
+        for ring in sorted(self.rings, key=lambda r: r.after_s):
+            if waited_s >= ring.after_s:
+                current = ring.skills
+        return current
+
+    def widest_requirements(self) -> tuple[SkillRequirement, ...]:
+        """The most relaxed requirements any call of this queue will ever have."""
+        return self.requirements_after(float("inf"))
+
+
+@dataclass(frozen=True)
+class Caller:
+    address: str = ""
+    display_name: str = ""
+    data: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: str
+    display_name: str = ""
+    skills: Mapping[str, int] = field(default_factory=dict)
+    capacity: Mapping[Channel, int] = field(default_factory=lambda: {Channel.VOICE: 1})
+    site: str = ""
+    presence: Presence = Presence.LOGGED_OUT
+    reason_code: str = ""
+    presence_since: float = 0.0
+    wrap_up_until: float = 0.0
+    # Strategy inputs, maintained by the state layer on each transition.
+    idle_since: float = 0.0
+    last_offered_at: float = 0.0
+    calls_handled: int = 0
+    talk_time_s: float = 0.0
+
+    def ready(self, now: float) -> bool:
+        """Whether the agent may receive offers (capacity aside)."""
+        if self.presence is Presence.AVAILABLE:
+            return True
+        return self.presence is Presence.WRAP_UP and now >= self.wrap_up_until
+
+    @property
+    def logged_in(self) -> bool:
+        return self.presence is not Presence.LOGGED_OUT
+
+
+@dataclass(frozen=True)
+class Call:
+    id: str
+    queue: str
+    channel: Channel = Channel.VOICE
+    priority: int = 0
+    caller: Caller = Caller()
+    site: str = ""
+    state: CallState = CallState.QUEUED
+    # First arrival in the system: service level and FIFO order count from here,
+    # and overflow to another queue keeps it (the caller keeps their place).
+    enqueued_at: float = 0.0
+    # Arrival in the current queue: skill rings and max wait count from here.
+    queued_since: float = 0.0
+    answered_at: float | None = None
+    ended_at: float | None = None
+    agent_id: str = ""
+    reason: str = ""
+    route_history: tuple[str, ...] = ()
+    request_id: str = ""
+    disposition: str = ""
+
+    def waited(self, now: float) -> float:
+        return max(0.0, now - self.enqueued_at)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """An offer of a call to an agent. Lives on the offering node's lease."""
+
+    call_id: str
+    agent_id: str
+    node_id: str
+    offered_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """One tenant's live routing state, read at a single etcd revision."""
+
+    agents: Mapping[str, Agent]
+    calls: Mapping[str, Call]
+    reservations: Mapping[str, Reservation]
+    revision: int = 0
+
+
+# Decisions the planner returns; the state layer commits each as one transaction.
+
+@dataclass(frozen=True)
+class OfferDecision:
+    call_id: str
+    agent_id: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class RerouteDecision:
+    call_id: str
+    action: Action
+    reason: str
+
+
+@dataclass(frozen=True)
+class ExpireOfferDecision:
+    """An offer outlived its timeout: free the call, put the agent on a no-answer break."""
+
+    call_id: str
+    agent_id: str
+
+
+Decision = OfferDecision | RerouteDecision | ExpireOfferDecision

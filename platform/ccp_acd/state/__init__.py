@@ -1,0 +1,1 @@
+"""State: the etcd key layout, the codec, and the etcd-backed store."""

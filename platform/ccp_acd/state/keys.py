@@ -1,0 +1,145 @@
+"""The etcd key layout: the one place that knows where everything lives.
+
+Every key, its value (JSON unless said otherwise), who writes it, whether it
+lives on a lease, and the compare-and-set that guards it:
+
+``/ccp/v1/tenants/{t}/config``
+    Tenant config (display name, home site, failover sites). Written by the
+    operator or ``ccp apply``; last writer wins (declarative source of truth).
+``/ccp/v1/tenants/{t}/queues/{q}/config``
+    ``QueueConfig``. Written by the operator / ``ccp apply``. Nodes read it live.
+``/ccp/v1/tenants/{t}/trunks/{tr}/config``
+    Trunk config (numbers, carrier, codecs, home site). Operator / ``ccp apply``.
+``/ccp/v1/tenants/{t}/credentials/{key_id}``
+    ``{"sha256": hex, "role": "admin"|"agent"|"interaction", "agent_id": str}``.
+    The token itself is never stored. Written by ``ccp token issue`` / operator.
+``/ccp/v1/tenants/{t}/blocklist/{pattern}``
+    ``{"reason", "created_at"}``. Admin API; plain put/delete.
+``/ccp/v1/tenants/{t}/live/agents/{a}``
+    ``Agent``: profile, presence and strategy counters. Every transaction that
+    gives the agent work (an offer) compares this key's mod_revision and
+    rewrites it, so two nodes can never both fill the agent's last slot.
+``/ccp/v1/tenants/{t}/live/calls/{c}``
+    ``Call`` while queued or connected. Created by Enqueue (create_revision == 0)
+    before the caller is told to hold; every change compares mod_revision.
+``/ccp/v1/tenants/{t}/live/reservations/{c}``
+    ``Reservation``: an offer of call c. On the offering node's lease, so a dead
+    node's offers vanish and the call is back in line at its old place. Created
+    with create_revision == 0 (one offer per call at a time).
+``/ccp/v1/tenants/{t}/history/{c}``
+    The final ``Call`` record, moved here from ``live/calls`` in the same
+    transaction that ends it. Call ids sort by arrival time, so a key range is a
+    time window for reports.
+``/ccp/v1/tenants/{t}/requests/{request_id}``
+    The call id an Enqueue request_id produced (idempotent retries). Created in
+    the Enqueue transaction with create_revision == 0. Kept for the record's life.
+``/ccp/v1/sites/{s}/nodes/{n}``
+    ``{"grpc": "host:port", "started_at"}`` on the node's lease: live nodes.
+
+Everything under ``live/`` is read in one range request, which etcd serves at a
+single revision: the snapshot the planner decides on is always consistent.
+"""
+
+from __future__ import annotations
+
+ROOT = "/ccp/v1"
+
+
+def _seg(value: str) -> str:
+    # Ids are validated at the API edge; this guards the layout itself.
+    if not value or "/" in value:
+        raise ValueError(f"invalid key segment {value!r}")
+    return value
+
+
+def tenants_prefix() -> str:
+    return f"{ROOT}/tenants/"
+
+
+def tenant_prefix(tenant: str) -> str:
+    return f"{ROOT}/tenants/{_seg(tenant)}/"
+
+
+def tenant_config(tenant: str) -> str:
+    return f"{tenant_prefix(tenant)}config"
+
+
+def queues_prefix(tenant: str) -> str:
+    return f"{tenant_prefix(tenant)}queues/"
+
+
+def queue_config(tenant: str, queue: str) -> str:
+    return f"{queues_prefix(tenant)}{_seg(queue)}/config"
+
+
+def trunks_prefix(tenant: str) -> str:
+    return f"{tenant_prefix(tenant)}trunks/"
+
+
+def trunk_config(tenant: str, trunk: str) -> str:
+    return f"{trunks_prefix(tenant)}{_seg(trunk)}/config"
+
+
+def credential(tenant: str, key_id: str) -> str:
+    return f"{tenant_prefix(tenant)}credentials/{_seg(key_id)}"
+
+
+def blocklist_prefix(tenant: str) -> str:
+    return f"{tenant_prefix(tenant)}blocklist/"
+
+
+def blocked(tenant: str, pattern: str) -> str:
+    return f"{blocklist_prefix(tenant)}{_seg(pattern)}"
+
+
+def live_prefix(tenant: str) -> str:
+    return f"{tenant_prefix(tenant)}live/"
+
+
+def agents_prefix(tenant: str) -> str:
+    return f"{live_prefix(tenant)}agents/"
+
+
+def agent(tenant: str, agent_id: str) -> str:
+    return f"{agents_prefix(tenant)}{_seg(agent_id)}"
+
+
+def calls_prefix(tenant: str) -> str:
+    return f"{live_prefix(tenant)}calls/"
+
+
+def call(tenant: str, call_id: str) -> str:
+    return f"{calls_prefix(tenant)}{_seg(call_id)}"
+
+
+def reservations_prefix(tenant: str) -> str:
+    return f"{live_prefix(tenant)}reservations/"
+
+
+def reservation(tenant: str, call_id: str) -> str:
+    return f"{reservations_prefix(tenant)}{_seg(call_id)}"
+
+
+def history_prefix(tenant: str) -> str:
+    return f"{tenant_prefix(tenant)}history/"
+
+
+def history(tenant: str, call_id: str) -> str:
+    return f"{history_prefix(tenant)}{_seg(call_id)}"
+
+
+def request(tenant: str, request_id: str) -> str:
+    return f"{tenant_prefix(tenant)}requests/{_seg(request_id)}"
+
+
+def site_nodes_prefix(site: str) -> str:
+    return f"{ROOT}/sites/{_seg(site)}/nodes/"
+
+
+def node(site: str, node_id: str) -> str:
+    return f"{site_nodes_prefix(site)}{_seg(node_id)}"
+
+
+def last_segment(key: str | bytes) -> str:
+    text = key.decode() if isinstance(key, bytes) else key
+    return text.rsplit("/", 1)[-1]

@@ -1,0 +1,129 @@
+"""The store interface: every read and every guarded transition the node needs.
+
+All methods are tenant-scoped: the tenant comes from the caller's verified
+credential, so a request can never name another tenant's keys. Transitions
+raise the errors in ``ccp_acd.errors`` (NotFound, FailedPrecondition...);
+``commit`` returns False when a compare-and-set loses (the planner re-reads and
+decides again), it does not raise.
+
+Implemented by ``state.etcd.EtcdStore`` on a real etcd.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from ccp_acd.domain.models import Agent, Call, Channel, Decision, LiveView, Presence, QueueConfig
+
+
+@dataclass(frozen=True)
+class TenantConfig:
+    name: str
+    display_name: str = ""
+    home_site: str = ""
+    failover_sites: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrunkConfig:
+    name: str
+    numbers: tuple[str, ...] = ()
+    carrier: str = ""
+    codecs: tuple[str, ...] = ("PCMU",)
+    home_site: str = ""
+    default_queue: str = ""
+    allowed_sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Credential:
+    sha256: str
+    role: Literal["admin", "agent", "interaction"]
+    # For role "agent": the only agent this token may act as.
+    agent_id: str = ""
+
+
+@dataclass(frozen=True)
+class BlockedCaller:
+    pattern: str
+    reason: str = ""
+    created_at: float = 0.0
+
+    def matches(self, address: str) -> bool:
+        if self.pattern.endswith("*"):
+            return address.startswith(self.pattern[:-1])
+        return address == self.pattern
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    kind: Literal["put", "delete"]
+    key: str
+    value: bytes | None
+    prev_value: bytes | None
+    revision: int
+
+
+@dataclass(frozen=True)
+class AgentProfile:
+    display_name: str = ""
+    skills: Mapping[str, int] = field(default_factory=dict)
+    capacity: Mapping[Channel, int] = field(default_factory=dict)
+    site: str = ""
+
+
+class Store(Protocol):
+    # -- declarative config (operator / ccp apply) --
+    async def put_tenant_config(self, config: TenantConfig) -> None: ...
+    async def get_tenant_config(self, tenant: str) -> TenantConfig | None: ...
+    async def list_tenants(self) -> list[str]: ...
+    async def put_queue_config(self, tenant: str, config: QueueConfig) -> None: ...
+    async def get_queue_configs(self, tenant: str) -> dict[str, QueueConfig]: ...
+    async def put_trunk_config(self, tenant: str, config: TrunkConfig) -> None: ...
+
+    # -- credentials --
+    async def put_credential(self, tenant: str, key_id: str, credential: Credential) -> None: ...
+    async def get_credential(self, tenant: str, key_id: str) -> Credential | None: ...
+
+    # -- blocklist --
+    async def add_blocked(self, tenant: str, blocked: BlockedCaller) -> BlockedCaller: ...
+    async def remove_blocked(self, tenant: str, pattern: str) -> None: ...  # NotFound
+    async def list_blocked(self, tenant: str) -> list[BlockedCaller]: ...
+
+    # -- agents (admin) --
+    async def create_agent(self, tenant: str, agent_id: str, profile: AgentProfile, *, now: float) -> Agent: ...
+    async def get_agent(self, tenant: str, agent_id: str) -> Agent: ...  # NotFound
+    async def list_agents(self, tenant: str) -> list[Agent]: ...
+    async def update_agent(self, tenant: str, agent_id: str, profile: AgentProfile) -> Agent: ...
+    # FailedPrecondition while the agent holds work or an offer.
+    async def delete_agent(self, tenant: str, agent_id: str) -> None: ...
+
+    # -- agent presence and work --
+    # LOGGED_OUT with work in hand -> FailedPrecondition; a pending offer is released.
+    async def set_presence(
+        self, tenant: str, agent_id: str, presence: Presence, *, reason_code: str, now: float
+    ) -> Agent: ...
+    async def accept(self, tenant: str, agent_id: str, call_id: str, *, now: float) -> Call: ...
+    async def reject(self, tenant: str, agent_id: str, call_id: str, *, reason: str, now: float) -> Agent: ...
+    async def complete(
+        self, tenant: str, agent_id: str, call_id: str, *, disposition: str, wrap_up_s: float | None,
+        now: float,
+    ) -> Agent: ...
+
+    # -- interactions --
+    # Returns (call, created). created is False when request_id was seen before.
+    async def enqueue(self, tenant: str, call: Call) -> tuple[Call, bool]: ...
+    async def get_call(self, tenant: str, call_id: str) -> Call: ...  # live or history; NotFound
+    async def cancel(self, tenant: str, call_id: str, *, reason: str, now: float) -> Call: ...
+
+    # -- routing --
+    async def load_live(self, tenant: str) -> LiveView: ...
+    async def commit(self, tenant: str, view: LiveView, decision: Decision, *, node_id: str, now: float) -> bool: ...
+
+    # -- reports --
+    async def history_since(self, tenant: str, since: float) -> list[Call]: ...
+
+    # -- watches --
+    def watch_prefix(self, prefix: str, *, start_revision: int | None = None) -> AsyncIterator[WatchEvent]: ...

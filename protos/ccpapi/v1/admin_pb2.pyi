@@ -1,0 +1,190 @@
+import datetime
+
+from ccpapi.v1 import agent_pb2 as _agent_pb2
+from ccpapi.v1 import common_pb2 as _common_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Agent(_message.Message):
+    __slots__ = ("id", "display_name", "skills", "capacity", "site")
+    class SkillsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    SKILLS_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    display_name: str
+    skills: _containers.ScalarMap[str, int]
+    capacity: _containers.RepeatedCompositeFieldContainer[_common_pb2.ChannelCapacity]
+    site: str
+    def __init__(self, id: _Optional[str] = ..., display_name: _Optional[str] = ..., skills: _Optional[_Mapping[str, int]] = ..., capacity: _Optional[_Iterable[_Union[_common_pb2.ChannelCapacity, _Mapping]]] = ..., site: _Optional[str] = ...) -> None: ...
+
+class CreateAgentRequest(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: Agent
+    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ...) -> None: ...
+
+class GetAgentRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class ListAgentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListAgentsResponse(_message.Message):
+    __slots__ = ("agents",)
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    agents: _containers.RepeatedCompositeFieldContainer[Agent]
+    def __init__(self, agents: _Optional[_Iterable[_Union[Agent, _Mapping]]] = ...) -> None: ...
+
+class UpdateAgentRequest(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: Agent
+    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ...) -> None: ...
+
+class DeleteAgentRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class DeleteAgentResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetQueueStatsRequest(_message.Message):
+    __slots__ = ("queue", "window")
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    queue: str
+    window: _duration_pb2.Duration
+    def __init__(self, queue: _Optional[str] = ..., window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class ListQueueStatsRequest(_message.Message):
+    __slots__ = ("window",)
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    window: _duration_pb2.Duration
+    def __init__(self, window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class ListQueueStatsResponse(_message.Message):
+    __slots__ = ("queues",)
+    QUEUES_FIELD_NUMBER: _ClassVar[int]
+    queues: _containers.RepeatedCompositeFieldContainer[QueueStats]
+    def __init__(self, queues: _Optional[_Iterable[_Union[QueueStats, _Mapping]]] = ...) -> None: ...
+
+class AgentCounts(_message.Message):
+    __slots__ = ("logged_in", "available", "busy", "wrap_up", "on_break")
+    LOGGED_IN_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    BUSY_FIELD_NUMBER: _ClassVar[int]
+    WRAP_UP_FIELD_NUMBER: _ClassVar[int]
+    ON_BREAK_FIELD_NUMBER: _ClassVar[int]
+    logged_in: int
+    available: int
+    busy: int
+    wrap_up: int
+    on_break: int
+    def __init__(self, logged_in: _Optional[int] = ..., available: _Optional[int] = ..., busy: _Optional[int] = ..., wrap_up: _Optional[int] = ..., on_break: _Optional[int] = ...) -> None: ...
+
+class QueueStats(_message.Message):
+    __slots__ = ("queue", "waiting", "longest_wait", "expected_wait", "agents", "window_start", "offered", "answered", "answered_within_threshold", "abandoned", "service_level", "service_level_threshold", "service_level_target", "average_speed_of_answer", "average_handle_time", "abandonment_rate", "overflowed")
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FIELD_NUMBER: _ClassVar[int]
+    LONGEST_WAIT_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_WAIT_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    OFFERED_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_WITHIN_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    ABANDONED_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_LEVEL_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_LEVEL_TARGET_FIELD_NUMBER: _ClassVar[int]
+    AVERAGE_SPEED_OF_ANSWER_FIELD_NUMBER: _ClassVar[int]
+    AVERAGE_HANDLE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ABANDONMENT_RATE_FIELD_NUMBER: _ClassVar[int]
+    OVERFLOWED_FIELD_NUMBER: _ClassVar[int]
+    queue: str
+    waiting: int
+    longest_wait: _duration_pb2.Duration
+    expected_wait: _duration_pb2.Duration
+    agents: AgentCounts
+    window_start: _timestamp_pb2.Timestamp
+    offered: int
+    answered: int
+    answered_within_threshold: int
+    abandoned: int
+    service_level: float
+    service_level_threshold: _duration_pb2.Duration
+    service_level_target: float
+    average_speed_of_answer: _duration_pb2.Duration
+    average_handle_time: _duration_pb2.Duration
+    abandonment_rate: float
+    overflowed: int
+    def __init__(self, queue: _Optional[str] = ..., waiting: _Optional[int] = ..., longest_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., expected_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., agents: _Optional[_Union[AgentCounts, _Mapping]] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., offered: _Optional[int] = ..., answered: _Optional[int] = ..., answered_within_threshold: _Optional[int] = ..., abandoned: _Optional[int] = ..., service_level: _Optional[float] = ..., service_level_threshold: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., service_level_target: _Optional[float] = ..., average_speed_of_answer: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., average_handle_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., abandonment_rate: _Optional[float] = ..., overflowed: _Optional[int] = ...) -> None: ...
+
+class ListAgentStatusesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListAgentStatusesResponse(_message.Message):
+    __slots__ = ("agents",)
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    agents: _containers.RepeatedCompositeFieldContainer[_agent_pb2.AgentStatus]
+    def __init__(self, agents: _Optional[_Iterable[_Union[_agent_pb2.AgentStatus, _Mapping]]] = ...) -> None: ...
+
+class BlockedCaller(_message.Message):
+    __slots__ = ("pattern", "reason", "created_at")
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    pattern: str
+    reason: str
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, pattern: _Optional[str] = ..., reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AddBlockedCallerRequest(_message.Message):
+    __slots__ = ("blocked",)
+    BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    blocked: BlockedCaller
+    def __init__(self, blocked: _Optional[_Union[BlockedCaller, _Mapping]] = ...) -> None: ...
+
+class RemoveBlockedCallerRequest(_message.Message):
+    __slots__ = ("pattern",)
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    pattern: str
+    def __init__(self, pattern: _Optional[str] = ...) -> None: ...
+
+class RemoveBlockedCallerResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListBlockedCallersRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListBlockedCallersResponse(_message.Message):
+    __slots__ = ("blocked",)
+    BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    blocked: _containers.RepeatedCompositeFieldContainer[BlockedCaller]
+    def __init__(self, blocked: _Optional[_Iterable[_Union[BlockedCaller, _Mapping]]] = ...) -> None: ...
