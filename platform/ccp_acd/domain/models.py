@@ -187,6 +187,8 @@ class Call:
     route_history: tuple[str, ...] = ()
     request_id: str = ""
     disposition: str = ""
+    # Agents who rejected this call: it is not offered to them again.
+    declined_by: tuple[str, ...] = ()
 
     def waited(self, now: float) -> float:
         return max(0.0, now - self.enqueued_at)
@@ -211,6 +213,9 @@ class LiveView:
     calls: Mapping[str, Call]
     reservations: Mapping[str, Reservation]
     revision: int = 0
+    # Opaque per-record versions (etcd mod_revisions by key) the state layer
+    # compares when it commits a decision made on this view.
+    versions: Mapping[str, int] = field(default_factory=dict)
 
 
 # Decisions the planner returns; the state layer commits each as one transaction.

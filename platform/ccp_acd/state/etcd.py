@@ -1,0 +1,611 @@
+"""The store on a real etcd (aetcd, asyncio): every transition one guarded transaction.
+
+Why each guarantee holds:
+
+- A call is offered to at most one agent: the reservation key is created with
+  ``create_revision == 0``; a second offer of the same call loses the compare.
+- An agent never exceeds its capacity: every offer compares the agent record's
+  ``mod_revision`` seen in the planner's snapshot and rewrites the record, so of
+  two nodes filling the same agent on the same snapshot only one commits. Work
+  only ever *leaves* an agent without touching its record (an offer expiring
+  with its lease), which can make a snapshot pessimistic, never optimistic.
+- A call is answered once: accept compares the reservation and the call record
+  and deletes the reservation while connecting the call.
+- A dead node loses nothing: its offers live on its lease and vanish with it;
+  the call record, written at Enqueue, is untouched and keeps its place.
+
+What this module is not: it makes no routing decisions (``domain.routing``
+does) and does not validate requests (``api.validate`` does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+import aetcd
+import aetcd.exceptions
+import aetcd.rtypes
+import aetcd.utils
+
+from ccp_acd.domain.models import (
+    REASON_NO_ANSWER,
+    Agent,
+    Call,
+    CallState,
+    Decision,
+    ExpireOfferDecision,
+    LiveView,
+    OfferDecision,
+    Presence,
+    QueueConfig,
+    RerouteDecision,
+    Reservation,
+)
+from ccp_acd.domain.routing import apply_reroute
+from ccp_acd.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound, StateUnavailable
+from ccp_acd.state import keys
+from ccp_acd.state.codec import decode, encode
+from ccp_acd.state.store import (
+    AgentProfile,
+    BlockedCaller,
+    Credential,
+    TenantConfig,
+    TrunkConfig,
+    WatchEvent,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A transition re-reads and retries when a concurrent writer wins its compare;
+# past this many losses the caller gets Conflict (ABORTED) and may retry.
+CAS_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class _Record:
+    value: bytes
+    mod_revision: int
+
+
+class Session:
+    """A node's lease, kept alive in the background, and its registration key.
+
+    If a keepalive finds the lease gone (the node stalled past its TTL), the
+    session grants a new lease and registers again: offers made on the old
+    lease are already back in their queues, which is exactly what a stalled
+    node must accept.
+    """
+
+    def __init__(self, store: EtcdStore, *, site: str, node_id: str, ttl_s: int, info: bytes):
+        self._store = store
+        self.site = site
+        self.node_id = node_id
+        self.ttl_s = ttl_s
+        self._info = info
+        self.lease_id = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _grant(self) -> None:
+        lease = await self._store._call(self._store.client.lease(self.ttl_s))
+        self.lease_id = lease.id
+        await self._store._call(
+            self._store.client.put(keys.node(self.site, self.node_id).encode(), self._info, lease=lease.id)
+        )
+        log.info("node %s/%s registered on lease %x (ttl %ss)", self.site, self.node_id, lease.id, self.ttl_s)
+
+    async def _keepalive(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_s / 3)
+            try:
+                response = await self._store._call(self._store.client.refresh_lease(self.lease_id))
+                if response.TTL <= 0:
+                    log.warning("lease %x expired: the node stalled; registering again", self.lease_id)
+                    await self._grant()
+            except StateUnavailable as e:
+                log.warning("lease keepalive failed: %s", e)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        # Revoking releases this node's offers at once instead of after the TTL.
+        with contextlib.suppress(StateUnavailable):
+            await self._store._call(self._store.client.revoke_lease(self.lease_id))
+
+
+class EtcdStore:
+    """Implements ``state.store.Store`` on etcd."""
+
+    def __init__(self, client: aetcd.Client, *, timeout_s: float):
+        self.client = client
+        self._timeout_s = timeout_s
+
+    @classmethod
+    async def connect(cls, endpoint: str, *, timeout_s: float = 5.0) -> EtcdStore:
+        host, _, port = endpoint.rpartition(":")
+        client = aetcd.Client(host=host or "127.0.0.1", port=int(port), timeout=timeout_s)
+        store = cls(client, timeout_s=timeout_s)
+        await store._call(client.connect())
+        return store
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def open_session(self, *, site: str, node_id: str, ttl_s: int, grpc_address: str) -> Session:
+        info = f'{{"grpc": "{grpc_address}", "started_at": {time.time():.3f}}}'.encode()
+        session = Session(self, site=site, node_id=node_id, ttl_s=ttl_s, info=info)
+        await session._grant()
+        session._task = asyncio.create_task(session._keepalive(), name=f"lease-keepalive-{node_id}")
+        return session
+
+    # -- plumbing ---------------------------------------------------------
+
+    async def _call(self, awaitable: Awaitable[T]) -> T:
+        try:
+            return await awaitable
+        except aetcd.exceptions.ClientError as e:
+            raise StateUnavailable(f"etcd: {e}") from e
+
+    async def _get(self, key: str) -> _Record | None:
+        got = await self._call(self.client.get(key.encode()))
+        return None if got is None else _Record(got.value, got.mod_revision)
+
+    async def _txn(self, compare: list, success: list, failure: list | None = None) -> tuple[bool, list]:
+        return await self._call(self.client.transaction(compare=compare, success=success, failure=failure or []))
+
+    def _mod(self, key: str):
+        return self.client.transactions.mod(key.encode())
+
+    def _create(self, key: str):
+        return self.client.transactions.create(key.encode())
+
+    def _put(self, key: str, record: object, *, lease: int | None = None):
+        return self.client.transactions.put(key.encode(), encode(record), lease=lease)
+
+    def _delete(self, key: str):
+        return self.client.transactions.delete(key.encode())
+
+    async def _retrying(self, what: str, attempt: Callable[[], Awaitable[T | None]]) -> T:
+        """Run a read-compare-write attempt until it commits (returns non-None)."""
+        for _ in range(CAS_ATTEMPTS):
+            result = await attempt()
+            if result is not None:
+                return result
+        raise Conflict(f"{what}: lost {CAS_ATTEMPTS} compare-and-set races in a row; retry")
+
+    async def _prefix(self, prefix: str) -> aetcd.rtypes.GetRange:
+        return await self._call(self.client.get_prefix(prefix.encode()))
+
+    # -- declarative config -----------------------------------------------
+
+    async def put_tenant_config(self, config: TenantConfig) -> None:
+        await self._call(self.client.put(keys.tenant_config(config.name).encode(), encode(config)))
+
+    async def get_tenant_config(self, tenant: str) -> TenantConfig | None:
+        record = await self._get(keys.tenant_config(tenant))
+        return None if record is None else decode(TenantConfig, record.value)
+
+    async def list_tenants(self) -> list[str]:
+        found = await self._call(self.client.get_prefix(keys.tenants_prefix().encode(), keys_only=True))
+        tenants = set()
+        for kv in found:
+            rest = kv.key.decode()[len(keys.tenants_prefix()):]
+            if rest.endswith("/config") and rest.count("/") == 1:
+                tenants.add(rest.split("/", 1)[0])
+        return sorted(tenants)
+
+    async def put_queue_config(self, tenant: str, config: QueueConfig) -> None:
+        await self._call(self.client.put(keys.queue_config(tenant, config.name).encode(), encode(config)))
+
+    async def get_queue_configs(self, tenant: str) -> dict[str, QueueConfig]:
+        queues = {}
+        for kv in await self._prefix(keys.queues_prefix(tenant)):
+            if kv.key.endswith(b"/config"):
+                config = decode(QueueConfig, kv.value)
+                queues[config.name] = config
+        return queues
+
+    async def delete_queue_config(self, tenant: str, queue: str) -> None:
+        await self._call(self.client.delete(keys.queue_config(tenant, queue).encode()))
+
+    async def put_trunk_config(self, tenant: str, config: TrunkConfig) -> None:
+        await self._call(self.client.put(keys.trunk_config(tenant, config.name).encode(), encode(config)))
+
+    # -- credentials --------------------------------------------------------
+
+    async def put_credential(self, tenant: str, key_id: str, credential: Credential) -> None:
+        await self._call(self.client.put(keys.credential(tenant, key_id).encode(), encode(credential)))
+
+    async def get_credential(self, tenant: str, key_id: str) -> Credential | None:
+        record = await self._get(keys.credential(tenant, key_id))
+        return None if record is None else decode(Credential, record.value)
+
+    # -- blocklist ----------------------------------------------------------
+
+    async def add_blocked(self, tenant: str, blocked: BlockedCaller) -> BlockedCaller:
+        await self._call(self.client.put(keys.blocked(tenant, blocked.pattern).encode(), encode(blocked)))
+        return blocked
+
+    async def remove_blocked(self, tenant: str, pattern: str) -> None:
+        deleted = await self._call(self.client.delete(keys.blocked(tenant, pattern).encode()))
+        if not deleted:
+            raise NotFound(f"pattern {pattern!r} is not on the blocklist")
+
+    async def list_blocked(self, tenant: str) -> list[BlockedCaller]:
+        return [decode(BlockedCaller, kv.value) for kv in await self._prefix(keys.blocklist_prefix(tenant))]
+
+    # -- agents -------------------------------------------------------------
+
+    async def create_agent(self, tenant: str, agent_id: str, profile: AgentProfile, *, now: float) -> Agent:
+        agent = Agent(
+            id=agent_id,
+            display_name=profile.display_name,
+            skills=dict(profile.skills),
+            capacity=dict(profile.capacity),
+            site=profile.site,
+            presence_since=now,
+        )
+        key = keys.agent(tenant, agent_id)
+        ok, _ = await self._txn([self._create(key) == 0], [self._put(key, agent)])
+        if not ok:
+            raise AlreadyExists(f"agent {agent_id!r} already exists")
+        return agent
+
+    async def _agent_record(self, tenant: str, agent_id: str) -> tuple[Agent, int]:
+        record = await self._get(keys.agent(tenant, agent_id))
+        if record is None:
+            raise NotFound(f"agent {agent_id!r} not found")
+        return decode(Agent, record.value), record.mod_revision
+
+    async def get_agent(self, tenant: str, agent_id: str) -> Agent:
+        return (await self._agent_record(tenant, agent_id))[0]
+
+    async def list_agents(self, tenant: str) -> list[Agent]:
+        return [decode(Agent, kv.value) for kv in await self._prefix(keys.agents_prefix(tenant))]
+
+    async def update_agent(self, tenant: str, agent_id: str, profile: AgentProfile) -> Agent:
+        key = keys.agent(tenant, agent_id)
+
+        async def attempt() -> Agent | None:
+            agent, rev = await self._agent_record(tenant, agent_id)
+            updated = replace(
+                agent,
+                display_name=profile.display_name,
+                skills=dict(profile.skills),
+                capacity=dict(profile.capacity),
+                site=profile.site,
+            )
+            ok, _ = await self._txn([self._mod(key) == rev], [self._put(key, updated)])
+            return updated if ok else None
+
+        return await self._retrying(f"update agent {agent_id}", attempt)
+
+    async def delete_agent(self, tenant: str, agent_id: str) -> None:
+        key = keys.agent(tenant, agent_id)
+
+        async def attempt() -> bool | None:
+            view = await self.load_live(tenant)
+            if agent_id not in view.agents:
+                raise NotFound(f"agent {agent_id!r} not found")
+            if _work_of(view, agent_id):
+                raise FailedPrecondition(f"agent {agent_id!r} holds work; complete it first")
+            ok, _ = await self._txn([self._mod(key) == view.versions[key]], [self._delete(key)])
+            return True if ok else None
+
+        await self._retrying(f"delete agent {agent_id}", attempt)
+
+    async def set_presence(
+        self, tenant: str, agent_id: str, presence: Presence, *, reason_code: str, now: float
+    ) -> Agent:
+        key = keys.agent(tenant, agent_id)
+
+        async def attempt() -> Agent | None:
+            view = await self.load_live(tenant)
+            agent = view.agents.get(agent_id)
+            if agent is None:
+                raise NotFound(f"agent {agent_id!r} not found")
+            connected = [c.id for c in view.calls.values() if c.agent_id == agent_id]
+            if presence is Presence.LOGGED_OUT and connected:
+                raise FailedPrecondition(
+                    f"agent {agent_id!r} is handling {', '.join(connected)}; complete before logging out"
+                )
+            was_ready = agent.ready(now)
+            updated = replace(
+                agent,
+                presence=presence,
+                reason_code=reason_code,
+                presence_since=now,
+                idle_since=now if presence is Presence.AVAILABLE and not was_ready else agent.idle_since,
+            )
+            compare = [self._mod(key) == view.versions[key]]
+            success = [self._put(key, updated)]
+            if presence is not Presence.AVAILABLE:
+                # A pending offer goes back to the queue now rather than timing out.
+                for reservation in view.reservations.values():
+                    if reservation.agent_id == agent_id:
+                        res_key = keys.reservation(tenant, reservation.call_id)
+                        compare.append(self._mod(res_key) == view.versions[res_key])
+                        success.append(self._delete(res_key))
+            ok, _ = await self._txn(compare, success)
+            return updated if ok else None
+
+        return await self._retrying(f"set presence of {agent_id}", attempt)
+
+    # -- interactions -------------------------------------------------------
+
+    async def enqueue(self, tenant: str, call: Call) -> tuple[Call, bool]:
+        call_key = keys.call(tenant, call.id)
+        compare = [self._create(call_key) == 0]
+        success = [self._put(call_key, call)]
+        failure = []
+        if call.request_id:
+            request_key = keys.request(tenant, call.request_id)
+            compare.append(self._create(request_key) == 0)
+            success.append(self.client.transactions.put(request_key.encode(), call.id.encode()))
+            failure.append(self.client.transactions.get(request_key.encode()))
+        ok, responses = await self._txn(compare, success, failure)
+        if ok:
+            return call, True
+        if call.request_id and responses and responses[0]:
+            existing_id = responses[0][0][0].decode()
+            return await self.get_call(tenant, existing_id), False
+        raise AlreadyExists(f"interaction {call.id!r} already exists")
+
+    async def _call_record(self, tenant: str, call_id: str) -> tuple[Call, int] | None:
+        record = await self._get(keys.call(tenant, call_id))
+        return None if record is None else (decode(Call, record.value), record.mod_revision)
+
+    async def get_call(self, tenant: str, call_id: str) -> Call:
+        live = await self._call_record(tenant, call_id)
+        if live is not None:
+            return live[0]
+        record = await self._get(keys.history(tenant, call_id))
+        if record is None:
+            raise NotFound(f"interaction {call_id!r} not found")
+        return decode(Call, record.value)
+
+    async def cancel(self, tenant: str, call_id: str, *, reason: str, now: float) -> Call:
+        call_key = keys.call(tenant, call_id)
+        res_key = keys.reservation(tenant, call_id)
+
+        async def attempt() -> Call | None:
+            live = await self._call_record(tenant, call_id)
+            if live is None:
+                return await self.get_call(tenant, call_id)  # already ended: cancelling again is a no-op
+            call, rev = live
+            if call.state is not CallState.QUEUED:
+                raise FailedPrecondition(
+                    f"interaction {call_id!r} is {call.state} with agent {call.agent_id!r}; the agent completes it"
+                )
+            ended = replace(call, state=CallState.ABANDONED, ended_at=now, reason=reason or "abandoned")
+            ok, _ = await self._txn(
+                [self._mod(call_key) == rev],
+                [self._delete(call_key), self._delete(res_key), self._put(keys.history(tenant, call_id), ended)],
+            )
+            return ended if ok else None
+
+        return await self._retrying(f"cancel {call_id}", attempt)
+
+    async def _offer_of(self, tenant: str, agent_id: str, call_id: str) -> tuple[Reservation, int, Call, int]:
+        res = await self._get(keys.reservation(tenant, call_id))
+        live = await self._call_record(tenant, call_id)
+        if res is None or live is None:
+            raise FailedPrecondition(f"no offer of interaction {call_id!r} is pending (it expired or was withdrawn)")
+        reservation = decode(Reservation, res.value)
+        if reservation.agent_id != agent_id:
+            raise FailedPrecondition(f"interaction {call_id!r} is not offered to agent {agent_id!r}")
+        return reservation, res.mod_revision, live[0], live[1]
+
+    async def accept(self, tenant: str, agent_id: str, call_id: str, *, now: float) -> Call:
+        call_key = keys.call(tenant, call_id)
+        res_key = keys.reservation(tenant, call_id)
+
+        async def attempt() -> Call | None:
+            _, res_rev, call, call_rev = await self._offer_of(tenant, agent_id, call_id)
+            connected = replace(call, state=CallState.CONNECTED, agent_id=agent_id, answered_at=now)
+            ok, _ = await self._txn(
+                [self._mod(res_key) == res_rev, self._mod(call_key) == call_rev],
+                [self._put(call_key, connected), self._delete(res_key)],
+            )
+            return connected if ok else None
+
+        return await self._retrying(f"accept {call_id}", attempt)
+
+    async def reject(self, tenant: str, agent_id: str, call_id: str, *, reason: str, now: float) -> Agent:
+        call_key = keys.call(tenant, call_id)
+        res_key = keys.reservation(tenant, call_id)
+
+        async def attempt() -> Agent | None:
+            _, res_rev, call, call_rev = await self._offer_of(tenant, agent_id, call_id)
+            declined = replace(call, declined_by=(*call.declined_by, agent_id))
+            ok, _ = await self._txn(
+                [self._mod(res_key) == res_rev, self._mod(call_key) == call_rev],
+                [self._put(call_key, declined), self._delete(res_key)],
+            )
+            return True if ok else None
+
+        await self._retrying(f"reject {call_id}", attempt)
+        return await self.get_agent(tenant, agent_id)
+
+    async def complete(
+        self, tenant: str, agent_id: str, call_id: str, *, disposition: str, wrap_up_s: float | None, now: float
+    ) -> Agent:
+        call_key = keys.call(tenant, call_id)
+        agent_key = keys.agent(tenant, agent_id)
+
+        async def attempt() -> Agent | None:
+            view = await self.load_live(tenant)
+            call = view.calls.get(call_id)
+            if call is None or call.state is not CallState.CONNECTED or call.agent_id != agent_id:
+                raise FailedPrecondition(f"interaction {call_id!r} is not connected to agent {agent_id!r}")
+            agent = view.agents.get(agent_id)
+            if agent is None:
+                raise NotFound(f"agent {agent_id!r} not found")
+            if wrap_up_s is None:
+                queue = (await self.get_queue_configs(tenant)).get(call.queue)
+                wrap = queue.wrap_up_s if queue else 0.0
+            else:
+                wrap = wrap_up_s
+            ended = replace(call, state=CallState.COMPLETED, ended_at=now, disposition=disposition)
+            still_busy = any(w != call_id for w in _work_of(view, agent_id))
+            updated = replace(
+                agent,
+                calls_handled=agent.calls_handled + 1,
+                talk_time_s=agent.talk_time_s + (now - (call.answered_at or now)),
+            )
+            if not still_busy:
+                updated = replace(updated, idle_since=now + wrap)
+                if wrap > 0 and agent.presence is Presence.AVAILABLE:
+                    updated = replace(updated, presence=Presence.WRAP_UP, presence_since=now, wrap_up_until=now + wrap)
+            ok, _ = await self._txn(
+                [self._mod(call_key) == view.versions[call_key], self._mod(agent_key) == view.versions[agent_key]],
+                [self._delete(call_key), self._put(keys.history(tenant, call_id), ended), self._put(agent_key, updated)],
+            )
+            return updated if ok else None
+
+        return await self._retrying(f"complete {call_id}", attempt)
+
+    async def hand_over(self, tenant: str, call_id: str, *, to_site: str, now: float) -> Call:
+        """Adopt a queued call into ``to_site``; it keeps its arrival time and place in line."""
+        call_key = keys.call(tenant, call_id)
+        res_key = keys.reservation(tenant, call_id)
+
+        async def attempt() -> Call | None:
+            live = await self._call_record(tenant, call_id)
+            if live is None:
+                raise NotFound(f"interaction {call_id!r} is not live")
+            call, rev = live
+            if call.state is not CallState.QUEUED:
+                raise FailedPrecondition(f"interaction {call_id!r} is {call.state}, only queued calls move")
+            if call.site == to_site:
+                return call
+            moved = replace(call, site=to_site, reason=f"handed over from {call.site} to {to_site}")
+            ok, _ = await self._txn(
+                [self._mod(call_key) == rev, self._create(res_key) == 0], [self._put(call_key, moved)]
+            )
+            return moved if ok else None
+
+        return await self._retrying(f"hand over {call_id}", attempt)
+
+    # -- routing ------------------------------------------------------------
+
+    async def load_live(self, tenant: str) -> LiveView:
+        """Agents, live calls and offers, from one range read (one etcd revision)."""
+        found = await self._prefix(keys.live_prefix(tenant))
+        agents, calls, reservations, versions = {}, {}, {}, {}
+        agents_prefix = keys.agents_prefix(tenant).encode()
+        calls_prefix = keys.calls_prefix(tenant).encode()
+        reservations_prefix = keys.reservations_prefix(tenant).encode()
+        for kv in found.kvs:
+            versions[kv.key.decode()] = kv.mod_revision
+            if kv.key.startswith(agents_prefix):
+                agent = decode(Agent, kv.value)
+                agents[agent.id] = agent
+            elif kv.key.startswith(calls_prefix):
+                call = decode(Call, kv.value)
+                calls[call.id] = call
+            elif kv.key.startswith(reservations_prefix):
+                reservation = decode(Reservation, kv.value)
+                reservations[reservation.call_id] = reservation
+        return LiveView(
+            agents=agents, calls=calls, reservations=reservations, revision=found.header.revision, versions=versions
+        )
+
+    async def commit(
+        self, tenant: str, view: LiveView, decision: Decision, *, node_id: str, now: float, lease_id: int = 0
+    ) -> bool:
+        """Commit one planner decision made on ``view``; False if the view was stale."""
+        call_key = keys.call(tenant, decision.call_id)
+        call = view.calls[decision.call_id]
+        if isinstance(decision, OfferDecision):
+            agent_key = keys.agent(tenant, decision.agent_id)
+            res_key = keys.reservation(tenant, decision.call_id)
+            reservation = Reservation(
+                call_id=decision.call_id,
+                agent_id=decision.agent_id,
+                node_id=node_id,
+                offered_at=now,
+                expires_at=decision.expires_at,
+            )
+            agent = replace(view.agents[decision.agent_id], last_offered_at=now)
+            ok, _ = await self._txn(
+                [
+                    self._mod(call_key) == view.versions[call_key],
+                    self._mod(agent_key) == view.versions[agent_key],
+                    self._create(res_key) == 0,
+                ],
+                [self._put(res_key, reservation, lease=lease_id or None), self._put(agent_key, agent)],
+            )
+            return ok
+        if isinstance(decision, RerouteDecision):
+            rerouted = apply_reroute(call, decision, now=now)
+            compare = [self._mod(call_key) == view.versions[call_key]]
+            if rerouted.state.terminal:
+                success = [self._delete(call_key), self._put(keys.history(tenant, call.id), rerouted)]
+            else:
+                success = [self._put(call_key, rerouted)]
+            ok, _ = await self._txn(compare, success)
+            return ok
+        if isinstance(decision, ExpireOfferDecision):
+            res_key = keys.reservation(tenant, decision.call_id)
+            agent_key = keys.agent(tenant, decision.agent_id)
+            compare = [self._mod(res_key) == view.versions[res_key]]
+            success = [self._delete(res_key)]
+            agent = view.agents.get(decision.agent_id)
+            if agent is not None and agent.presence is Presence.AVAILABLE:
+                # Redirect on no answer: the agent is not there; stop offering them work.
+                compare.append(self._mod(agent_key) == view.versions[agent_key])
+                success.append(
+                    self._put(
+                        agent_key, replace(agent, presence=Presence.BREAK, reason_code=REASON_NO_ANSWER, presence_since=now)
+                    )
+                )
+            ok, _ = await self._txn(compare, success)
+            return ok
+        raise TypeError(f"unknown decision {decision!r}")
+
+    # -- reports ------------------------------------------------------------
+
+    async def history_since(self, tenant: str, since: float) -> list[Call]:
+        """Ended calls that arrived at or after ``since`` (call ids sort by arrival time)."""
+        prefix = keys.history_prefix(tenant)
+        start = f"{prefix}{int(since * 1e9):020d}".encode()
+        end = aetcd.utils.prefix_range_end(prefix.encode())
+        found = await self._call(self.client.get_range(start, end))
+        return [decode(Call, kv.value) for kv in found]
+
+    # -- watches ------------------------------------------------------------
+
+    async def watch_prefix(self, prefix: str, *, start_revision: int | None = None) -> AsyncIterator[WatchEvent]:
+        watch = await self._call(self.client.watch_prefix(prefix.encode(), start_revision=start_revision, prev_kv=True))
+        try:
+            async for event in watch:
+                is_put = event.kind == aetcd.rtypes.EventKind.PUT
+                yield WatchEvent(
+                    kind="put" if is_put else "delete",
+                    key=event.kv.key.decode(),
+                    value=event.kv.value if is_put else None,
+                    prev_value=event.prev_kv.value if event.prev_kv is not None else None,
+                    revision=event.kv.mod_revision,
+                )
+        except aetcd.exceptions.ClientError as e:
+            raise StateUnavailable(f"etcd watch on {prefix}: {e}") from e
+        finally:
+            with contextlib.suppress(Exception):  # the channel may already be closed; nothing to release then
+                await watch.cancel()
+
+
+def _work_of(view: LiveView, agent_id: str) -> list[str]:
+    """Ids of the calls an agent holds: connected, or offered and pending."""
+    held = [c.id for c in view.calls.values() if c.agent_id == agent_id and c.state is CallState.CONNECTED]
+    held += [r.call_id for r in view.reservations.values() if r.agent_id == agent_id]
+    return held
