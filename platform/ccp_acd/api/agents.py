@@ -1,0 +1,244 @@
+"""AgentService: presence, the offer stream, accept / reject / complete.
+
+Login puts the agent on BREAK with reason code ``logged-in``: the agent goes
+AVAILABLE explicitly (SetState) once the desktop is ready and its offer stream
+is open, so no offer rings on a desktop that is still starting. Login of an
+agent already logged in changes nothing (retries are harmless).
+
+StreamOffers first sends the offers already pending for the agent (read from
+one live view), then follows the reservation keys from the next revision, so
+nothing is missed or sent twice between the read and the watch. A reservation
+deleted because the agent accepted it is not reported; any other deletion is
+an ``OfferRevoked`` with reason ``expired`` (the offer timed out),
+``rejected`` (this agent rejected it), ``caller-hung-up``, or ``withdrawn``
+(another node or policy took it back: the offering node died, the agent's
+presence changed, the call moved). A heartbeat is sent every
+``HEARTBEAT_INTERVAL_S`` so desktops and proxies see a live stream. If etcd
+becomes unreachable the stream ends with UNAVAILABLE and the client reopens it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+import grpc.aio
+from ccpapi.v1 import agent_pb2, agent_pb2_grpc, common_pb2
+
+from ccp_acd.api import convert, validate
+from ccp_acd.api.auth import Authenticator
+from ccp_acd.api.status import grpc_errors
+from ccp_acd.domain.models import CallState, Presence, Reservation
+from ccp_acd.errors import NotFound, StateUnavailable
+from ccp_acd.state import keys
+from ccp_acd.state.codec import decode
+from ccp_acd.state.store import Store, WatchEvent
+
+log = logging.getLogger(__name__)
+
+AGENT_ROLES = ("admin", "agent")
+# Presence reason code set by Login (see module doc).
+REASON_LOGGED_IN = "logged-in"
+# Seconds between heartbeats on an open offer stream.
+HEARTBEAT_INTERVAL_S = 5.0
+
+
+class _StreamEnded(StateUnavailable):
+    """The store's watch ended without an error; the client should reopen the stream."""
+
+
+class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
+    def __init__(
+        self,
+        store: Store,
+        auth: Authenticator,
+        *,
+        clock: Callable[[], float] = time.time,
+        heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+    ):
+        self._store = store
+        self._auth = auth
+        self._clock = clock
+        self._heartbeat_s = heartbeat_interval_s
+
+    async def _principal(self, context: grpc.aio.ServicerContext, agent_id: str) -> str:
+        principal = await self._auth.principal(context, roles=AGENT_ROLES)
+        principal.act_as(agent_id)
+        return principal.tenant
+
+    async def _status(self, tenant: str, agent_id: str) -> agent_pb2.AgentStatus:
+        view = await self._store.load_live(tenant)
+        agent = view.agents.get(agent_id)
+        if agent is None:
+            raise NotFound(f"agent {agent_id!r} not found")
+        return convert.agent_status(agent, active=convert.active_calls(view, agent_id), now=self._clock())
+
+    @grpc_errors
+    async def Login(self, request, context):
+        validate.login(request)
+        tenant = await self._principal(context, request.agent_id)
+        agent = await self._store.get_agent(tenant, request.agent_id)
+        if agent.presence is Presence.LOGGED_OUT:
+            await self._store.set_presence(
+                tenant, request.agent_id, Presence.BREAK, reason_code=REASON_LOGGED_IN, now=self._clock()
+            )
+        return await self._status(tenant, request.agent_id)
+
+    @grpc_errors
+    async def Logout(self, request, context):
+        validate.logout(request)
+        tenant = await self._principal(context, request.agent_id)
+        await self._store.set_presence(
+            tenant, request.agent_id, Presence.LOGGED_OUT, reason_code="", now=self._clock()
+        )
+        return await self._status(tenant, request.agent_id)
+
+    @grpc_errors
+    async def SetState(self, request, context):
+        validate.set_state(request)
+        tenant = await self._principal(context, request.agent_id)
+        presence = convert.PRESENCE_FROM_PB[request.state]
+        await self._store.set_presence(
+            tenant, request.agent_id, presence, reason_code=request.reason_code, now=self._clock()
+        )
+        return await self._status(tenant, request.agent_id)
+
+    @grpc_errors
+    async def GetStatus(self, request, context):
+        validate.get_status(request)
+        tenant = await self._principal(context, request.agent_id)
+        return await self._status(tenant, request.agent_id)
+
+    @grpc_errors
+    async def AcceptOffer(self, request, context):
+        validate.accept_offer(request)
+        tenant = await self._principal(context, request.agent_id)
+        call = await self._store.accept(tenant, request.agent_id, request.interaction_id, now=self._clock())
+        return convert.interaction(call)
+
+    @grpc_errors
+    async def RejectOffer(self, request, context):
+        validate.reject_offer(request)
+        tenant = await self._principal(context, request.agent_id)
+        await self._store.reject(
+            tenant, request.agent_id, request.interaction_id, reason=request.reason, now=self._clock()
+        )
+        return await self._status(tenant, request.agent_id)
+
+    @grpc_errors
+    async def Complete(self, request, context):
+        wrap_up_s = validate.complete(request)
+        tenant = await self._principal(context, request.agent_id)
+        await self._store.complete(
+            tenant,
+            request.agent_id,
+            request.interaction_id,
+            disposition=request.disposition,
+            wrap_up_s=wrap_up_s,
+            now=self._clock(),
+        )
+        return await self._status(tenant, request.agent_id)
+
+    @grpc_errors
+    async def StreamOffers(self, request, context):
+        validate.stream_offers(request)
+        agent_id = request.agent_id
+        tenant = await self._principal(context, agent_id)
+        view = await self._store.load_live(tenant)
+        if agent_id not in view.agents:
+            raise NotFound(f"agent {agent_id!r} not found")
+        for reservation in sorted(view.reservations.values(), key=lambda r: r.offered_at):
+            call = view.calls.get(reservation.call_id)
+            if reservation.agent_id == agent_id and call is not None:
+                yield _offer(convert.interaction(call, view=view), reservation)
+
+        events: asyncio.Queue[WatchEvent | BaseException] = asyncio.Queue()
+        follower = asyncio.create_task(
+            self._follow(keys.reservations_prefix(tenant), view.revision + 1, events),
+            name=f"offers-{tenant}-{agent_id}",
+        )
+        try:
+            next_heartbeat = time.monotonic() + self._heartbeat_s
+            while True:
+                try:
+                    item = await asyncio.wait_for(events.get(), max(0.0, next_heartbeat - time.monotonic()))
+                except TimeoutError:
+                    next_heartbeat = time.monotonic() + self._heartbeat_s
+                    yield agent_pb2.OfferEvent(
+                        heartbeat=agent_pb2.Heartbeat(at=convert.timestamp(self._clock()))
+                    )
+                    continue
+                if isinstance(item, BaseException):
+                    raise item
+                event = await self._offer_event(tenant, agent_id, item)
+                if event is not None:
+                    yield event
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+
+    async def _follow(self, prefix: str, start_revision: int, events: asyncio.Queue) -> None:
+        try:
+            async for event in self._store.watch_prefix(prefix, start_revision=start_revision):
+                events.put_nowait(event)
+            events.put_nowait(_StreamEnded("the reservation watch ended"))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - handed to the stream, which maps it to a status
+            events.put_nowait(e)
+
+    async def _offer_event(
+        self, tenant: str, agent_id: str, event: WatchEvent
+    ) -> agent_pb2.OfferEvent | None:
+        if event.kind == "put":
+            if event.value is None:
+                return None
+            reservation = decode(Reservation, event.value)
+            if reservation.agent_id != agent_id:
+                return None
+            try:
+                call = await self._store.get_call(tenant, reservation.call_id)
+            except NotFound:
+                return None  # the call ended between the offer and this read: nothing to ring
+            if call.state is not CallState.QUEUED:
+                return None
+            message = convert.interaction(call)
+            message.offered_to = agent_id
+            return _offer(message, reservation)
+        if event.prev_value is None:
+            return None
+        reservation = decode(Reservation, event.prev_value)
+        if reservation.agent_id != agent_id:
+            return None
+        reason = await self._revocation_reason(tenant, agent_id, reservation)
+        if reason is None:
+            return None
+        return agent_pb2.OfferEvent(
+            revoked=agent_pb2.OfferRevoked(interaction_id=reservation.call_id, reason=reason)
+        )
+
+    async def _revocation_reason(self, tenant: str, agent_id: str, reservation: Reservation) -> str | None:
+        try:
+            call = await self._store.get_call(tenant, reservation.call_id)
+        except NotFound:
+            return "withdrawn"
+        if call.state is CallState.CONNECTED and call.agent_id == agent_id:
+            return None  # this agent accepted it: not a revocation
+        if call.state is CallState.ABANDONED:
+            return "caller-hung-up"
+        if agent_id in call.declined_by:
+            return "rejected"
+        if reservation.expires_at <= self._clock():
+            return "expired"
+        return "withdrawn"
+
+
+def _offer(interaction: common_pb2.Interaction, reservation: Reservation) -> agent_pb2.OfferEvent:
+    interaction.offered_to = reservation.agent_id
+    return agent_pb2.OfferEvent(
+        offer=agent_pb2.Offer(interaction=interaction, expires_at=convert.timestamp(reservation.expires_at))
+    )

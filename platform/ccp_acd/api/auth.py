@@ -1,0 +1,161 @@
+"""Bearer-token authentication and role checks for the gRPC API.
+
+Tokens are ``{tenant}.{key_id}.{secret}``: ``tenant`` names the tenant the
+token acts for, ``key_id`` is a short random hex id naming the credential and
+``secret`` is ``secrets.token_urlsafe(32)``. Only ``sha256(secret)`` is stored
+(``Store.put_credential``); a presented secret is hashed and compared with
+``hmac.compare_digest``. The tenant of every request comes from the verified
+token and never from a request field, so one tenant cannot name another's data.
+
+Roles:
+
+- ``admin``: every tenant API, and may act as any agent;
+- ``agent``: AgentService only, and only as the credential's own agent id;
+- ``interaction``: InteractionService only (SIP trunk, chat widget, gateways).
+
+Caching: a verified credential is remembered for ``cache_ttl_s`` (default
+5 s) keyed by the sha256 of the whole token, so a busy agent desktop does not
+cost one etcd read per request. The consistency caveat: a revoked or changed
+credential keeps working on a node for up to that long. Failures are not
+cached (a wrong token costs one etcd read; rate limiting belongs in front of
+the node).
+
+The node-to-node SiteService uses the cluster token instead
+(``settings.cluster_token``, see :class:`ClusterAuthenticator`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Literal
+
+import grpc.aio
+
+from ccp_acd.errors import PermissionDenied, Unauthenticated
+from ccp_acd.settings import ID_PATTERN
+from ccp_acd.state.store import Credential, Store
+
+Role = Literal["admin", "agent", "interaction"]
+ROLES: tuple[Role, ...] = ("admin", "agent", "interaction")
+
+_TENANT = re.compile(ID_PATTERN)
+_KEY_ID = re.compile(r"^[0-9a-f]{8,32}$")
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
+_BEARER = "bearer "
+# Seconds a verified credential is trusted without re-reading etcd (see module doc).
+CACHE_TTL_S = 5.0
+# Bound on remembered tokens; the cache is dropped whole when it fills (rare, and only costs reads).
+CACHE_MAX_ENTRIES = 10_000
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant: str
+    role: Role
+    # For role "agent": the only agent this principal may act as.
+    agent_id: str = ""
+
+    def act_as(self, agent_id: str) -> None:
+        """Raise PermissionDenied unless this principal may act as ``agent_id``."""
+        if self.role == "admin":
+            return
+        if self.role == "agent" and hmac.compare_digest(self.agent_id, agent_id):
+            return
+        raise PermissionDenied(f"agent_id: this token may not act as agent {agent_id!r}")
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def issue_token(store: Store, *, tenant: str, role: Role, agent_id: str = "") -> str:
+    """Create a credential and return the token; only its hash is stored, the token is shown once."""
+    if not _TENANT.match(tenant):
+        raise ValueError(f"invalid tenant {tenant!r}")
+    if role not in ROLES:
+        raise ValueError(f"invalid role {role!r}; one of {', '.join(ROLES)}")
+    if (role == "agent") != bool(agent_id):
+        raise ValueError("agent_id is required with role 'agent' and only with it")
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    await store.put_credential(tenant, key_id, Credential(sha256=_hash(secret), role=role, agent_id=agent_id))
+    return f"{tenant}.{key_id}.{secret}"
+
+
+def bearer_token(context: grpc.aio.ServicerContext) -> str:
+    """The bearer token of the request's ``authorization`` metadata, or Unauthenticated."""
+    values = [v for k, v in (context.invocation_metadata() or ()) if k == "authorization"]
+    if not values:
+        raise Unauthenticated("missing 'authorization: Bearer <token>' metadata")
+    if len(values) > 1:
+        raise Unauthenticated("more than one 'authorization' metadata entry")
+    value = values[0] if isinstance(values[0], str) else ""
+    if not value.lower().startswith(_BEARER) or not value[len(_BEARER) :].strip():
+        raise Unauthenticated("the 'authorization' metadata is not 'Bearer <token>'")
+    return value[len(_BEARER) :].strip()
+
+
+class Authenticator:
+    """Resolves a request's bearer token to a :class:`Principal` (tenant tokens)."""
+
+    def __init__(
+        self, store: Store, *, cache_ttl_s: float = CACHE_TTL_S, clock: Callable[[], float] = time.monotonic
+    ):
+        self._store = store
+        self._ttl = cache_ttl_s
+        self._clock = clock
+        self._cache: dict[str, tuple[Principal, float]] = {}
+
+    async def principal(self, context: grpc.aio.ServicerContext, *, roles: Collection[Role]) -> Principal:
+        """The verified principal, if its role is one of ``roles``; else Unauthenticated/PermissionDenied."""
+        principal = await self.verify(bearer_token(context))
+        if principal.role not in roles:
+            raise PermissionDenied(
+                f"role {principal.role!r} may not call this API (needs {' or '.join(roles)})"
+            )
+        return principal
+
+    async def verify(self, token: str) -> Principal:
+        cache_key = hashlib.sha256(token.encode()).hexdigest()
+        now = self._clock()
+        cached = self._cache.get(cache_key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise Unauthenticated("malformed token: expected '{tenant}.{key_id}.{secret}'")
+        tenant, key_id, secret = parts
+        if not (_TENANT.match(tenant) and _KEY_ID.match(key_id) and _SECRET.match(secret)):
+            raise Unauthenticated("malformed token: expected '{tenant}.{key_id}.{secret}'")
+        credential = await self._store.get_credential(tenant, key_id)
+        if credential is None or not hmac.compare_digest(credential.sha256, _hash(secret)):
+            # One message for both: do not tell a guesser which tenants or key ids exist.
+            raise Unauthenticated("invalid or revoked token")
+        principal = Principal(tenant=tenant, role=credential.role, agent_id=credential.agent_id)
+        if len(self._cache) >= CACHE_MAX_ENTRIES:
+            self._cache.clear()
+        self._cache[cache_key] = (principal, now + self._ttl)
+        return principal
+
+
+class ClusterAuthenticator:
+    """Checks the node-to-node cluster token (SiteService). Disabled when the token is empty."""
+
+    def __init__(self, cluster_token: str):
+        self._digest = hashlib.sha256(cluster_token.encode()).digest() if cluster_token else b""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._digest)
+
+    def check(self, context: grpc.aio.ServicerContext) -> None:
+        token = bearer_token(context)
+        presented = hashlib.sha256(token.encode()).digest()
+        if not hmac.compare_digest(presented, self._digest):
+            raise Unauthenticated("invalid cluster token")

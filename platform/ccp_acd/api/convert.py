@@ -1,0 +1,250 @@
+"""The only place that converts between protobuf messages and domain types.
+
+Times: the domain uses POSIX seconds (float) and 0 / None for "not set"; the
+API uses ``google.protobuf.Timestamp`` / ``Duration`` and leaves a field unset
+for "not set". Enums map one to one except ``AGENT_STATE_BUSY``, which is no
+presence: it is reported when the agent holds connected work.
+
+Not for: validation (``validate.py``) or deciding anything; the figures an
+``Interaction`` carries (position, expected wait) come from
+``domain.predictions`` on the live view the caller read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from ccpapi.v1 import admin_pb2, agent_pb2, common_pb2
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from ccp_acd.domain.models import (
+    Agent,
+    Call,
+    Caller,
+    CallState,
+    Channel,
+    LiveView,
+    Presence,
+    QueueConfig,
+)
+from ccp_acd.state.store import AgentProfile, BlockedCaller
+
+CHANNELS: dict[Channel, int] = {
+    Channel.VOICE: common_pb2.CHANNEL_VOICE,
+    Channel.CHAT: common_pb2.CHANNEL_CHAT,
+    Channel.EMAIL: common_pb2.CHANNEL_EMAIL,
+    Channel.CALLBACK: common_pb2.CHANNEL_CALLBACK,
+}
+CHANNELS_FROM_PB: dict[int, Channel] = {v: k for k, v in CHANNELS.items()}
+
+CALL_STATES: dict[CallState, int] = {
+    CallState.QUEUED: common_pb2.INTERACTION_STATE_QUEUED,
+    CallState.CONNECTED: common_pb2.INTERACTION_STATE_CONNECTED,
+    CallState.COMPLETED: common_pb2.INTERACTION_STATE_COMPLETED,
+    CallState.ABANDONED: common_pb2.INTERACTION_STATE_ABANDONED,
+    CallState.VOICEMAIL: common_pb2.INTERACTION_STATE_VOICEMAIL,
+}
+
+PRESENCE_FROM_PB: dict[int, Presence] = {
+    common_pb2.AGENT_STATE_LOGGED_OUT: Presence.LOGGED_OUT,
+    common_pb2.AGENT_STATE_AVAILABLE: Presence.AVAILABLE,
+    common_pb2.AGENT_STATE_WRAP_UP: Presence.WRAP_UP,
+    common_pb2.AGENT_STATE_BREAK: Presence.BREAK,
+}
+
+
+# -- time -----------------------------------------------------------------------
+
+
+def timestamp(seconds: float | None) -> Timestamp | None:
+    """A Timestamp, or None for "not set" (0 or None) so the field stays unset."""
+    if not seconds:
+        return None
+    ts = Timestamp()
+    ts.FromNanoseconds(int(round(seconds * 1e9)))
+    return ts
+
+
+def duration(seconds: float) -> Duration:
+    d = Duration()
+    d.FromNanoseconds(int(round(max(0.0, seconds) * 1e9)))
+    return d
+
+
+def seconds_of(value: Duration) -> float:
+    return value.seconds + value.nanos / 1e9
+
+
+# -- agents ---------------------------------------------------------------------
+
+
+def agent_state(agent: Agent, active: Iterable[str], *, now: float) -> int:
+    """The reported state: BUSY while holding connected work, wrap-up only until it ends."""
+    if agent.presence is Presence.LOGGED_OUT:
+        return common_pb2.AGENT_STATE_LOGGED_OUT
+    if any(True for _ in active):
+        return common_pb2.AGENT_STATE_BUSY
+    if agent.presence is Presence.WRAP_UP:
+        return (
+            common_pb2.AGENT_STATE_WRAP_UP if now < agent.wrap_up_until else common_pb2.AGENT_STATE_AVAILABLE
+        )
+    if agent.presence is Presence.BREAK:
+        return common_pb2.AGENT_STATE_BREAK
+    return common_pb2.AGENT_STATE_AVAILABLE
+
+
+def active_calls(view: LiveView, agent_id: str) -> list[str]:
+    """Ids of the interactions connected to the agent, oldest first."""
+    return sorted(
+        c.id for c in view.calls.values() if c.state is CallState.CONNECTED and c.agent_id == agent_id
+    )
+
+
+def agent_status(agent: Agent, *, active: list[str], now: float) -> agent_pb2.AgentStatus:
+    status = agent_pb2.AgentStatus(
+        agent_id=agent.id,
+        state=agent_state(agent, active, now=now),
+        reason_code=agent.reason_code,
+        site=agent.site,
+        active=active,
+        state_since=timestamp(agent.presence_since),
+    )
+    if agent.presence is Presence.WRAP_UP and agent.wrap_up_until > now:
+        status.wrap_up_until.CopyFrom(timestamp(agent.wrap_up_until))
+    return status
+
+
+def agent(value: Agent) -> admin_pb2.Agent:
+    return admin_pb2.Agent(
+        id=value.id,
+        display_name=value.display_name,
+        skills=dict(value.skills),
+        capacity=[
+            common_pb2.ChannelCapacity(channel=CHANNELS[channel], max=count)
+            for channel, count in sorted(value.capacity.items(), key=lambda kv: CHANNELS[kv[0]])
+        ],
+        site=value.site,
+    )
+
+
+DEFAULT_CAPACITY: Mapping[Channel, int] = {Channel.VOICE: 1}
+
+
+def agent_profile(value: admin_pb2.Agent, *, default_site: str) -> AgentProfile:
+    """The profile of a validated Agent message; no capacity given means one voice call."""
+    capacity = {CHANNELS_FROM_PB[c.channel]: c.max for c in value.capacity} or dict(DEFAULT_CAPACITY)
+    return AgentProfile(
+        display_name=value.display_name,
+        skills=dict(value.skills),
+        capacity=capacity,
+        site=value.site or default_site,
+    )
+
+
+# -- interactions -----------------------------------------------------------------
+
+
+def caller(value: common_pb2.Caller) -> Caller:
+    return Caller(address=value.address, display_name=value.display_name, data=dict(value.data))
+
+
+def caller_pb(value: Caller) -> common_pb2.Caller:
+    return common_pb2.Caller(address=value.address, display_name=value.display_name, data=dict(value.data))
+
+
+def interaction(
+    call: Call,
+    *,
+    view: LiveView | None = None,
+    queues: Mapping[str, QueueConfig] | None = None,
+    now: float = 0.0,
+) -> common_pb2.Interaction:
+    """The Interaction for ``call``; position, expected wait and offered_to need the live view."""
+    message = common_pb2.Interaction(
+        id=call.id,
+        queue=call.queue,
+        channel=CHANNELS[call.channel],
+        state=CALL_STATES[call.state],
+        priority=call.priority,
+        caller=caller_pb(call.caller),
+        site=call.site,
+        enqueued_at=timestamp(call.enqueued_at),
+        answered_at=timestamp(call.answered_at),
+        ended_at=timestamp(call.ended_at),
+        agent_id=call.agent_id,
+        reason=call.reason,
+        route_history=list(call.route_history),
+    )
+    if view is not None and call.state is CallState.QUEUED:
+        reservation = view.reservations.get(call.id)
+        if reservation is not None:
+            message.offered_to = reservation.agent_id
+        if queues is not None and call.id in view.calls:
+            position, wait_s = _prediction(call, view, queues, now=now)
+            message.position = position
+            message.expected_wait.CopyFrom(duration(wait_s))
+    return message
+
+
+def _prediction(
+    call: Call, view: LiveView, queues: Mapping[str, QueueConfig], *, now: float
+) -> tuple[int, float]:
+    from ccp_acd.domain import predictions
+    from ccp_acd.domain.skills import eligible
+
+    position = predictions.position(call.id, view, queues, now=now)
+    queue = queues.get(call.queue) or QueueConfig(name=call.queue)
+    widest = queue.widest_requirements()
+    site_agents = [a for a in view.agents.values() if a.site == call.site and eligible(a, widest)]
+    staffed = sum(1 for a in site_agents if a.logged_in)
+    busy = {c.agent_id for c in view.calls.values() if c.state is CallState.CONNECTED}
+    busy |= {r.agent_id for r in view.reservations.values()}
+    available = sum(1 for a in site_agents if a.ready(now) and a.id not in busy)
+    wait_s = predictions.expected_wait_s(
+        position=position, staffed=staffed, available=available, aht_s=queue.expected_handle_s
+    )
+    return position, wait_s
+
+
+# -- blocklist ----------------------------------------------------------------------
+
+
+def blocked(value: BlockedCaller) -> admin_pb2.BlockedCaller:
+    return admin_pb2.BlockedCaller(
+        pattern=value.pattern, reason=value.reason, created_at=timestamp(value.created_at)
+    )
+
+
+# -- statistics ---------------------------------------------------------------------
+
+
+def queue_stats(queue: str, stats) -> admin_pb2.QueueStats:
+    """The QueueStats message of a ``domain.kpis.QueueStats`` (times in seconds, rates 0..1)."""
+    counts = stats.agents
+    message = admin_pb2.QueueStats(
+        queue=queue,
+        waiting=stats.waiting,
+        longest_wait=duration(stats.longest_wait_s),
+        expected_wait=duration(stats.expected_wait_s),
+        agents=admin_pb2.AgentCounts(
+            logged_in=counts.logged_in,
+            available=counts.available,
+            busy=counts.busy,
+            wrap_up=counts.wrap_up,
+            on_break=counts.on_break,
+        ),
+        window_start=timestamp(stats.window_start),
+        offered=stats.offered,
+        answered=stats.answered,
+        answered_within_threshold=stats.answered_within_threshold,
+        abandoned=stats.abandoned,
+        service_level=stats.service_level,
+        service_level_threshold=duration(stats.sl_threshold_s),
+        service_level_target=stats.sl_target,
+        average_speed_of_answer=duration(stats.asa_s),
+        average_handle_time=duration(stats.aht_s),
+        abandonment_rate=stats.abandonment_rate,
+        overflowed=stats.overflowed,
+    )
+    return message

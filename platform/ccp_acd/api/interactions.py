@@ -1,0 +1,172 @@
+"""InteractionService: put work into a queue, withdraw it, follow it.
+
+Enqueue persists the call record (one etcd transaction, idempotent on
+``request_id``) before it answers, so a caller told to hold is never lost.
+Interaction ids are ``{time_ns:020d}-{8 hex}``: they sort by arrival time,
+which the history key range (reports) relies on.
+
+Admission, in order: the queue must exist (NOT_FOUND); the caller must not be
+on the tenant's blocklist (FAILED_PRECONDITION); then the queue's
+``max_length``. A full queue applies ``on_max_length``:
+
+- ``queue``: the call is enqueued into the target queue instead, with the full
+  queue in its route history and the reason on the record (one hop; a missing
+  or identical target counts as "no overflow");
+- ``callback``: the call is enqueued in the same queue as a callback (the
+  caller hangs up and keeps their place);
+- ``voicemail``: the call is enqueued (so it has a record) and immediately
+  routed to voicemail by committing the same re-route the router would;
+  unless an agent was offered it in between, in which case the caller simply
+  gets the agent;
+- ``wait`` (or no usable action): RESOURCE_EXHAUSTED "queue X is full".
+
+Caveats: the length check reads a snapshot, so concurrent Enqueues can
+overshoot ``max_length`` by the number racing (the limit is a guard, not an
+invariant). A retried Enqueue (same request_id) whose call is still live is
+answered with that call even if the queue is now full; one whose call already
+ended and whose queue is now full gets RESOURCE_EXHAUSTED.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+import grpc.aio
+from ccpapi.v1 import interaction_pb2_grpc
+
+from ccp_acd.api import convert, validate
+from ccp_acd.api.auth import Authenticator
+from ccp_acd.api.status import ResourceExhausted, grpc_errors
+from ccp_acd.domain.models import Action, ActionKind, Call, CallState, Channel, QueueConfig, RerouteDecision
+from ccp_acd.errors import FailedPrecondition, NotFound
+from ccp_acd.state.store import Store
+
+INTERACTION_ROLES = ("admin", "interaction")
+# Attempts at committing a voicemail re-route at admission before leaving the call to the router.
+VOICEMAIL_ATTEMPTS = 3
+
+
+def new_call_id() -> str:
+    """A time-sortable, unique interaction id (see module doc)."""
+    return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
+
+
+def admit(
+    call: Call, queue: QueueConfig, queues: Mapping[str, QueueConfig], *, waiting: int
+) -> tuple[Call, bool]:
+    """The call to enqueue under the max-length policy, and whether it goes to voicemail at once."""
+    if queue.max_length is None or waiting < queue.max_length:
+        return call, False
+    action = queue.on_max_length
+    reason = f"max-length {queue.max_length} in {queue.name}: {action.describe()}"
+    if (
+        action.kind is ActionKind.QUEUE
+        and action.target_queue in queues
+        and action.target_queue != queue.name
+    ):
+        return replace(call, queue=action.target_queue, route_history=(queue.name,), reason=reason), False
+    if action.kind is ActionKind.CALLBACK:
+        return replace(call, channel=Channel.CALLBACK, reason=reason), False
+    if action.kind is ActionKind.VOICEMAIL:
+        return call, True
+    raise ResourceExhausted(f"queue {queue.name!r} is full (max_length {queue.max_length})")
+
+
+class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
+    def __init__(
+        self,
+        store: Store,
+        auth: Authenticator,
+        *,
+        site: str,
+        node_id: str,
+        clock: Callable[[], float] = time.time,
+    ):
+        self._store = store
+        self._auth = auth
+        self._site = site
+        self._node_id = node_id
+        self._clock = clock
+
+    async def _tenant(self, context: grpc.aio.ServicerContext) -> str:
+        return (await self._auth.principal(context, roles=INTERACTION_ROLES)).tenant
+
+    @grpc_errors
+    async def Enqueue(self, request, context):
+        validate.enqueue(request)
+        tenant = await self._tenant(context)
+        queues = await self._store.get_queue_configs(tenant)
+        queue = queues.get(request.queue)
+        if queue is None:
+            raise NotFound(f"queue: queue {request.queue!r} not found")
+        address = request.caller.address
+        for blocked in await self._store.list_blocked(tenant):
+            if blocked.matches(address):
+                raise FailedPrecondition(f"caller.address: caller {address!r} is on the tenant's blocklist")
+        now = self._clock()
+        call = Call(
+            id=new_call_id(),
+            queue=queue.name,
+            channel=convert.CHANNELS_FROM_PB[request.channel],
+            priority=request.priority,
+            caller=convert.caller(request.caller),
+            site=self._site,
+            state=CallState.QUEUED,
+            enqueued_at=now,
+            queued_since=now,
+            request_id=request.request_id,
+        )
+        to_voicemail = False
+        if queue.max_length is not None:
+            view = await self._store.load_live(tenant)
+            if request.request_id:
+                for existing in view.calls.values():
+                    if existing.request_id == request.request_id:
+                        return convert.interaction(existing, view=view, queues=queues, now=now)
+            waiting = sum(
+                1 for c in view.calls.values() if c.queue == queue.name and c.state is CallState.QUEUED
+            )
+            call, to_voicemail = admit(call, queue, queues, waiting=waiting)
+        call, created = await self._store.enqueue(tenant, call)
+        if created and to_voicemail:
+            call = await self._to_voicemail(tenant, call, queue, now=now)
+        view = await self._store.load_live(tenant)
+        return convert.interaction(view.calls.get(call.id, call), view=view, queues=queues, now=self._clock())
+
+    async def _to_voicemail(self, tenant: str, call: Call, queue: QueueConfig, *, now: float) -> Call:
+        decision = RerouteDecision(
+            call_id=call.id,
+            action=Action(kind=ActionKind.VOICEMAIL),
+            reason=f"max-length {queue.max_length} in {queue.name}: voicemail",
+        )
+        for _ in range(VOICEMAIL_ATTEMPTS):
+            view = await self._store.load_live(tenant)
+            live = view.calls.get(call.id)
+            if live is None or live.state is not CallState.QUEUED or call.id in view.reservations:
+                break  # something else already moved it on: report what it is now
+            if await self._store.commit(tenant, view, decision, node_id=self._node_id, now=now):
+                break
+        return await self._store.get_call(tenant, call.id)
+
+    @grpc_errors
+    async def Cancel(self, request, context):
+        validate.cancel(request)
+        tenant = await self._tenant(context)
+        call = await self._store.cancel(
+            tenant, request.interaction_id, reason=request.reason, now=self._clock()
+        )
+        return convert.interaction(call)
+
+    @grpc_errors
+    async def GetInteraction(self, request, context):
+        validate.get_interaction(request)
+        tenant = await self._tenant(context)
+        call = await self._store.get_call(tenant, request.interaction_id)
+        if call.state is not CallState.QUEUED:
+            return convert.interaction(call)
+        view = await self._store.load_live(tenant)
+        queues = await self._store.get_queue_configs(tenant)
+        return convert.interaction(view.calls.get(call.id, call), view=view, queues=queues, now=self._clock())

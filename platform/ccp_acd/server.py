@@ -1,0 +1,176 @@
+"""Wiring of one ACD node: etcd store, node session, gRPC server, router.
+
+Start-up order: connect to etcd, bind the gRPC port (so the registration
+carries the real address, also with port 0 in tests), open the node session
+(lease + registration), start the server and the router, mark every service
+SERVING in grpc.health.v1.
+
+Shutdown (SIGTERM / SIGINT, or ``Node.stop``): mark NOT_SERVING, stop the
+router, stop accepting RPCs while in-flight ones get ``SHUTDOWN_GRACE_S`` to
+finish, and revoke the session lease at the same time so this node's pending
+offers go back to their queues at once instead of after the lease TTL; then
+close the store.
+
+Not for: routing logic (``routing.Router``) or request handling (``api``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+import grpc
+import grpc.aio
+from ccpapi.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    agent_pb2,
+    agent_pb2_grpc,
+    interaction_pb2,
+    interaction_pb2_grpc,
+    site_pb2,
+    site_pb2_grpc,
+)
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from ccp_acd.api.admin import AdminServicer
+from ccp_acd.api.agents import AgentServicer
+from ccp_acd.api.auth import Authenticator, ClusterAuthenticator
+from ccp_acd.api.interactions import InteractionServicer
+from ccp_acd.api.sites import SiteServicer
+from ccp_acd.routing import Router
+from ccp_acd.settings import NodeSettings
+from ccp_acd.state.etcd import EtcdStore, Session
+
+log = logging.getLogger(__name__)
+
+# Seconds in-flight RPCs (offer streams included) get to finish at shutdown.
+SHUTDOWN_GRACE_S = 5.0
+
+SERVICES = {
+    "agent": agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
+    "interaction": interaction_pb2.DESCRIPTOR.services_by_name["InteractionService"].full_name,
+    "admin": admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    "site": site_pb2.DESCRIPTOR.services_by_name["SiteService"].full_name,
+}
+
+
+@dataclass
+class Node:
+    """A running node: what ``start_node`` built; ``stop`` tears it down once."""
+
+    settings: NodeSettings
+    store: EtcdStore
+    session: Session
+    server: grpc.aio.Server
+    health: HealthServicer
+    router: Router
+    router_task: asyncio.Task[None]
+    port: int
+
+    @property
+    def address(self) -> str:
+        host = self.settings.grpc_listen.rpartition(":")[0]
+        return f"{host}:{self.port}"
+
+    async def stop(self, *, grace_s: float = SHUTDOWN_GRACE_S) -> None:
+        await self.health.enter_graceful_shutdown()
+        self.router_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.router_task
+        await asyncio.gather(self.server.stop(grace_s), self.session.close())
+        await self.store.close()
+        log.info("node %s/%s stopped", self.settings.site, self.settings.node_id)
+
+
+async def start_node(settings: NodeSettings) -> Node:
+    store = await EtcdStore.connect(settings.etcd_endpoint, timeout_s=settings.etcd_timeout_s)
+    try:
+        cluster_token = settings.cluster_token.get_secret_value()
+        auth = Authenticator(store)
+        server = grpc.aio.server()
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(store, auth), server)
+        interaction_pb2_grpc.add_InteractionServiceServicer_to_server(
+            InteractionServicer(store, auth, site=settings.site, node_id=settings.node_id), server
+        )
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(
+            AdminServicer(store, auth, site=settings.site), server
+        )
+        site_pb2_grpc.add_SiteServiceServicer_to_server(
+            SiteServicer(store, ClusterAuthenticator(cluster_token), site=settings.site), server
+        )
+        health = HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health, server)
+        reflection.enable_server_reflection(
+            (
+                *SERVICES.values(),
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+        port = server.add_insecure_port(settings.grpc_listen)
+        if port == 0:
+            raise OSError(f"cannot bind the gRPC server to {settings.grpc_listen}")
+        host = settings.grpc_listen.rpartition(":")[0]
+        session = await store.open_session(
+            site=settings.site,
+            node_id=settings.node_id,
+            ttl_s=settings.lease_ttl_s,
+            grpc_address=f"{host}:{port}",
+        )
+    except BaseException:
+        await store.close()
+        raise
+    await server.start()
+    router = Router(store, session=session, settings=settings)
+    router_task = asyncio.create_task(router.run(), name="router")
+    for key, name in SERVICES.items():
+        serving = key != "site" or bool(cluster_token)
+        await health.set(
+            name,
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING,
+        )
+    await health.set("", health_pb2.HealthCheckResponse.SERVING)
+    log.info("node %s/%s serving on %s:%d", settings.site, settings.node_id, host, port)
+    return Node(settings, store, session, server, health, router, router_task, port)
+
+
+async def serve(settings: NodeSettings, *, ready: asyncio.Event | None = None) -> None:
+    """Run a node until SIGTERM / SIGINT (or cancellation), then shut down gracefully."""
+    node = await start_node(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not main thread / not supported here
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+    if ready is not None:
+        ready.set()
+    try:
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({waiter, node.router_task}, return_when=asyncio.FIRST_COMPLETED)
+        if node.router_task in done and not waiter.done():
+            log.error("the router stopped unexpectedly; shutting the node down")
+            waiter.cancel()
+        log.info("shutting down")
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        await node.stop()
+
+
+def main() -> None:
+    """Entry point for ``ccp node``: settings from CCP_* variables, run until signalled."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(NodeSettings()))
+
+
+if __name__ == "__main__":
+    main()
