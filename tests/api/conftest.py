@@ -15,8 +15,6 @@ from dataclasses import dataclass
 import grpc
 import grpc.aio
 import pytest
-from pydantic import SecretStr
-
 from ccp_acd.api.auth import issue_token
 from ccp_acd.domain.models import QueueConfig
 from ccp_acd.server import Node, start_node
@@ -24,6 +22,7 @@ from ccp_acd.settings import NodeSettings
 from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.store import TenantConfig
 from ccpapi.v1 import admin_pb2_grpc, agent_pb2_grpc, interaction_pb2_grpc, site_pb2_grpc
+from pydantic import SecretStr
 
 CLUSTER_TOKEN = "cluster-secret-for-tests"
 SITE = "site-a"
@@ -108,7 +107,9 @@ def make_tenant(store: EtcdStore):
     return make
 
 
-async def eventually(predicate, *, timeout_s: float = 10.0, interval_s: float = 0.05, what: str = "condition"):
+async def eventually(
+    predicate, *, timeout_s: float = 10.0, interval_s: float = 0.05, what: str = "condition"
+):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         result = await predicate()

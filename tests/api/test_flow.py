@@ -10,10 +10,10 @@ import time
 import grpc
 import grpc.aio
 import pytest
-from google.protobuf.duration_pb2 import Duration
-
 from ccp_acd.domain.models import Action, ActionKind, Call, QueueConfig
 from ccpapi.v1 import admin_pb2, agent_pb2, common_pb2, interaction_pb2, site_pb2
+from google.protobuf.duration_pb2 import Duration
+
 from tests.api.conftest import CLUSTER_TOKEN, bearer, eventually
 
 pytestmark = pytest.mark.etcd
@@ -28,11 +28,16 @@ def enqueue(queue: str = "support", address: str = "+15550100", **kwargs) -> int
 async def test_call_is_offered_accepted_completed_and_counted(stubs, make_tenant):
     t = await make_tenant(QueueConfig(name="support", wrap_up_s=0))
     await stubs.admin.CreateAgent(
-        admin_pb2.CreateAgentRequest(agent=admin_pb2.Agent(id="alice", display_name="Alice")), metadata=t.admin
+        admin_pb2.CreateAgentRequest(agent=admin_pb2.Agent(id="alice", display_name="Alice")),
+        metadata=t.admin,
     )
     alice = await t.agent_token("alice")
     status = await stubs.agents.Login(agent_pb2.LoginRequest(agent_id="alice"), metadata=alice)
-    assert (status.state, status.reason_code, status.site) == (common_pb2.AGENT_STATE_BREAK, "logged-in", "site-a")
+    assert (status.state, status.reason_code, status.site) == (
+        common_pb2.AGENT_STATE_BREAK,
+        "logged-in",
+        "site-a",
+    )
     status = await stubs.agents.SetState(
         agent_pb2.SetStateRequest(agent_id="alice", state=common_pb2.AGENT_STATE_AVAILABLE), metadata=alice
     )
@@ -86,10 +91,20 @@ async def test_call_is_offered_accepted_completed_and_counted(stubs, make_tenant
     assert record.state == common_pb2.INTERACTION_STATE_COMPLETED
     assert record.agent_id == "alice"
     assert record.HasField("answered_at") and record.HasField("ended_at")
-    assert record.enqueued_at.ToNanoseconds() <= record.answered_at.ToNanoseconds() <= record.ended_at.ToNanoseconds()
+    assert (
+        record.enqueued_at.ToNanoseconds()
+        <= record.answered_at.ToNanoseconds()
+        <= record.ended_at.ToNanoseconds()
+    )
 
     stats = await stubs.admin.GetQueueStats(admin_pb2.GetQueueStatsRequest(queue="support"), metadata=t.admin)
-    assert (stats.queue, stats.offered, stats.answered, stats.abandoned, stats.waiting) == ("support", 1, 1, 0, 0)
+    assert (stats.queue, stats.offered, stats.answered, stats.abandoned, stats.waiting) == (
+        "support",
+        1,
+        1,
+        0,
+        0,
+    )
     assert stats.agents.logged_in == 1
 
 
@@ -102,7 +117,9 @@ async def _next_offer(events: asyncio.Queue) -> agent_pb2.Offer:
 
 async def test_offer_stream_sends_pending_offers_on_open_and_revokes_on_cancel(stubs, make_tenant):
     t = await make_tenant()
-    await stubs.admin.CreateAgent(admin_pb2.CreateAgentRequest(agent=admin_pb2.Agent(id="alice")), metadata=t.admin)
+    await stubs.admin.CreateAgent(
+        admin_pb2.CreateAgentRequest(agent=admin_pb2.Agent(id="alice")), metadata=t.admin
+    )
     await stubs.agents.Login(agent_pb2.LoginRequest(agent_id="alice"), metadata=t.admin)
     await stubs.agents.SetState(
         agent_pb2.SetStateRequest(agent_id="alice", state=common_pb2.AGENT_STATE_AVAILABLE), metadata=t.admin
@@ -121,7 +138,8 @@ async def test_offer_stream_sends_pending_offers_on_open_and_revokes_on_cancel(s
         first = await asyncio.wait_for(stream.read(), timeout=10)
         assert first.offer.interaction.id == call.id
         cancelled = await stubs.interactions.Cancel(
-            interaction_pb2.CancelRequest(interaction_id=call.id, reason="caller-hung-up"), metadata=t.interaction
+            interaction_pb2.CancelRequest(interaction_id=call.id, reason="caller-hung-up"),
+            metadata=t.interaction,
         )
         assert cancelled.state == common_pb2.INTERACTION_STATE_ABANDONED
         event = await asyncio.wait_for(stream.read(), timeout=10)
@@ -137,7 +155,9 @@ async def test_blocklisted_caller_is_rejected(stubs, make_tenant):
     t = await make_tenant()
     for pattern in ("+1900*", "spam@example.com"):
         added = await stubs.admin.AddBlockedCaller(
-            admin_pb2.AddBlockedCallerRequest(blocked=admin_pb2.BlockedCaller(pattern=pattern, reason="abuse")),
+            admin_pb2.AddBlockedCallerRequest(
+                blocked=admin_pb2.BlockedCaller(pattern=pattern, reason="abuse")
+            ),
             metadata=t.admin,
         )
         assert added.HasField("created_at")
@@ -149,7 +169,9 @@ async def test_blocklisted_caller_is_rejected(stubs, make_tenant):
     allowed = await stubs.interactions.Enqueue(enqueue(address="+18005551234"), metadata=t.interaction)
     assert allowed.state == common_pb2.INTERACTION_STATE_QUEUED
 
-    await stubs.admin.RemoveBlockedCaller(admin_pb2.RemoveBlockedCallerRequest(pattern="+1900*"), metadata=t.admin)
+    await stubs.admin.RemoveBlockedCaller(
+        admin_pb2.RemoveBlockedCallerRequest(pattern="+1900*"), metadata=t.admin
+    )
     again = await stubs.interactions.Enqueue(enqueue(address="+19005551234"), metadata=t.interaction)
     assert again.state == common_pb2.INTERACTION_STATE_QUEUED
     listed = await stubs.admin.ListBlockedCallers(admin_pb2.ListBlockedCallersRequest(), metadata=t.admin)
@@ -175,7 +197,9 @@ async def test_enqueue_is_idempotent_on_request_id(stubs, make_tenant):
 async def test_full_queue_applies_its_max_length_action(stubs, make_tenant):
     t = await make_tenant(
         QueueConfig(name="wait", max_length=1),
-        QueueConfig(name="spill", max_length=1, on_max_length=Action(kind=ActionKind.QUEUE, target_queue="overflow")),
+        QueueConfig(
+            name="spill", max_length=1, on_max_length=Action(kind=ActionKind.QUEUE, target_queue="overflow")
+        ),
         QueueConfig(name="overflow"),
         QueueConfig(name="call-me", max_length=1, on_max_length=Action(kind=ActionKind.CALLBACK)),
         QueueConfig(name="vm", max_length=1, on_max_length=Action(kind=ActionKind.VOICEMAIL)),
@@ -226,13 +250,15 @@ async def test_hand_over_adopts_a_waiting_call_from_the_named_site_only(stubs, m
     cluster = bearer(CLUSTER_TOKEN)
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await stubs.sites.HandOverCall(
-            site_pb2.HandOverCallRequest(tenant=t.name, interaction_id=call_id, from_site="site-c"), metadata=cluster
+            site_pb2.HandOverCallRequest(tenant=t.name, interaction_id=call_id, from_site="site-c"),
+            metadata=cluster,
         )
     assert raised.value.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert raised.value.details().startswith("from_site:")
 
     moved = await stubs.sites.HandOverCall(
-        site_pb2.HandOverCallRequest(tenant=t.name, interaction_id=call_id, from_site="site-b"), metadata=cluster
+        site_pb2.HandOverCallRequest(tenant=t.name, interaction_id=call_id, from_site="site-b"),
+        metadata=cluster,
     )
     assert (moved.site, moved.adopted) == ("site-a", True)
     record = await stubs.interactions.GetInteraction(

@@ -6,10 +6,10 @@ from __future__ import annotations
 import grpc
 import grpc.aio
 import pytest
+from ccpapi.v1 import admin_pb2, agent_pb2, common_pb2, interaction_pb2, site_pb2
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from ccpapi.v1 import admin_pb2, agent_pb2, common_pb2, interaction_pb2, site_pb2
 from tests.api.conftest import CLUSTER_TOKEN, bearer
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -46,7 +46,12 @@ CASES = [
     ("agents", "SetState", A.SetStateRequest(agent_id="alice"), "state"),
     ("agents", "SetState", A.SetStateRequest(agent_id="alice", state=99), "state"),
     ("agents", "SetState", A.SetStateRequest(agent_id="alice", state=common_pb2.AGENT_STATE_BUSY), "state"),
-    ("agents", "SetState", A.SetStateRequest(agent_id="alice", state=common_pb2.AGENT_STATE_BREAK), "reason_code"),
+    (
+        "agents",
+        "SetState",
+        A.SetStateRequest(agent_id="alice", state=common_pb2.AGENT_STATE_BREAK),
+        "reason_code",
+    ),
     (
         "agents",
         "SetState",
@@ -64,9 +69,24 @@ CASES = [
     ("agents", "AcceptOffer", A.AcceptOfferRequest(agent_id="alice", interaction_id=""), "interaction_id"),
     ("agents", "AcceptOffer", A.AcceptOfferRequest(agent_id="alice", interaction_id="x/y"), "interaction_id"),
     ("agents", "AcceptOffer", A.AcceptOfferRequest(agent_id="al ice", interaction_id="x"), "agent_id"),
-    ("agents", "RejectOffer", A.RejectOfferRequest(agent_id="alice", interaction_id="x", reason="\x00"), "reason"),
-    ("agents", "RejectOffer", A.RejectOfferRequest(agent_id="alice", interaction_id="x" * 65), "interaction_id"),
-    ("agents", "Complete", A.CompleteRequest(agent_id="alice", interaction_id="x", disposition="BAD"), "disposition"),
+    (
+        "agents",
+        "RejectOffer",
+        A.RejectOfferRequest(agent_id="alice", interaction_id="x", reason="\x00"),
+        "reason",
+    ),
+    (
+        "agents",
+        "RejectOffer",
+        A.RejectOfferRequest(agent_id="alice", interaction_id="x" * 65),
+        "interaction_id",
+    ),
+    (
+        "agents",
+        "Complete",
+        A.CompleteRequest(agent_id="alice", interaction_id="x", disposition="BAD"),
+        "disposition",
+    ),
     (
         "agents",
         "Complete",
@@ -88,7 +108,12 @@ CASES = [
     ("interactions", "Enqueue", enqueue(caller=caller(address="+1" * 129)), "caller.address"),
     ("interactions", "Enqueue", enqueue(caller=caller(address="+1 555")), "caller.address"),
     ("interactions", "Enqueue", enqueue(caller=caller(display_name="x" * 129)), "caller.display_name"),
-    ("interactions", "Enqueue", enqueue(caller=caller(data={f"k{i}": "v" for i in range(33)})), "caller.data"),
+    (
+        "interactions",
+        "Enqueue",
+        enqueue(caller=caller(data={f"k{i}": "v" for i in range(33)})),
+        "caller.data",
+    ),
     ("interactions", "Enqueue", enqueue(caller=caller(data={"acct": "v" * 1025})), "caller.data[acct]"),
     ("interactions", "Enqueue", enqueue(caller=caller(data={"bad key": "v"})), "caller.data"),
     ("interactions", "Enqueue", enqueue(priority=101), "priority"),
@@ -97,16 +122,56 @@ CASES = [
     ("interactions", "Enqueue", enqueue(request_id="r" * 65), "request_id"),
     ("interactions", "Cancel", interaction_pb2.CancelRequest(interaction_id=""), "interaction_id"),
     ("interactions", "Cancel", interaction_pb2.CancelRequest(interaction_id="x", reason="r" * 257), "reason"),
-    ("interactions", "GetInteraction", interaction_pb2.GetInteractionRequest(interaction_id="a" * 65), "interaction_id"),
+    (
+        "interactions",
+        "GetInteraction",
+        interaction_pb2.GetInteractionRequest(interaction_id="a" * 65),
+        "interaction_id",
+    ),
     ("admin", "CreateAgent", admin_pb2.CreateAgentRequest(), "agent"),
     ("admin", "CreateAgent", admin_pb2.CreateAgentRequest(agent=agent(id="UPPER")), "agent.id"),
-    ("admin", "CreateAgent", admin_pb2.CreateAgentRequest(agent=agent(display_name="d" * 129)), "agent.display_name"),
-    ("admin", "CreateAgent", admin_pb2.CreateAgentRequest(agent=agent(skills={"billing": 11})), "agent.skills[billing]"),
-    ("admin", "CreateAgent", admin_pb2.CreateAgentRequest(agent=agent(skills={"billing": 0})), "agent.skills[billing]"),
-    ("admin", "CreateAgent", admin_pb2.CreateAgentRequest(agent=agent(skills={"Bad Skill": 5})), "agent.skills"),
-    ("admin", "CreateAgent", admin_pb2.CreateAgentRequest(agent=agent(capacity=[cap(0, 1)])), "agent.capacity[0].channel"),
-    ("admin", "CreateAgent", admin_pb2.CreateAgentRequest(agent=agent(capacity=[cap(VOICE, 51)])), "agent.capacity[0].max"),
-    ("admin", "CreateAgent", admin_pb2.CreateAgentRequest(agent=agent(capacity=[cap(VOICE, -1)])), "agent.capacity[0].max"),
+    (
+        "admin",
+        "CreateAgent",
+        admin_pb2.CreateAgentRequest(agent=agent(display_name="d" * 129)),
+        "agent.display_name",
+    ),
+    (
+        "admin",
+        "CreateAgent",
+        admin_pb2.CreateAgentRequest(agent=agent(skills={"billing": 11})),
+        "agent.skills[billing]",
+    ),
+    (
+        "admin",
+        "CreateAgent",
+        admin_pb2.CreateAgentRequest(agent=agent(skills={"billing": 0})),
+        "agent.skills[billing]",
+    ),
+    (
+        "admin",
+        "CreateAgent",
+        admin_pb2.CreateAgentRequest(agent=agent(skills={"Bad Skill": 5})),
+        "agent.skills",
+    ),
+    (
+        "admin",
+        "CreateAgent",
+        admin_pb2.CreateAgentRequest(agent=agent(capacity=[cap(0, 1)])),
+        "agent.capacity[0].channel",
+    ),
+    (
+        "admin",
+        "CreateAgent",
+        admin_pb2.CreateAgentRequest(agent=agent(capacity=[cap(VOICE, 51)])),
+        "agent.capacity[0].max",
+    ),
+    (
+        "admin",
+        "CreateAgent",
+        admin_pb2.CreateAgentRequest(agent=agent(capacity=[cap(VOICE, -1)])),
+        "agent.capacity[0].max",
+    ),
     (
         "admin",
         "CreateAgent",
@@ -128,10 +193,30 @@ CASES = [
     ),
     ("admin", "ListQueueStats", admin_pb2.ListQueueStatsRequest(window=Duration(seconds=-5)), "window"),
     ("admin", "AddBlockedCaller", admin_pb2.AddBlockedCallerRequest(), "blocked"),
-    ("admin", "AddBlockedCaller", admin_pb2.AddBlockedCallerRequest(blocked={"pattern": ""}), "blocked.pattern"),
-    ("admin", "AddBlockedCaller", admin_pb2.AddBlockedCallerRequest(blocked={"pattern": "*"}), "blocked.pattern"),
-    ("admin", "AddBlockedCaller", admin_pb2.AddBlockedCallerRequest(blocked={"pattern": "a/b"}), "blocked.pattern"),
-    ("admin", "AddBlockedCaller", admin_pb2.AddBlockedCallerRequest(blocked={"pattern": "+1*9*"}), "blocked.pattern"),
+    (
+        "admin",
+        "AddBlockedCaller",
+        admin_pb2.AddBlockedCallerRequest(blocked={"pattern": ""}),
+        "blocked.pattern",
+    ),
+    (
+        "admin",
+        "AddBlockedCaller",
+        admin_pb2.AddBlockedCallerRequest(blocked={"pattern": "*"}),
+        "blocked.pattern",
+    ),
+    (
+        "admin",
+        "AddBlockedCaller",
+        admin_pb2.AddBlockedCallerRequest(blocked={"pattern": "a/b"}),
+        "blocked.pattern",
+    ),
+    (
+        "admin",
+        "AddBlockedCaller",
+        admin_pb2.AddBlockedCallerRequest(blocked={"pattern": "+1*9*"}),
+        "blocked.pattern",
+    ),
     (
         "admin",
         "AddBlockedCaller",
@@ -152,7 +237,12 @@ CASES = [
         site_pb2.HandOverCallRequest(tenant="t", interaction_id="", from_site="site-b"),
         "interaction_id",
     ),
-    ("sites", "HandOverCall", site_pb2.HandOverCallRequest(tenant="t", interaction_id="x", from_site=""), "from_site"),
+    (
+        "sites",
+        "HandOverCall",
+        site_pb2.HandOverCallRequest(tenant="t", interaction_id="x", from_site=""),
+        "from_site",
+    ),
 ]
 
 
@@ -206,7 +296,13 @@ def test_every_rpc_has_a_malformed_input_case():
 NOT_FOUND_CASES = [
     ("agents", "GetStatus", A.GetStatusRequest(agent_id="nobody"), grpc.StatusCode.NOT_FOUND, "nobody"),
     ("agents", "StreamOffers", A.StreamOffersRequest(agent_id="nobody"), grpc.StatusCode.NOT_FOUND, "nobody"),
-    ("interactions", "Enqueue", enqueue(queue="nowhere"), grpc.StatusCode.NOT_FOUND, "queue: queue 'nowhere'"),
+    (
+        "interactions",
+        "Enqueue",
+        enqueue(queue="nowhere"),
+        grpc.StatusCode.NOT_FOUND,
+        "queue: queue 'nowhere'",
+    ),
     (
         "interactions",
         "GetInteraction",
@@ -214,8 +310,20 @@ NOT_FOUND_CASES = [
         grpc.StatusCode.NOT_FOUND,
         "0000-none",
     ),
-    ("admin", "GetQueueStats", admin_pb2.GetQueueStatsRequest(queue="nowhere"), grpc.StatusCode.NOT_FOUND, "queue"),
-    ("admin", "DeleteAgent", admin_pb2.DeleteAgentRequest(agent_id="nobody"), grpc.StatusCode.NOT_FOUND, "nobody"),
+    (
+        "admin",
+        "GetQueueStats",
+        admin_pb2.GetQueueStatsRequest(queue="nowhere"),
+        grpc.StatusCode.NOT_FOUND,
+        "queue",
+    ),
+    (
+        "admin",
+        "DeleteAgent",
+        admin_pb2.DeleteAgentRequest(agent_id="nobody"),
+        grpc.StatusCode.NOT_FOUND,
+        "nobody",
+    ),
     (
         "admin",
         "RemoveBlockedCaller",

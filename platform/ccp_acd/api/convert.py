@@ -18,6 +18,7 @@ from ccpapi.v1 import admin_pb2, agent_pb2, common_pb2
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from ccp_acd.domain import predictions
 from ccp_acd.domain.models import (
     Agent,
     Call,
@@ -28,6 +29,7 @@ from ccp_acd.domain.models import (
     Presence,
     QueueConfig,
 )
+from ccp_acd.domain.skills import eligible
 from ccp_acd.state.store import AgentProfile, BlockedCaller
 
 CHANNELS: dict[Channel, int] = {
@@ -190,9 +192,6 @@ def interaction(
 def _prediction(
     call: Call, view: LiveView, queues: Mapping[str, QueueConfig], *, now: float
 ) -> tuple[int, float]:
-    from ccp_acd.domain import predictions
-    from ccp_acd.domain.skills import eligible
-
     position = predictions.position(call.id, view, queues, now=now)
     queue = queues.get(call.queue) or QueueConfig(name=call.queue)
     widest = queue.widest_requirements()
