@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import grpc
@@ -51,6 +52,9 @@ log = logging.getLogger(__name__)
 
 # Seconds in-flight RPCs (offer streams included) get to finish at shutdown.
 SHUTDOWN_GRACE_S = 5.0
+# Seconds any other shutdown step (router stop, lease revoke, client close) may take before it is abandoned:
+# an unreachable etcd must not keep a SIGTERMed node alive.
+STEP_TIMEOUT_S = 5.0
 
 SERVICES = {
     "agent": agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
@@ -81,11 +85,23 @@ class Node:
     async def stop(self, *, grace_s: float = SHUTDOWN_GRACE_S) -> None:
         await self.health.enter_graceful_shutdown()
         self.router_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.router_task
-        await asyncio.gather(self.server.stop(grace_s), self.session.close())
-        await self.store.close()
+        _, pending = await asyncio.wait({self.router_task}, timeout=STEP_TIMEOUT_S)
+        if pending:
+            log.warning("the router did not stop within %ss; going on with the shutdown", STEP_TIMEOUT_S)
+        await asyncio.gather(
+            _bounded(self.server.stop(grace_s), "gRPC server stop", grace_s + STEP_TIMEOUT_S),
+            _bounded(self.session.close(), "session close (lease revoke)", STEP_TIMEOUT_S),
+        )
+        await _bounded(self.store.close(), "etcd client close", STEP_TIMEOUT_S)
         log.info("node %s/%s stopped", self.settings.site, self.settings.node_id)
+
+
+async def _bounded(awaitable: Awaitable[object], what: str, timeout_s: float) -> None:
+    """Shutdown never hangs on one step: a step past its time is abandoned with a warning."""
+    try:
+        await asyncio.wait_for(awaitable, timeout_s)
+    except TimeoutError:
+        log.warning("%s did not finish within %ss; going on with the shutdown", what, timeout_s)
 
 
 async def start_node(settings: NodeSettings) -> Node:
