@@ -20,7 +20,6 @@ becomes unreachable the stream ends with UNAVAILABLE and the client reopens it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -44,6 +43,8 @@ AGENT_ROLES = ("admin", "agent")
 REASON_LOGGED_IN = "logged-in"
 # Seconds between heartbeats on an open offer stream.
 HEARTBEAT_INTERVAL_S = 5.0
+# Seconds a closing offer stream waits for its watch to be released.
+WATCH_RELEASE_TIMEOUT_S = 2.0
 
 
 class _StreamEnded(StateUnavailable):
@@ -177,9 +178,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                 if event is not None:
                     yield event
         finally:
+            # Bounded: releasing the etcd watch must not hold the stream's task if etcd is slow to answer.
             follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
+            await asyncio.wait({follower}, timeout=WATCH_RELEASE_TIMEOUT_S)
 
     async def _follow(self, prefix: str, start_revision: int, events: asyncio.Queue) -> None:
         try:
