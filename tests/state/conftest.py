@@ -1,0 +1,82 @@
+"""Fixtures for tests of the etcd store and the router against a real etcd."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ccp_acd.domain.models import Presence, QueueConfig
+from ccp_acd.routing import Router
+from ccp_acd.settings import NodeSettings
+from ccp_acd.state.etcd import EtcdStore
+from ccp_acd.state.store import AgentProfile, TenantConfig
+
+
+@pytest.fixture
+async def store(etcd_server) -> AsyncIterator[EtcdStore]:
+    s = await EtcdStore.connect(etcd_server.endpoint)
+    yield s
+    await s.close()
+
+
+class RouterNode:
+    """A router with its own etcd connection and lease: one ACD node's routing, in-process."""
+
+    def __init__(self, store: EtcdStore, router: Router, session, task: asyncio.Task):
+        self.store, self.router, self.session, self.task = store, router, session, task
+
+    async def crash(self) -> None:
+        """Stop routing and keepalives without revoking the lease, as a killed process would."""
+        for task in (self.task, self.session._task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.store.close()
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        await self.session.close()
+        await self.store.close()
+
+
+@pytest.fixture
+async def start_router(etcd_server):
+    started: list[RouterNode] = []
+
+    async def start(node_id: str, *, site: str = "a", ttl_s: int = 2) -> RouterNode:
+        store = await EtcdStore.connect(etcd_server.endpoint)
+        settings = NodeSettings(site=site, node_id=node_id, lease_ttl_s=ttl_s, dispatch_interval_s=0.2)
+        session = await store.open_session(site=site, node_id=node_id, ttl_s=ttl_s, grpc_address="-")
+        router = Router(store, session=session, settings=settings)
+        node = RouterNode(store, router, session, asyncio.create_task(router.run()))
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        if not node.task.done():
+            await node.stop()
+
+
+async def seed_tenant(store: EtcdStore, tenant: str, *, queue: QueueConfig, agents: dict[str, AgentProfile]) -> None:
+    await store.put_tenant_config(TenantConfig(name=tenant))
+    await store.put_queue_config(tenant, queue)
+    for agent_id, profile in agents.items():
+        await store.create_agent(tenant, agent_id, profile, now=time.time())
+        await store.set_presence(tenant, agent_id, Presence.AVAILABLE, reason_code="", now=time.time())
+
+
+async def eventually(predicate, *, timeout_s: float, interval_s: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = await predicate()
+        if result:
+            return result
+        await asyncio.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
