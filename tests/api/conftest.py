@@ -6,9 +6,7 @@ Each test gets its own node on 127.0.0.1 with port 0 and its own tenants
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -23,6 +21,8 @@ from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.store import TenantConfig
 from ccpapi.v1 import admin_pb2_grpc, agent_pb2_grpc, interaction_pb2_grpc, site_pb2_grpc
 from pydantic import SecretStr
+
+from tests.helpers import eventually  # noqa: F401 - re-exported for the API tests
 
 CLUSTER_TOKEN = "cluster-secret-for-tests"
 SITE = "site-a"
@@ -46,13 +46,6 @@ async def node(etcd_server) -> AsyncIterator[Node]:
     started = await start_node(settings)
     yield started
     await started.stop(grace_s=0.5)
-
-
-@pytest.fixture
-async def store(etcd_server) -> AsyncIterator[EtcdStore]:
-    s = await EtcdStore.connect(etcd_server.endpoint)
-    yield s
-    await s.close()
 
 
 @pytest.fixture
@@ -105,15 +98,3 @@ def make_tenant(store: EtcdStore):
         )
 
     return make
-
-
-async def eventually(
-    predicate, *, timeout_s: float = 10.0, interval_s: float = 0.05, what: str = "condition"
-):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = await predicate()
-        if result:
-            return result
-        await asyncio.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from ccp_acd.domain.models import (
     Action,
     ActionKind,
@@ -26,6 +23,8 @@ from ccp_acd.domain.models import (
     Strategy,
 )
 from ccp_acd.domain.routing import apply_reroute, capacity_channel, plan, workload
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 NOW = 10_000.0
 

@@ -5,22 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-
 from ccp_acd.domain.models import Presence, QueueConfig
 from ccp_acd.routing import Router
 from ccp_acd.settings import NodeSettings
 from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.store import AgentProfile, TenantConfig
 
-
-@pytest.fixture
-async def store(etcd_server) -> AsyncIterator[EtcdStore]:
-    s = await EtcdStore.connect(etcd_server.endpoint)
-    yield s
-    await s.close()
+from tests.helpers import eventually  # noqa: F401 - re-exported for the state tests
 
 
 class RouterNode:
@@ -70,13 +63,3 @@ async def seed_tenant(store: EtcdStore, tenant: str, *, queue: QueueConfig, agen
     for agent_id, profile in agents.items():
         await store.create_agent(tenant, agent_id, profile, now=time.time())
         await store.set_presence(tenant, agent_id, Presence.AVAILABLE, reason_code="", now=time.time())
-
-
-async def eventually(predicate, *, timeout_s: float, interval_s: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = await predicate()
-        if result:
-            return result
-        await asyncio.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")

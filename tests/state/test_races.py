@@ -13,12 +13,11 @@ import random
 import time
 from collections import Counter
 
-from ccp_acd.domain.models import Call, CallState, Channel, QueueConfig
+from ccp_acd.domain.models import Call, CallState, Channel, QueueConfig, Reservation
 from ccp_acd.errors import FailedPrecondition
 from ccp_acd.state import keys
 from ccp_acd.state.codec import decode
 from ccp_acd.state.store import AgentProfile
-from ccp_acd.domain.models import Reservation
 
 from .checker import LiveReplica
 from .conftest import eventually, seed_tenant

@@ -1,0 +1,117 @@
+"""Queue KPIs with standard definitions (docs/kpis.md explains each).
+
+Real-time figures come from the live view; interval figures from the call
+records (``history``) of calls that *arrived* in the window and have ended.
+Pure: the caller passes the view, the records and ``now``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from statistics import fmean
+
+from ccp_acd.domain.models import Call, CallState, LiveView, Presence, QueueConfig
+from ccp_acd.domain.predictions import queue_expected_wait_s
+from ccp_acd.domain.skills import eligible
+
+
+@dataclass(frozen=True)
+class AgentCounts:
+    logged_in: int = 0
+    available: int = 0
+    busy: int = 0
+    wrap_up: int = 0
+    on_break: int = 0
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    # real time
+    waiting: int
+    longest_wait_s: float
+    expected_wait_s: float
+    agents: AgentCounts
+    # interval [window_start, now]
+    window_start: float
+    offered: int
+    answered: int
+    answered_within_threshold: int
+    abandoned: int
+    service_level: float
+    sl_threshold_s: float
+    sl_target: float
+    asa_s: float
+    aht_s: float
+    abandonment_rate: float
+    overflowed: int
+
+
+def agent_counts(queue: QueueConfig, view: LiveView, *, now: float) -> AgentCounts:
+    """Agents who could serve the queue (widest skill ring), by state.
+
+    Busy means holding work (a connected call or a pending offer) whatever the
+    presence; the other states are exclusive and only count agents without work.
+    """
+    widest = queue.widest_requirements()
+    working = {c.agent_id for c in view.calls.values() if c.agent_id and not c.state.terminal}
+    working |= {r.agent_id for r in view.reservations.values()}
+    logged_in = available = busy = wrap_up = on_break = 0
+    for agent in view.agents.values():
+        if not agent.logged_in or not eligible(agent, widest):
+            continue
+        logged_in += 1
+        if agent.id in working:
+            busy += 1
+        elif agent.ready(now):
+            available += 1
+        elif agent.presence is Presence.WRAP_UP:
+            wrap_up += 1
+        elif agent.presence is Presence.BREAK:
+            on_break += 1
+    return AgentCounts(logged_in, available, busy, wrap_up, on_break)
+
+
+def service_level(answered_within: int, offered: int, abandoned_within: int) -> float:
+    """Answered within T over offered, not counting callers who hung up within T.
+
+    1.0 when nothing was offered (no caller was failed).
+    """
+    denominator = offered - abandoned_within
+    return answered_within / denominator if denominator > 0 else 1.0
+
+
+def queue_stats(
+    *, queue: QueueConfig, view: LiveView, history: Iterable[Call], now: float, window_s: float
+) -> QueueStats:
+    waiting = [c for c in view.calls.values() if c.queue == queue.name and c.state is CallState.QUEUED]
+    window_start = now - window_s
+    ended = [c for c in history if c.enqueued_at >= window_start and c.state.terminal]
+    mine = [c for c in ended if c.queue == queue.name]
+    answered = [c for c in mine if c.answered_at is not None]
+    threshold = queue.sl_threshold_s
+    within = [c for c in answered if c.answered_at - c.enqueued_at <= threshold]
+    abandoned = [c for c in mine if c.state is CallState.ABANDONED and c.answered_at is None]
+    abandoned_within = [c for c in abandoned if (c.ended_at or now) - c.enqueued_at <= threshold]
+    talk = [c.ended_at - c.answered_at for c in answered if c.ended_at is not None]
+    live_moved = [c for c in view.calls.values() if c.enqueued_at >= window_start]
+    overflowed = sum(1 for c in (*ended, *live_moved) if queue.name in c.route_history)
+    aht_s = fmean(talk) if talk else queue.expected_handle_s
+    return QueueStats(
+        waiting=len(waiting),
+        longest_wait_s=max((c.waited(now) for c in waiting), default=0.0),
+        expected_wait_s=queue_expected_wait_s(queue, view, now=now, aht_s=aht_s),
+        agents=agent_counts(queue, view, now=now),
+        window_start=window_start,
+        offered=len(mine),
+        answered=len(answered),
+        answered_within_threshold=len(within),
+        abandoned=len(abandoned),
+        service_level=service_level(len(within), len(mine), len(abandoned_within)),
+        sl_threshold_s=threshold,
+        sl_target=queue.sl_target,
+        asa_s=fmean(c.answered_at - c.enqueued_at for c in answered) if answered else 0.0,
+        aht_s=fmean(talk) if talk else 0.0,
+        abandonment_rate=len(abandoned) / len(mine) if mine else 0.0,
+        overflowed=overflowed,
+    )

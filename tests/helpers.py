@@ -1,0 +1,33 @@
+"""Small helpers shared by the test packages."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+
+
+def scaled(seconds: float) -> float:
+    """A test timeout scaled by CCP_TEST_TIMEOUT_SCALE (slow or loaded machines set it > 1)."""
+    return seconds * float(os.environ.get("CCP_TEST_TIMEOUT_SCALE", "1"))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+async def eventually(
+    predicate, *, timeout_s: float = 10.0, interval_s: float = 0.05, what: str = "condition"
+):
+    """Poll an async predicate until it returns something truthy; fail after the (scaled) timeout."""
+    timeout_s = scaled(timeout_s)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = await predicate()
+        if result:
+            return result
+        await asyncio.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
