@@ -68,6 +68,9 @@ T = TypeVar("T")
 # past this many losses the caller gets Conflict (ABORTED) and may retry.
 CAS_ATTEMPTS = 8
 
+# Seconds a watch may take to cancel before the stream is simply dropped.
+WATCH_CANCEL_TIMEOUT_S = 2.0
+
 
 @dataclass(frozen=True)
 class _Record:
@@ -548,7 +551,12 @@ class EtcdStore:
             return ok
         if isinstance(decision, RerouteDecision):
             rerouted = apply_reroute(call, decision, now=now)
-            compare = [self._mod(call_key) == view.versions[call_key]]
+            # An offer another node committed since the view was read wins: the
+            # call is with an agent now, it must not also move or end here.
+            compare = [
+                self._mod(call_key) == view.versions[call_key],
+                self._create(keys.reservation(tenant, decision.call_id)) == 0,
+            ]
             if rerouted.state.terminal:
                 success = [self._delete(call_key), self._put(keys.history(tenant, call.id), rerouted)]
             else:
@@ -600,8 +608,10 @@ class EtcdStore:
         except aetcd.exceptions.ClientError as e:
             raise StateUnavailable(f"etcd watch on {prefix}: {e}") from e
         finally:
-            with contextlib.suppress(Exception):  # the channel may already be closed; nothing to release then
-                await watch.cancel()
+            # The channel may already be closed (nothing to release then), and a
+            # cancel to an unreachable etcd must not hold up a stopping node.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(watch.cancel(), WATCH_CANCEL_TIMEOUT_S)
 
 
 def _work_of(view: LiveView, agent_id: str) -> list[str]:
