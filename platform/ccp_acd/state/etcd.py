@@ -223,6 +223,14 @@ class EtcdStore:
     async def put_trunk_config(self, tenant: str, config: TrunkConfig) -> None:
         await self._call(self.client.put(keys.trunk_config(tenant, config.name).encode(), encode(config)))
 
+    async def get_trunk_configs(self, tenant: str) -> dict[str, TrunkConfig]:
+        trunks = {}
+        for kv in await self._prefix(keys.trunks_prefix(tenant)):
+            if kv.key.endswith(b"/config"):
+                config = decode(TrunkConfig, kv.value)
+                trunks[config.name] = config
+        return trunks
+
     # -- credentials --------------------------------------------------------
 
     async def put_credential(self, tenant: str, key_id: str, credential: Credential) -> None:

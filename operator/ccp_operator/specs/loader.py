@@ -1,0 +1,104 @@
+"""Read a set of ccp.dev resources (YAML files or parsed documents) into the desired state.
+
+Documents of other API groups are skipped (a directory may hold a Namespace or
+a Secret too); an unknown ccp.dev kind, a duplicate name, a queue or trunk of an
+undeclared tenant and an overflow to a queue that does not exist are SpecErrors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from ccp_acd.domain.models import QueueConfig
+from ccp_acd.state.store import TenantConfig, TrunkConfig
+
+from ccp_operator.specs.build import queue_config, tenant_config, trunk_config
+from ccp_operator.specs.errors import SpecError
+from ccp_operator.specs.schema import GROUP, SPECS, VERSION
+
+
+@dataclass(frozen=True)
+class Desired:
+    tenants: dict[str, TenantConfig] = field(default_factory=dict)
+    trunks: dict[str, dict[str, TrunkConfig]] = field(default_factory=dict)  # tenant -> name -> config
+    queues: dict[str, dict[str, QueueConfig]] = field(default_factory=dict)  # tenant -> name -> config
+
+
+def _ours(document: Mapping) -> bool:
+    return str(document.get("apiVersion", "")).split("/")[0] == GROUP
+
+
+def parse_documents(documents: Iterable[Mapping], *, known_tenants: Iterable[str] = ()) -> Desired:
+    desired = Desired()
+    for document in documents:
+        if not isinstance(document, Mapping) or not _ours(document):
+            continue
+        kind = str(document.get("kind", ""))
+        name = str((document.get("metadata") or {}).get("name", "?"))
+        if document.get("apiVersion") != f"{GROUP}/{VERSION}":
+            raise SpecError(kind, name, "apiVersion", f"must be {GROUP}/{VERSION}")
+        if kind not in SPECS:
+            raise SpecError(kind or "?", name, "kind", f"must be one of {', '.join(SPECS)}")
+        if kind == "Tenant":
+            config = tenant_config(document)
+            _add(desired.tenants, config.name, config, kind)
+        elif kind == "Trunk":
+            tenant, config = trunk_config(document)
+            _add(desired.trunks.setdefault(tenant, {}), config.name, config, kind)
+        else:
+            tenant, config = queue_config(document)
+            _add(desired.queues.setdefault(tenant, {}), config.name, config, kind)
+    _cross_check(desired, {*known_tenants, *desired.tenants})
+    return desired
+
+
+def _add(into: dict, name: str, config, kind: str) -> None:
+    if name in into:
+        raise SpecError(kind, name, "metadata.name", "is declared twice")
+    into[name] = config
+
+
+def _cross_check(desired: Desired, tenants: set[str]) -> None:
+    for kind, by_tenant in (("Trunk", desired.trunks), ("Queue", desired.queues)):
+        for tenant, configs in by_tenant.items():
+            if tenant not in tenants:
+                raise SpecError(kind, next(iter(configs)), "spec.tenant", f"names tenant {tenant!r}, which is not declared")
+    for tenant, queues in desired.queues.items():
+        for queue in queues.values():
+            for field_name, action in (
+                ("onMaxWait", queue.on_max_wait),
+                ("onMaxLength", queue.on_max_length),
+                ("onNoAgents", queue.on_no_agents),
+            ):
+                if action.target_queue and action.target_queue not in queues:
+                    raise SpecError(
+                        "Queue", queue.name, f"spec.{field_name}.targetQueue",
+                        f"names queue {action.target_queue!r}, which tenant {tenant!r} does not declare",
+                    )
+        for trunk in desired.trunks.get(tenant, {}).values():
+            if trunk.default_queue and trunk.default_queue not in queues:
+                raise SpecError(
+                    "Trunk", trunk.name, "spec.defaultQueue", f"names queue {trunk.default_queue!r}, which is not declared"
+                )
+
+
+def read_documents(paths: Iterable[str | Path]) -> list[Mapping]:
+    """YAML documents of the files given; a directory means its *.yaml and *.yml files (not recursive)."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        else:
+            files.append(path)
+    documents: list[Mapping] = []
+    for file in files:
+        with file.open() as f:
+            documents += [d for d in yaml.safe_load_all(f) if d is not None]
+    return documents
+
+
+def load_paths(paths: Iterable[str | Path], *, known_tenants: Iterable[str] = ()) -> Desired:
+    return parse_documents(read_documents(paths), known_tenants=known_tenants)
