@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 
 
 def scaled(seconds: float) -> float:
     """A test timeout scaled by CCP_TEST_TIMEOUT_SCALE (slow or loaded machines set it > 1)."""
     return seconds * float(os.environ.get("CCP_TEST_TIMEOUT_SCALE", "1"))
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 async def eventually(

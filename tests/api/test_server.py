@@ -10,22 +10,15 @@ import time
 
 import grpc
 import pytest
+from ccp_acd.embedded.processes import free_port
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 pytestmark = pytest.mark.etcd
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_node_serves_health_and_reflection_and_exits_cleanly_on_sigterm(etcd_server):
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CCP_SITE": "site-a",

@@ -51,7 +51,6 @@ from ccpapi.v1 import (
 from pyworkforce.queuing import ErlangC
 
 from tests.helpers import eventually
-from tests.node_process import start_node_process
 from tests.state.conftest import seed_tenant
 
 pytestmark = [pytest.mark.etcd, pytest.mark.slow]
@@ -137,7 +136,7 @@ def _theory_band(n: int, *, paths: int = 200) -> dict[str, float]:
     return {"share": statistics.stdev(shares), "sl": statistics.stdev(levels)}
 
 
-async def test_measured_waits_agree_with_erlang_c(etcd_server, store):
+async def test_measured_waits_agree_with_erlang_c(store, node_processes):
     tenant = f"erlang-{secrets.token_hex(3)}"
     await seed_tenant(
         store,
@@ -145,7 +144,7 @@ async def test_measured_waits_agree_with_erlang_c(etcd_server, store):
         queue=QueueConfig("q", strategy=Strategy.LONGEST_IDLE, sl_threshold_s=THRESHOLD_S, wrap_up_s=0, offer_timeout_s=60),
         agents={},
     )
-    node = await asyncio.to_thread(start_node_process, etcd_server.endpoint, node_id=f"{tenant}-n1", lease_ttl_s=3)
+    node = await asyncio.to_thread(node_processes, f"{tenant}-n1")
     stop = asyncio.Event()
     agent_tasks: list[asyncio.Task] = []
     try:
@@ -181,7 +180,6 @@ async def test_measured_waits_agree_with_erlang_c(etcd_server, store):
         for task in agent_tasks:
             task.cancel()
         await asyncio.gather(*agent_tasks, return_exceptions=True)
-        await asyncio.to_thread(node.stop)
 
     by_seq = sorted(records, key=lambda c: int(c.caller.data["seq"]))
     assert [c.state.value for c in by_seq] == ["completed"] * CALLS

@@ -22,7 +22,6 @@ from ccpapi.v1 import (
 )
 
 from tests.helpers import eventually, scaled
-from tests.node_process import start_node_process
 from tests.state.conftest import seed_tenant
 
 pytestmark = [pytest.mark.etcd, pytest.mark.slow]
@@ -30,13 +29,11 @@ pytestmark = [pytest.mark.etcd, pytest.mark.slow]
 LEASE_TTL_S = 2
 
 
-async def test_killing_the_node_holding_an_offer_returns_the_call_in_order(etcd_server, store):
+async def test_killing_the_node_holding_an_offer_returns_the_call_in_order(store, node_processes):
     tenant = f"kill-{secrets.token_hex(3)}"
     await seed_tenant(store, tenant, queue=QueueConfig("q", offer_timeout_s=120), agents={})
     nodes = [
-        await asyncio.to_thread(
-            start_node_process, etcd_server.endpoint, node_id=f"{tenant}-{n}", lease_ttl_s=LEASE_TTL_S
-        )
+        await asyncio.to_thread(node_processes, f"{tenant}-{n}", lease_ttl_s=LEASE_TTL_S)
         for n in ("n1", "n2")
     ]
     try:
