@@ -22,6 +22,6 @@ def test_stdlib_operator_and_platform_win_from_the_repo_root():
 
 
 def test_our_packages_import_under_their_own_names():
-    probe = "import ccp_acd, ccp_operator, ccpapi.v1.agent_pb2; print('ok')"
+    probe = "import ccp_acd, ccp_operator, ccpapi.v1.agent_pb2, ccp_acd.cli; print('ok')"
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
     assert done.stdout.strip() == "ok", done.stderr

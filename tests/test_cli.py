@@ -1,0 +1,38 @@
+"""`ccp apply` and `ccp token issue` against a real etcd, including their refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ccp_acd.cli import main
+from click.testing import CliRunner
+
+pytestmark = [pytest.mark.etcd]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_apply_writes_the_examples_and_tokens_can_then_be_issued(etcd_server):
+    runner = CliRunner()
+    applied = runner.invoke(main, ["apply", "-f", str(ROOT / "examples"), "--etcd", etcd_server.endpoint])
+    assert applied.exit_code == 0, applied.output
+    assert "applied queue/acme/support" in applied.output
+    issued = runner.invoke(main, ["token", "issue", "--tenant", "acme", "--role", "admin", "--etcd", etcd_server.endpoint])
+    assert issued.exit_code == 0, issued.output
+    assert issued.output.strip().startswith("acme.")
+
+
+def test_apply_refuses_an_invalid_resource_naming_the_field(etcd_server):
+    bad = ROOT / "examples" / "invalid" / "queue-sl-target-above-one.yaml"
+    result = CliRunner().invoke(main, ["apply", "-f", str(bad), "--etcd", etcd_server.endpoint])
+    assert result.exit_code == 1
+    assert "spec.serviceLevel.target" in result.output
+
+
+def test_token_issue_refuses_unknown_tenants_and_agent_tokens_without_agent(etcd_server):
+    runner = CliRunner()
+    unknown = runner.invoke(main, ["token", "issue", "--tenant", "nobody", "--role", "admin", "--etcd", etcd_server.endpoint])
+    assert unknown.exit_code == 1 and "does not exist" in unknown.output
+    no_agent = runner.invoke(main, ["token", "issue", "--tenant", "acme", "--role", "agent", "--etcd", etcd_server.endpoint])
+    assert no_agent.exit_code == 2 and "--agent-id" in no_agent.output
