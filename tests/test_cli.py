@@ -32,7 +32,8 @@ def test_apply_refuses_an_invalid_resource_naming_the_field(etcd_server):
 
 def test_token_issue_refuses_unknown_tenants_and_agent_tokens_without_agent(etcd_server):
     runner = CliRunner()
-    unknown = runner.invoke(main, ["token", "issue", "--tenant", "nobody", "--role", "admin", "--etcd", etcd_server.endpoint])
+    etcd = ["--etcd", etcd_server.endpoint]
+    unknown = runner.invoke(main, ["token", "issue", "--tenant", "nobody", "--role", "admin", *etcd])
     assert unknown.exit_code == 1 and "does not exist" in unknown.output
-    no_agent = runner.invoke(main, ["token", "issue", "--tenant", "acme", "--role", "agent", "--etcd", etcd_server.endpoint])
+    no_agent = runner.invoke(main, ["token", "issue", "--tenant", "acme", "--role", "agent", *etcd])
     assert no_agent.exit_code == 2 and "--agent-id" in no_agent.output
