@@ -2,8 +2,11 @@
 
 Order of service is aged priority, then arrival: a call's effective priority
 is ``call.priority + queue.priority + queue.aging_per_minute * minutes
-waited``, so a low-priority call overtakes newer high-priority calls after
-long enough (no starvation). With equal priorities this is FIFO by first
+waited``. Every call ages at the same rate, so a priority point is worth
+``1 / aging_per_minute`` minutes of waiting: a priority-5 call ranks as if it
+had arrived 5 minutes earlier. It overtakes only calls that arrived less than
+that before it, so a low-priority call is never overtaken by calls arriving
+later than that (no starvation). With equal priorities this is FIFO by first
 arrival (``enqueued_at``), which overflow keeps.
 
 Expected wait is the position-based estimate most ACDs announce: with ``a``
