@@ -36,7 +36,7 @@ def node() -> None:
 @click.option("--time-scale", type=click.FloatRange(min=1, max=1000), default=60.0, show_default=True,
               help="Model seconds per real second.")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Model calls per second (default: 85% of the agents' capacity).")
+              help="Model calls per second (default: 75% of the agents' capacity).")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--nodes-per-site", type=click.IntRange(min=1, max=4), default=1, show_default=True)
 def up(examples, roster, duration, max_calls, time_scale, rate, seed, nodes_per_site) -> None:

@@ -22,8 +22,6 @@ from ccp_acd.state.store import TenantConfig
 from ccpapi.v1 import admin_pb2_grpc, agent_pb2_grpc, interaction_pb2_grpc, site_pb2_grpc
 from pydantic import SecretStr
 
-from tests.helpers import eventually  # noqa: F401 - re-exported for the API tests
-
 CLUSTER_TOKEN = "cluster-secret-for-tests"
 SITE = "site-a"
 

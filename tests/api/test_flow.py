@@ -14,7 +14,8 @@ from ccp_acd.domain.models import Action, ActionKind, Call, QueueConfig
 from ccpapi.v1 import admin_pb2, agent_pb2, common_pb2, interaction_pb2, site_pb2
 from google.protobuf.duration_pb2 import Duration
 
-from tests.api.conftest import CLUSTER_TOKEN, bearer, eventually
+from tests.api.conftest import CLUSTER_TOKEN, bearer
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.etcd
 

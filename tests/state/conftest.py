@@ -13,8 +13,6 @@ from ccp_acd.settings import NodeSettings
 from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.store import AgentProfile, TenantConfig
 
-from tests.helpers import eventually  # noqa: F401 - re-exported for the state tests
-
 
 class RouterNode:
     """A router with its own etcd connection and lease: one ACD node's routing, in-process."""

@@ -8,7 +8,8 @@ import time
 from ccp_acd.domain.models import Call, Channel, QueueConfig
 from ccp_acd.state.store import AgentProfile
 
-from .conftest import eventually, seed_tenant
+from tests.helpers import eventually
+from tests.state.conftest import seed_tenant
 
 TENANT = "handback"
 

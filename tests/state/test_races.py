@@ -19,8 +19,10 @@ from ccp_acd.state import keys
 from ccp_acd.state.codec import decode
 from ccp_acd.state.store import AgentProfile
 
+from tests.helpers import eventually
+from tests.state.conftest import seed_tenant
+
 from .checker import LiveReplica
-from .conftest import eventually, seed_tenant
 
 TENANT = "race"
 CALLS = 240

@@ -44,7 +44,7 @@ from ccp_acd.sim.workload import Roster, SimAgent, load_roster, poisson_workload
 from ccp_acd.state.etcd import EtcdStore
 
 # Planned load when no rate is given: this share of the voice agents' capacity.
-DEFAULT_OCCUPANCY = 0.85
+DEFAULT_OCCUPANCY = 0.75
 
 
 @dataclass(frozen=True)
