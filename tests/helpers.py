@@ -7,6 +7,11 @@ import os
 import time
 
 
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    """gRPC call metadata carrying a tenant token."""
+    return (("authorization", f"Bearer {token}"),)
+
+
 def scaled(seconds: float) -> float:
     """A test timeout scaled by CCP_TEST_TIMEOUT_SCALE (slow or loaded machines set it > 1)."""
     return seconds * float(os.environ.get("CCP_TEST_TIMEOUT_SCALE", "1"))

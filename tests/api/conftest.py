@@ -22,12 +22,10 @@ from ccp_acd.state.store import TenantConfig
 from ccpapi.v1 import admin_pb2_grpc, agent_pb2_grpc, interaction_pb2_grpc, site_pb2_grpc
 from pydantic import SecretStr
 
+from tests.helpers import bearer
+
 CLUSTER_TOKEN = "cluster-secret-for-tests"
 SITE = "site-a"
-
-
-def bearer(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ from ccpapi.v1 import (
 )
 from pyworkforce.queuing import ErlangC
 
-from tests.helpers import eventually
+from tests.helpers import bearer, eventually
 from tests.state.conftest import seed_tenant
 
 pytestmark = [pytest.mark.etcd, pytest.mark.slow]
@@ -74,13 +74,10 @@ def _workload(rng: random.Random, n: int) -> tuple[list[float], list[float]]:
     return arrivals, [rng.expovariate(1 / AHT_S) for _ in range(n)]
 
 
-def _bearer(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
-
 
 async def _agent(address: str, agent_id: str, token: str, stop: asyncio.Event) -> None:
     """Log in, take every offer at once, hold it for the caller's drawn handle time, complete."""
-    auth = _bearer(token)
+    auth = bearer(token)
     async with grpc.aio.insecure_channel(address) as channel:
         agents = agent_pb2_grpc.AgentServiceStub(channel)
         await agents.Login(agent_pb2.LoginRequest(agent_id=agent_id), metadata=auth)
@@ -107,7 +104,7 @@ async def _agent(address: str, agent_id: str, token: str, stop: asyncio.Event) -
 
 
 async def _callers(address: str, token: str, arrivals: list[float], handles: list[float]) -> None:
-    auth = _bearer(token)
+    auth = bearer(token)
     async with grpc.aio.insecure_channel(address) as channel:
         calls = interaction_pb2_grpc.InteractionServiceStub(channel)
         started = time.monotonic()
@@ -148,7 +145,7 @@ async def test_measured_waits_agree_with_erlang_c(store, node_processes):
     stop = asyncio.Event()
     agent_tasks: list[asyncio.Task] = []
     try:
-        admin = _bearer(await issue_token(store, tenant=tenant, role="admin"))
+        admin = bearer(await issue_token(store, tenant=tenant, role="admin"))
         async with grpc.aio.insecure_channel(node.address) as channel:
             admin_stub = admin_pb2_grpc.AdminServiceStub(channel)
             for i in range(AGENTS):

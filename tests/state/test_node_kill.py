@@ -21,7 +21,7 @@ from ccpapi.v1 import (
     interaction_pb2_grpc,
 )
 
-from tests.helpers import eventually, scaled
+from tests.helpers import bearer, eventually, scaled
 from tests.state.conftest import seed_tenant
 
 pytestmark = [pytest.mark.etcd, pytest.mark.slow]
@@ -42,7 +42,7 @@ async def test_killing_the_node_holding_an_offer_returns_the_call_in_order(store
     async with grpc.aio.insecure_channel(nodes[0].address) as ch0:
         await admin_pb2_grpc.AdminServiceStub(ch0).CreateAgent(
             admin_pb2.CreateAgentRequest(agent=admin_pb2.Agent(id="solo", site="site-a")),
-            metadata=_bearer(admin),
+            metadata=bearer(admin),
         )
         calls = interaction_pb2_grpc.InteractionServiceStub(ch0)
         ids = []
@@ -53,14 +53,14 @@ async def test_killing_the_node_holding_an_offer_returns_the_call_in_order(store
                     channel=common_pb2.CHANNEL_VOICE,
                     caller=common_pb2.Caller(address=f"+1555010{n}"),
                 ),
-                metadata=_bearer(interaction),
+                metadata=bearer(interaction),
             )
             ids.append(call.id)
         agents0 = agent_pb2_grpc.AgentServiceStub(ch0)
-        await agents0.Login(agent_pb2.LoginRequest(agent_id="solo"), metadata=_bearer(agent))
+        await agents0.Login(agent_pb2.LoginRequest(agent_id="solo"), metadata=bearer(agent))
         await agents0.SetState(
             agent_pb2.SetStateRequest(agent_id="solo", state=common_pb2.AGENT_STATE_AVAILABLE),
-            metadata=_bearer(agent),
+            metadata=bearer(agent),
         )
 
     async def reservation(node_ids):
@@ -90,12 +90,12 @@ async def test_killing_the_node_holding_an_offer_returns_the_call_in_order(store
             offer = await eventually(lambda: reservation({survivor.node_id}), timeout_s=15, what="next offer")
             accepted = await agents.AcceptOffer(
                 agent_pb2.AcceptOfferRequest(agent_id="solo", interaction_id=offer.call_id),
-                metadata=_bearer(agent),
+                metadata=bearer(agent),
             )
             assert accepted.state == common_pb2.INTERACTION_STATE_CONNECTED
             await agents.Complete(
                 agent_pb2.CompleteRequest(agent_id="solo", interaction_id=offer.call_id),
-                metadata=_bearer(agent),
+                metadata=bearer(agent),
             )
             answered.append(offer.call_id)
     assert answered == ids
@@ -105,7 +105,3 @@ async def test_killing_the_node_holding_an_offer_returns_the_call_in_order(store
     print(f"offer handed back {handback_s:.2f}s after kill -9 (lease TTL {LEASE_TTL_S}s)")
     # etcd expires a lease within about one TTL of its last keepalive, plus the planner's interval.
     assert handback_s < scaled(LEASE_TTL_S * 3)
-
-
-def _bearer(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
