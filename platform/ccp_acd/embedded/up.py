@@ -80,6 +80,7 @@ class Platform:
         for child in self.children:
             child.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
+        atexit.unregister(self.stop)
 
 
 def _sites(roster: Roster, home: str, failover: Sequence[str]) -> list[str]:
