@@ -18,6 +18,7 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
 DNS_LABEL = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+OPTIONAL_DNS_LABEL = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$"
 E164 = r"^\+[1-9][0-9]{1,14}$"
 SKILL_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 
@@ -47,7 +48,7 @@ class TrunkSpec(Spec):
     numbers: list[Annotated[str, Field(pattern=E164)]] = Field(min_length=1, max_length=1000)
     carrier: str = Field(default="", max_length=256)
     codecs: list[Literal["PCMU", "PCMA"]] = Field(default_factory=lambda: ["PCMU"], min_length=1)
-    default_queue: Name | Literal[""] = ""
+    default_queue: Annotated[str, Field(pattern=OPTIONAL_DNS_LABEL)] = ""
     allowed_sources: list[str] = Field(default_factory=list, max_length=256)
 
 

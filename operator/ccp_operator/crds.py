@@ -1,0 +1,200 @@
+"""The CustomResourceDefinitions, generated from the one schema in ``specs.schema``.
+
+Pure: ``crds()`` returns the CRD manifests as dicts; ``scripts/gen_crds.py``
+writes them into the chart and a test fails if the committed files drift.
+
+The pydantic JSON Schema is turned into a Kubernetes structural schema:
+``$ref`` inlined, ``Optional`` unwrapped, JSON Schema 2020 exclusive bounds
+rewritten to OpenAPI 3.0 booleans, titles dropped. Rules pydantic checks in
+code (model validators) are restated as CEL ``x-kubernetes-validations`` so
+``kubectl apply`` refuses the same specs the builders refuse. Unknown fields
+are refused by the API server's strict field validation (kubectl's default).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ccp_operator.specs.schema import GROUP, VERSION, QueueSpec, TenantSpec, TrunkSpec
+
+CATEGORY = "contactcenter"
+
+# CEL rules for what the pydantic model validators check in code.
+ACTION_RULES = [
+    {"rule": "self.action != 'queue' || has(self.targetQueue)", "message": "action 'queue' needs targetQueue"},
+    {"rule": "self.action == 'queue' || !has(self.targetQueue)", "message": "targetQueue is only for action 'queue'"},
+]
+TENANT_RULES = [
+    {
+        "rule": "!has(self.failoverSites) || !(self.homeSite in self.failoverSites)",
+        "message": "failoverSites lists the home site",
+        "fieldPath": ".failoverSites",
+    }
+]
+
+
+def _queue_root_rules() -> list[dict[str, str]]:
+    """Overflow must go elsewhere: only a root rule can see metadata.name."""
+    rules = []
+    for action in ("onMaxWait", "onMaxLength", "onNoAgents"):
+        rules.append(
+            {
+                "rule": f"!has(self.spec.{action}) || !has(self.spec.{action}.targetQueue)"
+                f" || self.spec.{action}.targetQueue != self.metadata.name",
+                "message": f"spec.{action}.targetQueue must name another queue, not the queue itself",
+                "fieldPath": f".spec.{action}.targetQueue",
+            }
+        )
+    return rules
+
+
+def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A pydantic JSON Schema node as a Kubernetes structural schema node."""
+    defs = schema.get("$defs", {}) if defs is None else defs
+    node = copy.deepcopy(schema)
+    if "$ref" in node:
+        target = defs[node.pop("$ref").split("/")[-1]]
+        node = {**copy.deepcopy(target), **node}
+    if "anyOf" in node:
+        options = [o for o in node.pop("anyOf") if o.get("type") != "null"]
+        if len(options) != 1:
+            raise ValueError(f"cannot express a union of {options} in a structural schema")
+        node = {**options[0], **node}
+    for drop in ("$defs", "title", "additionalProperties"):
+        node.pop(drop, None)
+    if node.get("default", 0) is None:
+        node.pop("default")
+    for bound, inclusive in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(node.get(bound), int | float) and not isinstance(node.get(bound), bool):
+            node[inclusive] = node.pop(bound)
+            node[bound] = True
+    if "properties" in node:
+        node["properties"] = {k: structural(v, defs) for k, v in node["properties"].items()}
+    if "items" in node:
+        node["items"] = structural(node["items"], defs)
+    return node
+
+
+CONDITION = {
+    "type": "object",
+    "required": ["type", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+        "reason": {"type": "string"},
+        "message": {"type": "string"},
+        "observedGeneration": {"type": "integer"},
+        "lastTransitionTime": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+def _status(extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "observedGeneration": {"type": "integer"},
+            "conditions": {
+                "type": "array",
+                "items": CONDITION,
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["type"],
+            },
+            **extra,
+        },
+    }
+
+
+AGE_COLUMN = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+
+
+def _ready_column() -> dict[str, str]:
+    return {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'}
+
+
+def _crd(kind: str, plural: str, short: list[str], spec: dict, status: dict, columns: list[dict], rules=()) -> dict:
+    root: dict[str, Any] = {
+        "type": "object",
+        "required": ["spec"],
+        "properties": {"spec": spec, "status": status},
+    }
+    if rules:
+        root["x-kubernetes-validations"] = list(rules)
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": short,
+                "categories": [CATEGORY],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": root},
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [*columns, AGE_COLUMN],
+                }
+            ],
+        },
+    }
+
+
+def crds() -> list[dict[str, Any]]:
+    tenant_spec = structural(TenantSpec.model_json_schema(by_alias=True))
+    tenant_spec["x-kubernetes-validations"] = TENANT_RULES
+    trunk_spec = structural(TrunkSpec.model_json_schema(by_alias=True))
+    queue_spec = structural(QueueSpec.model_json_schema(by_alias=True))
+    for action in ("onMaxWait", "onMaxLength", "onNoAgents"):
+        queue_spec["properties"][action]["x-kubernetes-validations"] = ACTION_RULES
+    return [
+        _crd(
+            "Tenant", "tenants", ["cctenant"], tenant_spec,
+            _status({"activeSite": {"type": "string"}, "queues": {"type": "integer"}}),
+            [
+                {"name": "Home Site", "type": "string", "jsonPath": ".spec.homeSite"},
+                {"name": "Active Site", "type": "string", "jsonPath": ".status.activeSite"},
+                _ready_column(),
+            ],
+        ),
+        _crd(
+            "Trunk", "trunks", ["cctrunk"], trunk_spec, _status({}),
+            [
+                {"name": "Tenant", "type": "string", "jsonPath": ".spec.tenant"},
+                {"name": "Home Site", "type": "string", "jsonPath": ".spec.homeSite"},
+                {"name": "Numbers", "type": "string", "jsonPath": ".spec.numbers"},
+                _ready_column(),
+            ],
+        ),
+        _crd(
+            "Queue", "queues", ["ccq"], queue_spec,
+            _status(
+                {
+                    "waiting": {"type": "integer"},
+                    "longestWaitSeconds": {"type": "number"},
+                    "agentsLoggedIn": {"type": "integer"},
+                    "ownerSite": {"type": "string"},
+                }
+            ),
+            [
+                {"name": "Tenant", "type": "string", "jsonPath": ".spec.tenant"},
+                {"name": "Strategy", "type": "string", "jsonPath": ".spec.strategy"},
+                {"name": "SL Target", "type": "number", "jsonPath": ".spec.serviceLevel.target"},
+                _ready_column(),
+                {"name": "Waiting", "type": "integer", "jsonPath": ".status.waiting"},
+                {"name": "Longest Wait", "type": "number", "jsonPath": ".status.longestWaitSeconds"},
+                {"name": "Site", "type": "string", "jsonPath": ".status.ownerSite"},
+            ],
+            _queue_root_rules(),
+        ),
+    ]
