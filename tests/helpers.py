@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
+
+from ccp_operator.specs.loader import read_documents
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
@@ -29,3 +34,16 @@ async def eventually(
             return result
         await asyncio.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
+
+
+def examples_for_tenant(tenant: str) -> list[dict]:
+    """The resources of examples/ with the tenant renamed, so tests sharing one etcd never meet."""
+    documents = []
+    for document in read_documents([ROOT / "examples"]):
+        document = dict(document)
+        if document["kind"] == "Tenant":
+            document["metadata"] = {**document["metadata"], "name": tenant}
+        else:
+            document["spec"] = {**document["spec"], "tenant": tenant}
+        documents.append(document)
+    return documents

@@ -35,6 +35,8 @@ import aetcd.utils
 
 from ccp_acd.domain.models import (
     REASON_NO_ANSWER,
+    Action,
+    ActionKind,
     Agent,
     Call,
     CallState,
@@ -216,6 +218,12 @@ class EtcdStore:
                 config = decode(QueueConfig, kv.value)
                 queues[config.name] = config
         return queues
+
+    async def delete_tenant_config(self, tenant: str) -> None:
+        await self._call(self.client.delete(keys.tenant_config(tenant).encode()))
+
+    async def delete_trunk_config(self, tenant: str, trunk: str) -> None:
+        await self._call(self.client.delete(keys.trunk_config(tenant, trunk).encode()))
 
     async def delete_queue_config(self, tenant: str, queue: str) -> None:
         await self._call(self.client.delete(keys.queue_config(tenant, queue).encode()))
@@ -506,6 +514,30 @@ class EtcdStore:
             return moved if ok else None
 
         return await self._retrying(f"hand over {call_id}", attempt)
+
+    async def move_queued(self, tenant: str, call_id: str, *, to_queue: str, reason: str, now: float) -> Call:
+        """Move a waiting call to another queue (a queue being drained); it keeps its place in line.
+
+        FailedPrecondition while an offer of it is pending: the offer is answered
+        or expires first, so an agent never holds a call that moved under them.
+        """
+        call_key = keys.call(tenant, call_id)
+        res_key = keys.reservation(tenant, call_id)
+
+        async def attempt() -> Call | None:
+            live = await self._call_record(tenant, call_id)
+            if live is None:
+                raise NotFound(f"interaction {call_id!r} is not live")
+            call, rev = live
+            if call.state is not CallState.QUEUED:
+                raise FailedPrecondition(f"interaction {call_id!r} is {call.state}, only queued calls move")
+            if await self._get(res_key) is not None:
+                raise FailedPrecondition(f"interaction {call_id!r} has an offer pending")
+            moved = apply_reroute(call, RerouteDecision(call_id, Action(ActionKind.QUEUE, to_queue), reason), now=now)
+            ok, _ = await self._txn([self._mod(call_key) == rev, self._create(res_key) == 0], [self._put(call_key, moved)])
+            return moved if ok else None
+
+        return await self._retrying(f"move {call_id}", attempt)
 
     # -- routing ------------------------------------------------------------
 

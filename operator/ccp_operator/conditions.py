@@ -1,0 +1,52 @@
+"""Status conditions the operator writes, as documented constants (Kubernetes conventions).
+
+- ``Ready``: the resource's routing config is in etcd and ACD nodes are using it.
+- ``Reconciled``: the last generation was processed (False with a reason when it could not be).
+- ``Degraded``: it works, but something needs attention (e.g. a queue drained with callers left).
+
+Pure: ``set_condition`` returns the new list; ``lastTransitionTime`` changes only
+when the status does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+READY = "Ready"
+RECONCILED = "Reconciled"
+DEGRADED = "Degraded"
+
+# Reasons (CamelCase, as Kubernetes expects).
+APPLIED = "Applied"                  # config written to etcd
+INVALID_SPEC = "InvalidSpec"         # the spec cannot be built; fix it (permanent)
+TENANT_MISSING = "TenantMissing"     # the spec names a tenant with no Tenant resource yet (retried)
+STATE_UNAVAILABLE = "StateUnavailable"  # etcd could not be reached (retried)
+DRAINING = "Draining"                # deleting: waiting callers are moved to the overflow target first
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def condition(type_: str, status: bool, reason: str, message: str, generation: int) -> dict[str, Any]:
+    return {
+        "type": type_,
+        "status": "True" if status else "False",
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+        "lastTransitionTime": now_rfc3339(),
+    }
+
+
+def set_condition(conditions: list[dict[str, Any]] | None, new: dict[str, Any]) -> list[dict[str, Any]]:
+    """``conditions`` with ``new`` replacing the one of its type (keeping its transition time if unchanged)."""
+    result = []
+    for old in conditions or []:
+        if old.get("type") != new["type"]:
+            result.append(dict(old))
+        elif old.get("status") == new["status"]:
+            new = {**new, "lastTransitionTime": old.get("lastTransitionTime", new["lastTransitionTime"])}
+    result.append(new)
+    return sorted(result, key=lambda c: c["type"])

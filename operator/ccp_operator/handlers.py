@@ -1,0 +1,184 @@
+"""The kopf operator: Tenant, Trunk and Queue resources reconciled into the routing config in etcd.
+
+Handlers do the I/O; ``specs`` builds (the same pure builders ``ccp apply``
+uses). Each handler is idempotent: it writes the whole desired config, so a
+restart mid-reconcile converges. An invalid spec is a PermanentError with an
+``InvalidSpec`` condition; a missing tenant or an unreachable etcd is retried
+with backoff. Deleting a queue first moves its waiting callers to its overflow
+target (they keep their place in line); with no target it waits until the
+callers are served. Run with ``kopf run -m ccp_operator.handlers`` (settings:
+``CCP_ETCD_ENDPOINT``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import kopf
+from ccp_acd.domain.models import CallState
+from ccp_acd.errors import FailedPrecondition, NotFound, StateUnavailable
+from ccp_acd.state.etcd import EtcdStore
+
+from ccp_operator import conditions as c
+from ccp_operator.specs import SpecError, queue_config, tenant_config, trunk_config
+from ccp_operator.specs.schema import GROUP, VERSION
+
+RETRY_DELAY_S = 5
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.finalizer = f"{GROUP}/cleanup"
+    settings.posting.level = 20  # INFO and up become Kubernetes events
+    memo.store = await EtcdStore.connect(os.environ.get("CCP_ETCD_ENDPOINT", "127.0.0.1:2379"))
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In a pod: the service account; elsewhere: ``KUBECONFIG`` as it is now (not at import time)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    await memo.store.close()
+
+
+def _resource(body: kopf.Body) -> dict[str, Any]:
+    return {"metadata": dict(body["metadata"]), "spec": dict(body.get("spec") or {})}
+
+
+def _report(patch: kopf.Patch, status: dict, generation: int, *, ready: bool, reason: str, message: str) -> None:
+    conditions = status.get("conditions")
+    conditions = c.set_condition(conditions, c.condition(c.READY, ready, reason, message, generation))
+    conditions = c.set_condition(conditions, c.condition(c.RECONCILED, ready, reason, message, generation))
+    patch.status["conditions"] = conditions
+    patch.status["observedGeneration"] = generation
+
+
+async def _reconcile(body, patch, status, memo, write) -> None:
+    generation = body["metadata"].get("generation", 0)
+    try:
+        message = await write(memo.store)
+    except SpecError as e:
+        _report(patch, status, generation, ready=False, reason=c.INVALID_SPEC, message=str(e))
+        raise kopf.PermanentError(str(e)) from None
+    except _TenantMissing as e:
+        _report(patch, status, generation, ready=False, reason=c.TENANT_MISSING, message=str(e))
+        raise kopf.TemporaryError(str(e), delay=RETRY_DELAY_S) from None
+    except StateUnavailable as e:
+        _report(patch, status, generation, ready=False, reason=c.STATE_UNAVAILABLE, message=str(e))
+        raise kopf.TemporaryError(str(e), delay=RETRY_DELAY_S) from None
+    _report(patch, status, generation, ready=True, reason=c.APPLIED, message=message)
+
+
+class _TenantMissing(Exception):
+    pass
+
+
+async def _require_tenant(store: EtcdStore, tenant: str) -> None:
+    if await store.get_tenant_config(tenant) is None:
+        raise _TenantMissing(f"tenant {tenant!r} has no Tenant resource (yet)")
+
+
+@kopf.on.resume(GROUP, VERSION, "tenants")
+@kopf.on.create(GROUP, VERSION, "tenants")
+@kopf.on.update(GROUP, VERSION, "tenants", field="spec")
+async def tenant_changed(body, patch, status, memo, **_: Any) -> None:
+    async def write(store: EtcdStore) -> str:
+        config = tenant_config(_resource(body))
+        await store.put_tenant_config(config)
+        patch.status["activeSite"] = config.home_site
+        return f"routing config of tenant {config.name} written"
+
+    await _reconcile(body, patch, status, memo, write)
+
+
+@kopf.on.delete(GROUP, VERSION, "tenants")
+async def tenant_deleted(name, memo, **_: Any) -> None:
+    await memo.store.delete_tenant_config(name)
+
+
+@kopf.on.resume(GROUP, VERSION, "trunks")
+@kopf.on.create(GROUP, VERSION, "trunks")
+@kopf.on.update(GROUP, VERSION, "trunks", field="spec")
+async def trunk_changed(body, patch, status, memo, **_: Any) -> None:
+    async def write(store: EtcdStore) -> str:
+        tenant, config = trunk_config(_resource(body))
+        await _require_tenant(store, tenant)
+        await store.put_trunk_config(tenant, config)
+        return f"trunk {config.name} of tenant {tenant} written"
+
+    await _reconcile(body, patch, status, memo, write)
+
+
+@kopf.on.delete(GROUP, VERSION, "trunks")
+async def trunk_deleted(name, spec, memo, **_: Any) -> None:
+    await memo.store.delete_trunk_config(spec["tenant"], name)
+
+
+@kopf.on.resume(GROUP, VERSION, "queues")
+@kopf.on.create(GROUP, VERSION, "queues")
+@kopf.on.update(GROUP, VERSION, "queues", field="spec")
+async def queue_changed(body, patch, status, memo, **_: Any) -> None:
+    async def write(store: EtcdStore) -> str:
+        tenant, config = queue_config(_resource(body))
+        await _require_tenant(store, tenant)
+        await store.put_queue_config(tenant, config)
+        return f"queue {config.name} of tenant {tenant} written"
+
+    await _reconcile(body, patch, status, memo, write)
+
+
+@kopf.on.delete(GROUP, VERSION, "queues")
+async def queue_deleted(name, spec, body, status, memo, patch, logger, **_: Any) -> None:
+    """Drain, then delete: waiting callers move to the overflow target, keeping their place."""
+    store: EtcdStore = memo.store
+    tenant = spec["tenant"]
+    configs = await store.get_queue_configs(tenant)
+    queue = configs.get(name)
+    targets = [] if queue is None else [
+        a.target_queue for a in (queue.on_max_wait, queue.on_no_agents, queue.on_max_length)
+        if a.target_queue and a.target_queue in configs
+    ]
+    view = await store.load_live(tenant)
+    waiting = [call for call in view.calls.values() if call.queue == name and call.state is CallState.QUEUED]
+    left = 0
+    for call in waiting:
+        if not targets:
+            left += 1
+            continue
+        try:
+            await store.move_queued(tenant, call.id, to_queue=targets[0], reason=f"queue {name} deleted", now=time.time())
+        except (FailedPrecondition, NotFound):
+            left += 1  # offered right now, or already gone: look again on the retry
+    if left:
+        message = f"{left} caller(s) still waiting in {name}"
+        if not targets:
+            message += " (no overflow target: waiting for agents to answer them)"
+        generation = body["metadata"].get("generation", 0)
+        patch.status["conditions"] = c.set_condition(
+            status.get("conditions"), c.condition(c.DEGRADED, True, c.DRAINING, message, generation)
+        )
+        raise kopf.TemporaryError(message, delay=RETRY_DELAY_S)
+    if waiting:
+        logger.info("moved %d waiting caller(s) from %s to %s", len(waiting), name, targets[0])
+    await store.delete_queue_config(tenant, name)
+
+
+@kopf.timer(GROUP, VERSION, "queues", interval=5, idle=2)
+async def queue_figures(spec, name, memo, patch, **_: Any) -> None:
+    """Live figures for `kubectl get queues`: waiting callers, longest wait, agents logged in."""
+    store: EtcdStore = memo.store
+    tenant = spec["tenant"]
+    view = await store.load_live(tenant)
+    now = time.time()
+    waiting = [call for call in view.calls.values() if call.queue == name and call.state is CallState.QUEUED]
+    patch.status["waiting"] = len(waiting)
+    patch.status["longestWaitSeconds"] = round(max((call.waited(now) for call in waiting), default=0.0), 1)
+    patch.status["agentsLoggedIn"] = sum(1 for a in view.agents.values() if a.logged_in)
+    tenant_cfg = await store.get_tenant_config(tenant)
+    if tenant_cfg is not None:
+        patch.status["ownerSite"] = tenant_cfg.home_site
