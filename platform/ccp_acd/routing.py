@@ -57,6 +57,8 @@ class Router:
             while True:
                 try:
                     for tenant in await self._store.list_tenants():
+                        if not self._settings.routes(tenant):
+                            continue
                         if tenant not in self._tenants or self._tenants[tenant].done():
                             self._tenants[tenant] = asyncio.create_task(
                                 self._tenant_loop(tenant), name=f"router-{tenant}"

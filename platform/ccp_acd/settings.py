@@ -35,5 +35,11 @@ class NodeSettings(BaseSettings):
     dispatch_interval_s: float = Field(default=0.5, gt=0.0, le=10.0)
     # Seconds an etcd request may take before it fails as StateUnavailable.
     etcd_timeout_s: float = Field(default=5.0, gt=0.0)
+    # Comma-separated tenants this node routes (a tenant's dedicated ACD StatefulSet,
+    # created by the operator); empty: every tenant in etcd (a shared pool).
+    tenants: str = Field(default="", pattern=r"^([a-z0-9-]+(,[a-z0-9-]+)*)?$")
     # Shared secret for the node-to-node SiteService. Empty disables that service.
     cluster_token: SecretStr = SecretStr("")
+
+    def routes(self, tenant: str) -> bool:
+        return not self.tenants or tenant in self.tenants.split(",")
