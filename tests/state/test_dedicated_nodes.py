@@ -16,9 +16,11 @@ from tests.state.conftest import seed_tenant
 async def test_a_dedicated_router_leaves_other_tenants_alone(store, start_router):
     mine, other = f"mine-{secrets.token_hex(3)}", f"other-{secrets.token_hex(3)}"
     for tenant in (mine, other):
-        await seed_tenant(store, tenant, queue=QueueConfig("q"), agents={"a1": AgentProfile(capacity={Channel.VOICE: 1}, site="a")})
+        agents = {"a1": AgentProfile(capacity={Channel.VOICE: 1}, site="a")}
+        await seed_tenant(store, tenant, queue=QueueConfig("q"), agents=agents)
         now = time.time()
-        await store.enqueue(tenant, Call(id=f"{time.time_ns():020d}-c", queue="q", site="a", enqueued_at=now, queued_since=now))
+        call = Call(id=f"{time.time_ns():020d}-c", queue="q", site="a", enqueued_at=now, queued_since=now)
+        await store.enqueue(tenant, call)
     await start_router("dedicated", tenants=f"{mine},unrelated")
 
     async def offered(tenant):
