@@ -22,6 +22,7 @@ APPLIED = "Applied"                  # config written to etcd
 INVALID_SPEC = "InvalidSpec"         # the spec cannot be built; fix it (permanent)
 TENANT_MISSING = "TenantMissing"     # the spec names a tenant with no Tenant resource yet (retried)
 STATE_UNAVAILABLE = "StateUnavailable"  # etcd could not be reached (retried)
+KUBERNETES_UNAVAILABLE = "KubernetesUnavailable"  # a child object could not be applied (retried)
 DRAINING = "Draining"                # deleting: waiting callers are moved to the overflow target first
 
 

@@ -17,11 +17,15 @@ import time
 from typing import Any
 
 import kopf
+import kubernetes
+from ccp_acd.api.auth import issue_token
 from ccp_acd.domain.models import CallState
 from ccp_acd.errors import FailedPrecondition, NotFound, StateUnavailable
 from ccp_acd.state.etcd import EtcdStore
 
+from ccp_operator import children
 from ccp_operator import conditions as c
+from ccp_operator.kube import Kube, api_client
 from ccp_operator.specs import SpecError, queue_config, tenant_config, trunk_config
 from ccp_operator.specs.schema import GROUP, VERSION
 
@@ -32,7 +36,13 @@ RETRY_DELAY_S = 5
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = f"{GROUP}/cleanup"
     settings.posting.level = 20  # INFO and up become Kubernetes events
-    memo.store = await EtcdStore.connect(os.environ.get("CCP_ETCD_ENDPOINT", "127.0.0.1:2379"))
+    endpoint = os.environ.get("CCP_ETCD_ENDPOINT", "127.0.0.1:2379")
+    memo.store = await EtcdStore.connect(endpoint)
+    memo.kube = Kube(api_client())
+    memo.acd = children.AcdTemplate(
+        image=os.environ.get("CCP_ACD_IMAGE", children.AcdTemplate.image),
+        etcd_endpoint=os.environ.get("CCP_ACD_ETCD_ENDPOINT", endpoint),
+    )
 
 
 @kopf.on.login()
@@ -71,6 +81,10 @@ async def _reconcile(body, patch, status, memo, write) -> None:
     except StateUnavailable as e:
         _report(patch, status, generation, ready=False, reason=c.STATE_UNAVAILABLE, message=str(e))
         raise kopf.TemporaryError(str(e), delay=RETRY_DELAY_S) from None
+    except kubernetes.client.ApiException as e:
+        message = f"Kubernetes API: {e.status} {e.reason}"
+        _report(patch, status, generation, ready=False, reason=c.KUBERNETES_UNAVAILABLE, message=message)
+        raise kopf.TemporaryError(message, delay=RETRY_DELAY_S) from None
     _report(patch, status, generation, ready=True, reason=c.APPLIED, message=message)
 
 
@@ -86,19 +100,45 @@ async def _require_tenant(store: EtcdStore, tenant: str) -> None:
 @kopf.on.resume(GROUP, VERSION, "tenants")
 @kopf.on.create(GROUP, VERSION, "tenants")
 @kopf.on.update(GROUP, VERSION, "tenants", field="spec")
-async def tenant_changed(body, patch, status, memo, **_: Any) -> None:
+async def tenant_changed(body, namespace, patch, status, memo, **_: Any) -> None:
     async def write(store: EtcdStore) -> str:
         config = tenant_config(_resource(body))
         await store.put_tenant_config(config)
+        objects = children.children(config, memo.acd)
+        await _ensure_credentials(store, memo.kube, config, body, namespace)
+        for obj in objects:
+            obj["metadata"]["namespace"] = namespace
+            kopf.adopt(obj, owner=body)
+            await memo.kube.apply(obj)
         patch.status["activeSite"] = config.home_site
-        return f"routing config of tenant {config.name} written"
+        secret = children.credentials_secret_name(config.name)
+        return f"config written; ACD StatefulSets for {', '.join(children.sites(config))}; credentials in {secret}"
 
     await _reconcile(body, patch, status, memo, write)
 
 
+async def _ensure_credentials(store: EtcdStore, kube: Kube, config, body, namespace: str) -> None:
+    """Issue the tenant's API tokens once; only their hashes go to etcd, the tokens to a Secret."""
+    name = children.credentials_secret_name(config.name)
+    if await kube.exists("v1", "Secret", name, namespace):
+        return
+    tokens = {role: await issue_token(store, tenant=config.name, role=role) for role in ("admin", "interaction")}
+    secret = children.credentials_secret(config, tokens)
+    secret["metadata"]["namespace"] = namespace
+    kopf.adopt(secret, owner=body)
+    await kube.apply(secret)
+
+
 @kopf.on.delete(GROUP, VERSION, "tenants")
 async def tenant_deleted(name, memo, **_: Any) -> None:
-    await memo.store.delete_tenant_config(name)
+    """After its queues (which drain their callers first); the children go with the owner reference."""
+    store: EtcdStore = memo.store
+    queues = await store.get_queue_configs(name)
+    if queues:
+        raise kopf.TemporaryError(f"tenant {name} still has queues: {', '.join(sorted(queues))}", delay=RETRY_DELAY_S)
+    for trunk in await store.get_trunk_configs(name):
+        await store.delete_trunk_config(name, trunk)
+    await store.delete_tenant_config(name)
 
 
 @kopf.on.resume(GROUP, VERSION, "trunks")

@@ -3,16 +3,28 @@ become routing config, edits follow, conditions report, deletion drains waiting 
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import secrets
 import time
 
+import grpc.aio
 import pytest
 import yaml
 from ccp_acd.domain.models import Call, CallState, Strategy
+from ccpapi.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    agent_pb2,
+    agent_pb2_grpc,
+    common_pb2,
+    interaction_pb2,
+    interaction_pb2_grpc,
+)
 from kopf.testing import KopfRunner
 
-from tests.helpers import eventually, examples_for_tenant
+from tests.helpers import bearer, eventually, examples_for_tenant
 
 pytestmark = [pytest.mark.etcd, pytest.mark.slow]
 
@@ -52,6 +64,30 @@ async def test_resources_become_routing_config_and_follow_edits(kube, store, ope
 
     condition = await eventually(ready, timeout_s=30, what="support Ready")
     assert condition["reason"] == "Applied" and condition["observedGeneration"] == 1
+
+    async def tenant_ready():
+        found = _condition(kube, "tenant", tenant, "Ready")
+        return found if found and found["status"] == "True" else None
+
+    await eventually(tenant_ready, timeout_s=30, what="tenant Ready")
+    owner = kube.get("tenant", tenant)["metadata"]["uid"]
+    for kind, name in [
+        ("statefulset", f"acd-{tenant}-site-a"),
+        ("statefulset", f"acd-{tenant}-site-b"),
+        ("service", f"acd-{tenant}-site-a"),
+        ("service", f"acd-{tenant}-site-b-headless"),
+        ("networkpolicy", f"acd-{tenant}-isolation"),
+        ("secret", f"{tenant}-api-credentials"),
+    ]:
+        child = kube.get(kind, name)
+        assert [r["uid"] for r in child["metadata"]["ownerReferences"]] == [owner], (kind, name)
+    statefulset = kube.get("statefulset", f"acd-{tenant}-site-b")
+    env = {e["name"]: e.get("value") for e in statefulset["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert (env["CCP_SITE"], env["CCP_TENANTS"]) == ("site-b", tenant)
+    secret = kube.get("secret", f"{tenant}-api-credentials")
+    assert set(secret["data"]) == {"admin", "interaction"}
+    admin_token = base64.b64decode(secret["data"]["admin"]).decode()
+    assert admin_token.startswith(f"{tenant}.")
 
     kube.kubectl("patch", "queue", "support", "--type", "merge", "-p", '{"spec": {"strategy": "round-robin"}}')
 
@@ -112,3 +148,47 @@ async def test_deleting_a_queue_moves_its_waiting_callers_to_the_overflow_target
     assert all(c.queue == "general" and c.route_history == ("support",) for c in moved)
     assert all(c.state is CallState.QUEUED and c.enqueued_at == now for c in moved), "they keep their place"
     assert kube.kubectl("get", "queue", "support", check=False).returncode != 0
+
+
+async def test_a_node_routes_a_call_for_a_tenant_configured_only_through_kubectl(kube, store, operator, node_processes):
+    tenant = f"kctl-{secrets.token_hex(3)}"
+    kube.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(examples_for_tenant(tenant)))
+
+    async def credentials():
+        found = kube.kubectl("get", "secret", f"{tenant}-api-credentials", "-o", "json", check=False)
+        return json.loads(found.stdout)["data"] if found.returncode == 0 else None
+
+    data = await eventually(credentials, timeout_s=30, what="the tenant's credentials Secret")
+    admin, interaction = (base64.b64decode(data[k]).decode() for k in ("admin", "interaction"))
+
+    async def queues():
+        return len(await store.get_queue_configs(tenant)) == 3
+
+    await eventually(queues, timeout_s=30, what="queues in etcd")
+    node = await asyncio.to_thread(node_processes, f"{tenant}-n1", site="site-a")
+    async with grpc.aio.insecure_channel(node.address) as channel:
+        await admin_pb2_grpc.AdminServiceStub(channel).CreateAgent(
+            admin_pb2.CreateAgentRequest(agent=admin_pb2.Agent(id="alice", site="site-a", skills={"support": 5})),
+            metadata=bearer(admin),
+        )
+        agents = agent_pb2_grpc.AgentServiceStub(channel)
+        await agents.Login(agent_pb2.LoginRequest(agent_id="alice"), metadata=bearer(admin))
+        await agents.SetState(
+            agent_pb2.SetStateRequest(agent_id="alice", state=common_pb2.AGENT_STATE_AVAILABLE), metadata=bearer(admin)
+        )
+        call = await interaction_pb2_grpc.InteractionServiceStub(channel).Enqueue(
+            interaction_pb2.EnqueueRequest(
+                queue="support", channel=common_pb2.CHANNEL_VOICE, caller=common_pb2.Caller(address="+15550199")
+            ),
+            metadata=bearer(interaction),
+        )
+
+        async def offered():
+            return (await store.load_live(tenant)).reservations.get(call.id)
+
+        offer = await eventually(offered, timeout_s=15, what="the call offered to alice")
+        assert offer.agent_id == "alice"
+        accepted = await agents.AcceptOffer(
+            agent_pb2.AcceptOfferRequest(agent_id="alice", interaction_id=call.id), metadata=bearer(admin)
+        )
+        assert accepted.state == common_pb2.INTERACTION_STATE_CONNECTED

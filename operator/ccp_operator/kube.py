@@ -1,0 +1,57 @@
+"""The Kubernetes side of the operator's I/O: server-side apply of child objects, secrets.
+
+The kubernetes client is synchronous; calls run in a thread so the operator's
+event loop keeps serving other resources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import kubernetes
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import NotFoundError
+
+FIELD_MANAGER = "ccp-operator"
+
+
+def api_client() -> kubernetes.client.ApiClient:
+    """In a pod: the service account; elsewhere: KUBECONFIG as it is now."""
+    configuration = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_incluster_config(client_configuration=configuration)
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration)
+    return kubernetes.client.ApiClient(configuration)
+
+
+class Kube:
+    def __init__(self, client: kubernetes.client.ApiClient):
+        self._dynamic = DynamicClient(client)
+
+    def _apply(self, obj: dict[str, Any]) -> None:
+        resource = self._dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        resource.server_side_apply(
+            body=obj,
+            name=obj["metadata"]["name"],
+            namespace=obj["metadata"]["namespace"],
+            field_manager=FIELD_MANAGER,
+            force_conflicts=True,
+        )
+
+    async def apply(self, obj: dict[str, Any]) -> None:
+        """Create or converge ``obj`` (idempotent: applying twice changes nothing)."""
+        await asyncio.to_thread(self._apply, obj)
+
+    def _exists(self, api_version: str, kind: str, name: str, namespace: str) -> bool:
+        resource = self._dynamic.resources.get(api_version=api_version, kind=kind)
+        try:
+            resource.get(name=name, namespace=namespace)
+            return True
+        except NotFoundError:
+            return False
+
+    async def exists(self, api_version: str, kind: str, name: str, namespace: str) -> bool:
+        return await asyncio.to_thread(self._exists, api_version, kind, name, namespace)
