@@ -13,6 +13,7 @@ import grpc.aio
 import pytest
 import yaml
 from ccp_acd.domain.models import Call, CallState, Strategy
+from ccp_operator.specs.loader import parse_documents
 from ccpapi.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -34,12 +35,20 @@ def _condition(kube, kind: str, name: str, type_: str) -> dict | None:
     return next((c for c in resource.get("status", {}).get("conditions", []) if c["type"] == type_), None)
 
 
+def run_operator(kube) -> KopfRunner:
+    args = ["run", "--standalone", "--namespace", kube.namespace, "-m", "ccp_operator.handlers"]
+    return KopfRunner(args, timeout=60)
+
+
 @pytest.fixture
-def operator(kube, etcd_server, monkeypatch):
+def operator_env(kube, etcd_server, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", kube.kubeconfig)
     monkeypatch.setenv("CCP_ETCD_ENDPOINT", etcd_server.endpoint)
-    args = ["run", "--standalone", "--namespace", kube.namespace, "-m", "ccp_operator.handlers"]
-    with KopfRunner(args, timeout=60) as runner:
+
+
+@pytest.fixture
+def operator(kube, operator_env):
+    with run_operator(kube) as runner:
         yield runner
     assert runner.exception is None, runner.output
     assert runner.exit_code == 0, runner.output
@@ -192,3 +201,54 @@ async def test_a_node_routes_a_call_for_a_tenant_configured_only_through_kubectl
             agent_pb2.AcceptOfferRequest(agent_id="alice", interaction_id=call.id), metadata=bearer(admin)
         )
         assert accepted.state == common_pb2.INTERACTION_STATE_CONNECTED
+
+
+async def test_an_operator_restarted_mid_reconcile_converges_to_the_same_state(kube, store, operator_env):
+    tenant = f"restart-{secrets.token_hex(3)}"
+    documents = examples_for_tenant(tenant)
+
+    async def tenant_written():
+        return await store.get_tenant_config(tenant) is not None
+
+    with run_operator(kube) as first:
+        kube.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(documents))
+        await eventually(tenant_written, timeout_s=30, what="the first operator to start reconciling")
+    # stopped mid-way: the queues may or may not be written, the children may be half there
+    assert first.exception is None, first.output
+
+    async def snapshot():
+        return {
+            "tenant": await store.get_tenant_config(tenant),
+            "queues": await store.get_queue_configs(tenant),
+            "trunks": await store.get_trunk_configs(tenant),
+            "secret": kube.get("secret", f"{tenant}-api-credentials")["data"],
+            "statefulsets": sorted(
+                (s["metadata"]["name"], s["metadata"]["generation"])
+                for s in json.loads(kube.kubectl("get", "statefulsets", "-o", "json").stdout)["items"]
+                if s["metadata"]["name"].startswith(f"acd-{tenant}-")
+            ),
+        }
+
+    async def all_ready():
+        for kind, name in [("tenant", tenant), ("queue", "sales"), ("queue", "support"), ("queue", "general"),
+                           ("trunk", "acme-main"), ("trunk", "acme-west")]:
+            found = _condition(kube, kind, name, "Ready")
+            if not found or found["status"] != "True":
+                return False
+        return True
+
+    with run_operator(kube) as second:
+        await eventually(all_ready, timeout_s=60, what="every resource Ready after the restart")
+        converged = await snapshot()
+    assert second.exception is None, second.output
+    with run_operator(kube) as third:  # resumes every resource again: nothing may change
+        await eventually(all_ready, timeout_s=60, what="Ready after a second restart")
+        await asyncio.sleep(2)
+        again = await snapshot()
+    assert third.exception is None, third.output
+
+    desired = parse_documents(documents)
+    assert converged["queues"] == desired.queues[tenant] and converged["trunks"] == desired.trunks[tenant]
+    assert converged["tenant"] == desired.tenants[tenant]
+    assert [name for name, _ in converged["statefulsets"]] == [f"acd-{tenant}-site-a", f"acd-{tenant}-site-b"]
+    assert again == converged, "a restart changed the converged state (tokens re-issued or objects re-generated?)"
