@@ -150,6 +150,32 @@ def _crd(kind: str, plural: str, short: list[str], spec: dict, status: dict, col
     }
 
 
+# kopf's peering resource (one active operator among replicas), as kopf documents it.
+KOPF_PEERING_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "clusterkopfpeerings.kopf.dev"},
+    "spec": {
+        "scope": "Cluster",
+        "group": "kopf.dev",
+        "names": {"kind": "ClusterKopfPeering", "plural": "clusterkopfpeerings", "singular": "clusterkopfpeering"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {"status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
 def crds() -> list[dict[str, Any]]:
     tenant_spec = structural(TenantSpec.model_json_schema(by_alias=True))
     tenant_spec["x-kubernetes-validations"] = TENANT_RULES
@@ -197,4 +223,5 @@ def crds() -> list[dict[str, Any]]:
             ],
             _queue_root_rules(),
         ),
+        KOPF_PEERING_CRD,
     ]

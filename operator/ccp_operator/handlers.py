@@ -54,6 +54,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await memo.store.close()
+    memo.kube.close()
 
 
 def _resource(body: kopf.Body) -> dict[str, Any]:

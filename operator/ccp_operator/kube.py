@@ -29,7 +29,11 @@ def api_client() -> kubernetes.client.ApiClient:
 
 class Kube:
     def __init__(self, client: kubernetes.client.ApiClient):
+        self._client = client
         self._dynamic = DynamicClient(client)
+
+    def close(self) -> None:
+        self._client.close()
 
     def _apply(self, obj: dict[str, Any]) -> None:
         resource = self._dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])

@@ -22,7 +22,7 @@ def test_committed_crds_are_what_the_schema_generates(tmp_path):
     fresh = {p.name: p.read_text() for p in tmp_path.iterdir()}
     committed = {p.name: p.read_text() for p in CRDS.iterdir()}
     assert fresh and fresh == committed, "run scripts/gen_crds.py and commit"
-    assert {c["spec"]["names"]["kind"] for c in crds()} == {"Tenant", "Trunk", "Queue"}
+    assert {c["spec"]["names"]["kind"] for c in crds()} == {"Tenant", "Trunk", "Queue", "ClusterKopfPeering"}
 
 
 def test_the_examples_are_accepted_and_listed_with_their_columns(kube):

@@ -65,7 +65,11 @@ async def test_resources_become_routing_config_and_follow_edits(kube, store, ope
     configs = await eventually(queues, timeout_s=30, what="three queues in etcd")
     assert configs["support"].strategy is Strategy.BEST_SKILL_MATCH
     assert (await store.get_tenant_config(tenant)).failover_sites == ("site-b",)
-    assert set(await store.get_trunk_configs(tenant)) == {"acme-main", "acme-west"}
+
+    async def trunks():
+        return set(await store.get_trunk_configs(tenant)) == {"acme-main", "acme-west"}
+
+    await eventually(trunks, timeout_s=30, what="both trunks in etcd")
 
     async def ready():
         found = _condition(kube, "queue", "support", "Ready")
