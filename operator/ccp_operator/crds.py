@@ -209,7 +209,9 @@ def crds() -> list[dict[str, Any]]:
                     "waiting": {"type": "integer"},
                     "longestWaitSeconds": {"type": "number"},
                     "agentsLoggedIn": {"type": "integer"},
+                    "homeSite": {"type": "string"},
                     "ownerSite": {"type": "string"},
+                    "standbySites": {"type": "array", "items": {"type": "string"}},
                 }
             ),
             [
@@ -219,7 +221,8 @@ def crds() -> list[dict[str, Any]]:
                 _ready_column(),
                 {"name": "Waiting", "type": "integer", "jsonPath": ".status.waiting"},
                 {"name": "Longest Wait", "type": "number", "jsonPath": ".status.longestWaitSeconds"},
-                {"name": "Site", "type": "string", "jsonPath": ".status.ownerSite"},
+                {"name": "Home Site", "type": "string", "jsonPath": ".status.homeSite"},
+                {"name": "Owner Site", "type": "string", "jsonPath": ".status.ownerSite", "priority": 1},
             ],
             _queue_root_rules(),
         ),

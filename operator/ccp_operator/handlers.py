@@ -22,10 +22,12 @@ from ccp_acd.api.auth import issue_token
 from ccp_acd.domain.models import CallState
 from ccp_acd.errors import FailedPrecondition, NotFound, StateUnavailable
 from ccp_acd.state.etcd import EtcdStore
+from ccp_acd.state.store import TenantConfig
 
 from ccp_operator import children
 from ccp_operator import conditions as c
 from ccp_operator.kube import Kube, api_client
+from ccp_operator.placement import place
 from ccp_operator.specs import SpecError, queue_config, tenant_config, trunk_config
 from ccp_operator.specs.schema import GROUP, VERSION
 
@@ -93,9 +95,11 @@ class _TenantMissing(Exception):
     pass
 
 
-async def _require_tenant(store: EtcdStore, tenant: str) -> None:
-    if await store.get_tenant_config(tenant) is None:
+async def _require_tenant(store: EtcdStore, tenant: str) -> TenantConfig:
+    config = await store.get_tenant_config(tenant)
+    if config is None:
         raise _TenantMissing(f"tenant {tenant!r} has no Tenant resource (yet)")
+    return config
 
 
 @kopf.on.resume(GROUP, VERSION, "tenants")
@@ -166,9 +170,14 @@ async def trunk_deleted(name, spec, memo, **_: Any) -> None:
 async def queue_changed(body, patch, status, memo, **_: Any) -> None:
     async def write(store: EtcdStore) -> str:
         tenant, config = queue_config(_resource(body))
-        await _require_tenant(store, tenant)
+        owner = await _require_tenant(store, tenant)
+        where = place(owner)
         await store.put_queue_config(tenant, config)
-        return f"queue {config.name} of tenant {tenant} written"
+        await store.put_queue_placement(tenant, config.name, where)
+        patch.status["homeSite"] = owner.home_site
+        patch.status["ownerSite"] = where.owner_site
+        patch.status["standbySites"] = list(where.standby_sites)
+        return f"queue {config.name} of tenant {tenant} written; owned by {where.owner_site}"
 
     await _reconcile(body, patch, status, memo, write)
 
@@ -220,6 +229,6 @@ async def queue_figures(spec, name, memo, patch, **_: Any) -> None:
     patch.status["waiting"] = len(waiting)
     patch.status["longestWaitSeconds"] = round(max((call.waited(now) for call in waiting), default=0.0), 1)
     patch.status["agentsLoggedIn"] = sum(1 for a in view.agents.values() if a.logged_in)
-    tenant_cfg = await store.get_tenant_config(tenant)
-    if tenant_cfg is not None:
-        patch.status["ownerSite"] = tenant_cfg.home_site
+    where = await store.get_queue_placement(tenant, name)
+    if where is not None:
+        patch.status["ownerSite"] = where.owner_site

@@ -102,7 +102,14 @@ async def test_resources_become_routing_config_and_follow_edits(kube, store, ope
     admin_token = base64.b64decode(secret["data"]["admin"]).decode()
     assert admin_token.startswith(f"{tenant}.")
 
-    kube.kubectl("patch", "queue", "support", "--type", "merge", "-p", '{"spec": {"strategy": "round-robin"}}')
+    placement = await store.get_queue_placement(tenant, "support")
+    assert (placement.owner_site, placement.standby_sites) == ("site-a", ("site-b",))
+    status = kube.get("queue", "support")["status"]
+    assert (status["homeSite"], status["ownerSite"], status["standbySites"]) == ("site-a", "site-a", ["site-b"])
+
+    edited = [d for d in examples_for_tenant(tenant) if d["kind"] == "Queue" and d["metadata"]["name"] == "support"]
+    edited[0]["spec"]["strategy"] = "round-robin"
+    kube.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(edited))
 
     async def edited():
         return (await store.get_queue_configs(tenant))["support"].strategy is Strategy.ROUND_ROBIN
@@ -256,3 +263,37 @@ async def test_an_operator_restarted_mid_reconcile_converges_to_the_same_state(k
     assert converged["tenant"] == desired.tenants[tenant]
     assert [name for name, _ in converged["statefulsets"]] == [f"acd-{tenant}-site-a", f"acd-{tenant}-site-b"]
     assert again == converged, "a restart changed the converged state (tokens re-issued or objects re-generated?)"
+
+
+async def test_deleting_the_tenant_after_its_queues_cleans_etcd_and_its_children(kube, store, operator):
+    tenant = f"bye-{secrets.token_hex(3)}"
+    kube.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(examples_for_tenant(tenant)))
+
+    async def ready():
+        found = _condition(kube, "tenant", tenant, "Ready")
+        return bool(found and found["status"] == "True") and len(await store.get_queue_configs(tenant)) == 3
+
+    await eventually(ready, timeout_s=30, what="the tenant reconciled")
+    kube.kubectl("delete", "tenant", tenant, "--wait=false")
+
+    async def waiting_for_queues():
+        found = json.loads(kube.kubectl("get", "tenant", tenant, "-o", "json").stdout)
+        return found["metadata"].get("deletionTimestamp") is not None
+
+    await eventually(waiting_for_queues, timeout_s=15, what="the tenant marked for deletion")
+    await asyncio.sleep(1)
+    assert await store.get_tenant_config(tenant) is not None, "the tenant outlives its queues"
+    kube.kubectl("delete", "queues", "--all", "--wait=false")
+
+    async def gone():
+        return await store.get_tenant_config(tenant) is None and not await store.get_trunk_configs(tenant)
+
+    await eventually(gone, timeout_s=30, what="tenant and trunk config removed from etcd")
+    assert await store.get_queue_configs(tenant) == {}
+    assert await store.get_queue_placement(tenant, "support") is None
+
+    async def children_collected():
+        found = kube.kubectl("get", "statefulsets,services,secrets,networkpolicies", "-o", "name", check=False).stdout
+        return tenant not in found
+
+    await eventually(children_collected, timeout_s=30, what="the tenant's children garbage-collected")

@@ -57,6 +57,7 @@ from ccp_acd.state.store import (
     AgentProfile,
     BlockedCaller,
     Credential,
+    QueuePlacement,
     TenantConfig,
     TrunkConfig,
     WatchEvent,
@@ -226,7 +227,15 @@ class EtcdStore:
         await self._call(self.client.delete(keys.trunk_config(tenant, trunk).encode()))
 
     async def delete_queue_config(self, tenant: str, queue: str) -> None:
-        await self._call(self.client.delete(keys.queue_config(tenant, queue).encode()))
+        """The queue's config and placement (its waiting calls are the caller's business: drain first)."""
+        await self._call(self.client.delete_prefix(keys.queue_prefix(tenant, queue).encode()))
+
+    async def put_queue_placement(self, tenant: str, queue: str, placement: QueuePlacement) -> None:
+        await self._call(self.client.put(keys.queue_placement(tenant, queue).encode(), encode(placement)))
+
+    async def get_queue_placement(self, tenant: str, queue: str) -> QueuePlacement | None:
+        record = await self._get(keys.queue_placement(tenant, queue))
+        return None if record is None else decode(QueuePlacement, record.value)
 
     async def put_trunk_config(self, tenant: str, config: TrunkConfig) -> None:
         await self._call(self.client.put(keys.trunk_config(tenant, config.name).encode(), encode(config)))

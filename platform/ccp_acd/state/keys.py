@@ -8,6 +8,10 @@ lives on a lease, and the compare-and-set that guards it:
     operator or ``ccp apply``; last writer wins (declarative source of truth).
 ``/ccp/v1/tenants/{t}/queues/{q}/config``
     ``QueueConfig``. Written by the operator / ``ccp apply``. Nodes read it live.
+``/ccp/v1/tenants/{t}/queues/{q}/placement``
+    ``QueuePlacement``: the site that owns the queue and the ordered standby
+    sites. Written by the operator (placement follows the tenant's home and
+    failover sites); plain put. Site failover (issue 4) acts on it.
 ``/ccp/v1/tenants/{t}/trunks/{tr}/config``
     Trunk config (numbers, carrier, codecs, home site). Operator / ``ccp apply``.
 ``/ccp/v1/tenants/{t}/credentials/{key_id}``
@@ -70,6 +74,14 @@ def queues_prefix(tenant: str) -> str:
 
 def queue_config(tenant: str, queue: str) -> str:
     return f"{queues_prefix(tenant)}{_seg(queue)}/config"
+
+
+def queue_prefix(tenant: str, queue: str) -> str:
+    return f"{queues_prefix(tenant)}{_seg(queue)}/"
+
+
+def queue_placement(tenant: str, queue: str) -> str:
+    return f"{queue_prefix(tenant, queue)}placement"
 
 
 def trunks_prefix(tenant: str) -> str:

@@ -38,6 +38,12 @@ class TrunkConfig:
 
 
 @dataclass(frozen=True)
+class QueuePlacement:
+    owner_site: str
+    standby_sites: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Credential:
     sha256: str
     role: Literal["admin", "agent", "interaction"]
@@ -84,7 +90,9 @@ class Store(Protocol):
     async def put_trunk_config(self, tenant: str, config: TrunkConfig) -> None: ...
     async def get_trunk_configs(self, tenant: str) -> dict[str, TrunkConfig]: ...
     async def delete_tenant_config(self, tenant: str) -> None: ...
-    async def delete_queue_config(self, tenant: str, queue: str) -> None: ...
+    async def delete_queue_config(self, tenant: str, queue: str) -> None: ...  # and its placement
+    async def put_queue_placement(self, tenant: str, queue: str, placement: QueuePlacement) -> None: ...
+    async def get_queue_placement(self, tenant: str, queue: str) -> QueuePlacement | None: ...
     async def delete_trunk_config(self, tenant: str, trunk: str) -> None: ...
 
     # -- credentials --
