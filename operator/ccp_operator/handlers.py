@@ -32,12 +32,16 @@ from ccp_operator.specs import SpecError, queue_config, tenant_config, trunk_con
 from ccp_operator.specs.schema import GROUP, VERSION
 
 RETRY_DELAY_S = 5
+PEERING_LIFETIME_S = 15
 
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = f"{GROUP}/cleanup"
     settings.posting.level = 20  # INFO and up become Kubernetes events
+    # Peering (one active operator of several replicas): a standby takes over this long after the
+    # active one stops sending keep-alives. The operator is not in the call path; 15 s is plenty.
+    settings.peering.lifetime = PEERING_LIFETIME_S
     endpoint = os.environ.get("CCP_ETCD_ENDPOINT", "127.0.0.1:2379")
     memo.store = await EtcdStore.connect(endpoint)
     memo.kube = Kube(api_client())
