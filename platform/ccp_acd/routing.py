@@ -84,8 +84,11 @@ class Router:
         queues: dict[str, QueueConfig] = {}
         try:
             while True:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                # races with the event, and this loop would then outlive its node.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self._settings.dispatch_interval_s)
+                    async with asyncio.timeout(self._settings.dispatch_interval_s):
+                        await wake.wait()
                 wake.clear()
                 try:
                     if queues_stale.is_set():

@@ -99,7 +99,8 @@ class Node:
 async def _bounded(awaitable: Awaitable[object], what: str, timeout_s: float) -> None:
     """Shutdown never hangs on one step: a step past its time is abandoned with a warning."""
     try:
-        await asyncio.wait_for(awaitable, timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await awaitable
     except TimeoutError:
         log.warning("%s did not finish within %ss; going on with the shutdown", what, timeout_s)
 

@@ -165,7 +165,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             next_heartbeat = time.monotonic() + self._heartbeat_s
             while True:
                 try:
-                    item = await asyncio.wait_for(events.get(), max(0.0, next_heartbeat - time.monotonic()))
+                    async with asyncio.timeout(max(0.0, next_heartbeat - time.monotonic())):
+                        item = await events.get()
                 except TimeoutError:
                     next_heartbeat = time.monotonic() + self._heartbeat_s
                     yield agent_pb2.OfferEvent(

@@ -188,7 +188,8 @@ class Simulation:
         if planned.patience_s is None:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._answered[planned.seq].wait(), planned.patience_s / self.time_scale)
+            async with asyncio.timeout(planned.patience_s / self.time_scale):
+                await self._answered[planned.seq].wait()
             return
         await self._abandon(timeline)
 

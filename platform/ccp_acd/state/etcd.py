@@ -660,7 +660,8 @@ class EtcdStore:
             # The channel may already be closed (nothing to release then), and a
             # cancel to an unreachable etcd must not hold up a stopping node.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(watch.cancel(), WATCH_CANCEL_TIMEOUT_S)
+                async with asyncio.timeout(WATCH_CANCEL_TIMEOUT_S):
+                    await watch.cancel()
 
 
 def _work_of(view: LiveView, agent_id: str) -> list[str]:
