@@ -7,12 +7,12 @@ restart mid-reconcile converges. An invalid spec is a PermanentError with an
 with backoff. Deleting a queue first moves its waiting callers to its overflow
 target (they keep their place in line); with no target it waits until the
 callers are served. Run with ``kopf run -m ccp_operator.handlers`` (settings:
-``CCP_ETCD_ENDPOINT``).
+``ccp_operator.settings``).
 """
 
 from __future__ import annotations
 
-import os
+import logging
 import time
 from typing import Any
 
@@ -28,6 +28,7 @@ from ccp_operator import children
 from ccp_operator import conditions as c
 from ccp_operator.kube import Kube, api_client
 from ccp_operator.placement import place
+from ccp_operator.settings import OperatorSettings
 from ccp_operator.specs import SpecError, queue_config, tenant_config, trunk_config
 from ccp_operator.specs.schema import GROUP, VERSION
 
@@ -38,17 +39,14 @@ PEERING_LIFETIME_S = 15
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = f"{GROUP}/cleanup"
-    settings.posting.level = 20  # INFO and up become Kubernetes events
+    settings.posting.level = logging.INFO  # INFO and up become Kubernetes events
     # Peering (one active operator of several replicas): a standby takes over this long after the
     # active one stops sending keep-alives. The operator is not in the call path; 15 s is plenty.
     settings.peering.lifetime = PEERING_LIFETIME_S
-    endpoint = os.environ.get("CCP_ETCD_ENDPOINT", "127.0.0.1:2379")
-    memo.store = await EtcdStore.connect(endpoint)
+    config = OperatorSettings()
+    memo.store = await EtcdStore.connect(config.etcd_endpoint)
     memo.kube = Kube(api_client())
-    memo.acd = children.AcdTemplate(
-        image=os.environ.get("CCP_ACD_IMAGE", children.AcdTemplate.image),
-        etcd_endpoint=os.environ.get("CCP_ACD_ETCD_ENDPOINT", endpoint),
-    )
+    memo.acd = config.acd_template()
 
 
 @kopf.on.login()
