@@ -80,6 +80,43 @@ def apply(paths, endpoint) -> None:
         click.echo(f"applied {line}")
 
 
+@main.command()
+@click.option("--calls", type=click.FloatRange(min=0, min_open=True), required=True, help="Calls offered per interval.")
+@click.option("--interval", "interval_min", type=click.FloatRange(min=1), default=30.0, show_default=True,
+              help="Interval length, minutes.")
+@click.option("--aht", type=click.FloatRange(min=1), required=True, help="Average handle time, seconds.")
+@click.option("--threshold", type=click.FloatRange(min=0), default=20.0, show_default=True,
+              help="Service-level threshold T, seconds.")
+@click.option("--target-sl", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.8,
+              show_default=True)
+@click.option("--max-occupancy", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0, show_default=True)
+@click.option("--shrinkage", type=click.FloatRange(min=0, max=1, max_open=True), default=0.0, show_default=True)
+def staffing(calls, interval_min, aht, threshold, target_sl, max_occupancy, shrinkage) -> None:
+    """Agents needed for a service-level target (Erlang C), with the figures around it."""
+    from rich.console import Console
+    from rich.table import Table
+
+    try:
+        from ccp_acd.domain import staffing as erlang
+    except ImportError:
+        raise click.ClickException("ccp staffing needs the staffing extra: pip install 'ccp[staffing]'") from None
+
+    forecast = erlang.Forecast(calls=calls, interval_s=interval_min * 60, aht_s=aht, threshold_s=threshold)
+    needed = erlang.required(forecast, target_sl=target_sl, max_occupancy=max_occupancy)
+    table = Table(title=f"{calls:g} calls per {interval_min:g} min, AHT {aht:g} s = {forecast.erlangs:.2f} Erlangs")
+    for column in ("agents", "P(wait)", f"SL ({threshold:g} s)", "ASA", "occupancy"):
+        table.add_column(column, justify="right")
+    for agents in range(max(needed.agents - 2, 1), needed.agents + 3):
+        row = erlang.with_agents(forecast, agents)
+        style = "bold" if agents == needed.agents else None
+        table.add_row(str(agents), f"{row.waiting_probability:.4f}", f"{row.service_level:.4f}",
+                      f"{row.asa_s:.1f} s", f"{row.occupancy:.1%}", style=style)
+    console = Console()
+    console.print(table)
+    console.print(f"needed on the phones: {needed.agents} (SL {needed.service_level:.4f}, ASA {needed.asa_s:.1f} s)")
+    console.print(f"to schedule with {shrinkage:.0%} shrinkage: {erlang.scheduled(needed.agents, shrinkage)}")
+
+
 @main.group()
 def token() -> None:
     """Tenant API tokens (only their SHA-256 is stored)."""
