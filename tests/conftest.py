@@ -33,8 +33,10 @@ def node_processes(etcd_server: EtcdProcess, tmp_path: Path) -> Iterator[Callabl
     """Start ACD node processes on the session's etcd; all are stopped after the test."""
     started: list[NodeProcess] = []
 
-    def start(node_id: str, *, site: str = "site-a", lease_ttl_s: int = 3) -> NodeProcess:
-        node = start_node(tmp_path, etcd_server.endpoint, node_id=node_id, site=site, lease_ttl_s=lease_ttl_s)
+    def start(node_id: str, *, site: str = "site-a", lease_ttl_s: int = 3, env: dict[str, str] | None = None) -> NodeProcess:
+        node = start_node(
+            tmp_path, etcd_server.endpoint, node_id=node_id, site=site, lease_ttl_s=lease_ttl_s, env=env
+        )
         started.append(node)
         return node
 

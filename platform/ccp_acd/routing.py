@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from ccp_acd.domain.models import QueueConfig
+from ccp_acd.domain.models import LiveView, QueueConfig
 from ccp_acd.domain.routing import plan
 from ccp_acd.errors import StateUnavailable
 from ccp_acd.settings import NodeSettings
@@ -51,6 +51,8 @@ class Router:
         self._tenants: dict[str, asyncio.Task[None]] = {}
         self.commits = 0
         self.conflicts = 0
+        # The last live view read per tenant: what the metrics report between dispatches.
+        self.last_views: dict[str, LiveView] = {}
 
     async def run(self) -> None:
         try:
@@ -123,6 +125,7 @@ class Router:
         committed = 0
         for _ in range(REPLAN_ATTEMPTS):
             view = await self._store.load_live(tenant)
+            self.last_views[tenant] = view
             now = self._clock()
             decisions = plan(view, queues, site=self._settings.site, now=now)
             if not decisions:

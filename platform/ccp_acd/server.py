@@ -47,6 +47,7 @@ from ccp_acd.api.sites import SiteServicer
 from ccp_acd.routing import Router
 from ccp_acd.settings import NodeSettings
 from ccp_acd.state.etcd import EtcdStore, Session
+from ccp_acd.telemetry import Metrics, start_metrics
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class Node:
     router: Router
     router_task: asyncio.Task[None]
     port: int
+    metrics: Metrics | None = None
 
     @property
     def address(self) -> str:
@@ -93,6 +95,8 @@ class Node:
             _bounded(self.session.close(), "session close (lease revoke)", STEP_TIMEOUT_S),
         )
         await _bounded(self.store.close(), "etcd client close", STEP_TIMEOUT_S)
+        if self.metrics is not None:
+            self.metrics.shutdown()
         log.info("node %s/%s stopped", self.settings.site, self.settings.node_id)
 
 
@@ -147,6 +151,7 @@ async def start_node(settings: NodeSettings) -> Node:
     await server.start()
     router = Router(store, session=session, settings=settings)
     router_task = asyncio.create_task(router.run(), name="router")
+    metrics = start_metrics(settings, router)
     for key, name in SERVICES.items():
         serving = key != "site" or bool(cluster_token)
         await health.set(
@@ -155,7 +160,7 @@ async def start_node(settings: NodeSettings) -> Node:
         )
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info("node %s/%s serving on %s:%d", settings.site, settings.node_id, host, port)
-    return Node(settings, store, session, server, health, router, router_task, port)
+    return Node(settings, store, session, server, health, router, router_task, port, metrics)
 
 
 async def serve(settings: NodeSettings, *, ready: asyncio.Event | None = None) -> None:

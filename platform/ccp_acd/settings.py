@@ -35,6 +35,8 @@ class NodeSettings(BaseSettings):
     dispatch_interval_s: float = Field(default=0.5, gt=0.0, le=10.0)
     # Seconds an etcd request may take before it fails as StateUnavailable.
     etcd_timeout_s: float = Field(default=5.0, gt=0.0)
+    # host:port of the Prometheus scrape endpoint (/metrics); empty disables it.
+    metrics_listen: str = ""
     # Comma-separated tenants this node routes (a tenant's dedicated ACD StatefulSet,
     # created by the operator); empty: every tenant in etcd (a shared pool).
     tenants: str = Field(default="", pattern=r"^([a-z0-9-]+(,[a-z0-9-]+)*)?$")
