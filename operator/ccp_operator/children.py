@@ -20,6 +20,7 @@ from ccp_acd.state.store import TenantConfig
 
 GRPC_PORT = 50051
 SIP_PORT = 5060
+METRICS_PORT = 9464
 TENANT_LABEL = "ccp.dev/tenant"
 SITE_LABEL = "ccp.dev/site"
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -63,6 +64,7 @@ def statefulset(tenant: TenantConfig, site: str, template: AcdTemplate) -> dict[
         {"name": "CCP_GRPC_LISTEN", "value": f"0.0.0.0:{GRPC_PORT}"},
         {"name": "CCP_ETCD_ENDPOINT", "value": template.etcd_endpoint},
         {"name": "CCP_LEASE_TTL_S", "value": str(template.lease_ttl_s)},
+        {"name": "CCP_METRICS_LISTEN", "value": f"0.0.0.0:{METRICS_PORT}"},
     ]
     probe = {"grpc": {"port": GRPC_PORT, "service": "ccpapi.v1.AgentService"}, "periodSeconds": 5}
     return {
@@ -85,6 +87,7 @@ def statefulset(tenant: TenantConfig, site: str, template: AcdTemplate) -> dict[
                             "ports": [
                                 {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
                                 {"name": "sip", "containerPort": SIP_PORT, "protocol": "UDP"},
+                                {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
                             ],
                             "readinessProbe": probe,
                             "livenessProbe": {**probe, "failureThreshold": 6},
