@@ -504,32 +504,23 @@ class EtcdStore:
 
     async def hand_over(self, tenant: str, call_id: str, *, to_site: str, now: float) -> Call:
         """Adopt a queued call into ``to_site``; it keeps its arrival time and place in line."""
-        call_key = keys.call(tenant, call_id)
-        res_key = keys.reservation(tenant, call_id)
 
-        async def attempt() -> Call | None:
-            live = await self._call_record(tenant, call_id)
-            if live is None:
-                raise NotFound(f"interaction {call_id!r} is not live")
-            call, rev = live
-            if call.state is not CallState.QUEUED:
-                raise FailedPrecondition(f"interaction {call_id!r} is {call.state}, only queued calls move")
+        def adopt(call: Call) -> Call:
             if call.site == to_site:
                 return call
-            moved = replace(call, site=to_site, reason=f"handed over from {call.site} to {to_site}")
-            ok, _ = await self._txn(
-                [self._mod(call_key) == rev, self._create(res_key) == 0], [self._put(call_key, moved)]
-            )
-            return moved if ok else None
+            return replace(call, site=to_site, reason=f"handed over from {call.site} to {to_site}")
 
-        return await self._retrying(f"hand over {call_id}", attempt)
+        return await self._move_waiting(tenant, call_id, "hand over", adopt)
 
     async def move_queued(self, tenant: str, call_id: str, *, to_queue: str, reason: str, now: float) -> Call:
-        """Move a waiting call to another queue (a queue being drained); it keeps its place in line.
+        """Move a waiting call to another queue (a queue being drained); it keeps its place in line."""
+        decision = RerouteDecision(call_id, Action(ActionKind.QUEUE, to_queue), reason)
+        return await self._move_waiting(tenant, call_id, "move", lambda call: apply_reroute(call, decision, now=now))
 
-        FailedPrecondition while an offer of it is pending: the offer is answered
-        or expires first, so an agent never holds a call that moved under them.
-        """
+    async def _move_waiting(self, tenant: str, call_id: str, what: str, change: Callable[[Call], Call]) -> Call:
+        """One guarded rewrite of a waiting call. NotFound if it is not live; FailedPrecondition if it
+        is not queued or an offer of it is pending (the offer is answered or expires first, so an agent
+        never holds a call that moved under them)."""
         call_key = keys.call(tenant, call_id)
         res_key = keys.reservation(tenant, call_id)
 
@@ -542,11 +533,13 @@ class EtcdStore:
                 raise FailedPrecondition(f"interaction {call_id!r} is {call.state}, only queued calls move")
             if await self._get(res_key) is not None:
                 raise FailedPrecondition(f"interaction {call_id!r} has an offer pending")
-            moved = apply_reroute(call, RerouteDecision(call_id, Action(ActionKind.QUEUE, to_queue), reason), now=now)
+            moved = change(call)
+            if moved == call:
+                return call
             ok, _ = await self._txn([self._mod(call_key) == rev, self._create(res_key) == 0], [self._put(call_key, moved)])
             return moved if ok else None
 
-        return await self._retrying(f"move {call_id}", attempt)
+        return await self._retrying(f"{what} {call_id}", attempt)
 
     # -- routing ------------------------------------------------------------
 
