@@ -213,12 +213,12 @@ class EtcdStore:
         await self._call(self.client.put(keys.queue_config(tenant, config.name).encode(), encode(config)))
 
     async def get_queue_configs(self, tenant: str) -> dict[str, QueueConfig]:
-        queues = {}
-        for kv in await self._prefix(keys.queues_prefix(tenant)):
-            if kv.key.endswith(b"/config"):
-                config = decode(QueueConfig, kv.value)
-                queues[config.name] = config
-        return queues
+        return await self._configs(keys.queues_prefix(tenant), QueueConfig)
+
+    async def _configs(self, prefix: str, kind: type[T]) -> dict[str, T]:
+        """The ``.../{name}/config`` records under ``prefix``, by name."""
+        found = (decode(kind, kv.value) for kv in await self._prefix(prefix) if kv.key.endswith(b"/config"))
+        return {config.name: config for config in found}
 
     async def delete_tenant_config(self, tenant: str) -> None:
         await self._call(self.client.delete(keys.tenant_config(tenant).encode()))
@@ -241,12 +241,7 @@ class EtcdStore:
         await self._call(self.client.put(keys.trunk_config(tenant, config.name).encode(), encode(config)))
 
     async def get_trunk_configs(self, tenant: str) -> dict[str, TrunkConfig]:
-        trunks = {}
-        for kv in await self._prefix(keys.trunks_prefix(tenant)):
-            if kv.key.endswith(b"/config"):
-                config = decode(TrunkConfig, kv.value)
-                trunks[config.name] = config
-        return trunks
+        return await self._configs(keys.trunks_prefix(tenant), TrunkConfig)
 
     # -- credentials --------------------------------------------------------
 
