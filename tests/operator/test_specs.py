@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 from ccp_acd.domain.models import Action, ActionKind, QueueConfig, SkillRequirement, SkillRing, Strategy
-from ccp_operator.specs import SpecError, load_paths, parse_documents, queue_config
+from ccp_operator.specs import SpecError, load_paths, parse_documents, queue_config, tenant_config, trunk_config
 from ccp_operator.specs.schema import QueueSpec
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +61,11 @@ def _queue(name="q", **spec):
     return {"apiVersion": "ccp.dev/v1alpha1", "kind": "Queue", "metadata": {"name": name}, "spec": {"tenant": "t", **spec}}
 
 
+def _trunk(name, numbers=None, **spec):
+    spec = {"tenant": "t", "homeSite": "a", "numbers": ["+15550100"] if numbers is None else numbers, **spec}
+    return {"apiVersion": "ccp.dev/v1alpha1", "kind": "Trunk", "metadata": {"name": name}, "spec": spec}
+
+
 TENANT = {"apiVersion": "ccp.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": "t"}, "spec": {"homeSite": "a"}}
 
 
@@ -78,8 +83,14 @@ TENANT = {"apiVersion": "ccp.dev/v1alpha1", "kind": "Tenant", "metadata": {"name
         ([{**TENANT, "apiVersion": "ccp.dev/v2"}], "apiVersion", "v1alpha1"),
         ([{**TENANT, "metadata": {"name": "Bad Name"}}], "metadata.name", "pattern"),
         ([{**TENANT, "spec": None}], "spec", "required"),
-        ([_queue(onMaxWait={"action": "voicemail", "targetQueue": "x"}), TENANT], "spec.onMaxWait", "only for action"),
-        ([_queue(onMaxWait={"action": "queue"}), TENANT], "spec.onMaxWait", "needs targetQueue"),
+        (
+            [_queue(onMaxWait={"action": "voicemail", "targetQueue": "x"}), TENANT],
+            "spec.onMaxWait.targetQueue",
+            "only for action",
+        ),
+        ([_queue(onMaxWait={"action": "queue"}), TENANT], "spec.onMaxWait.targetQueue", "needs targetQueue"),
+        ([_trunk("a", ["+15550100"]), _trunk("b", ["+15550111", "+15550100"]), TENANT], "spec.numbers[1]", "t/a"),
+        ([_trunk("a", ["+15550100"], defaultQueue="nowhere"), TENANT], "spec.defaultQueue", "nowhere"),
     ],
 )
 def test_set_level_mistakes_are_refused(documents, path, problem):
@@ -97,14 +108,17 @@ def test_other_api_groups_are_skipped():
 skill = st.fixed_dictionaries(
     {"name": st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8), "minLevel": st.integers(1, 10)}
 )
-ring = st.fixed_dictionaries({"afterSeconds": st.floats(0, 600), "skills": st.lists(skill, max_size=3)})
+skills = st.lists(skill, max_size=5, unique_by=lambda s: s["name"])
+rings = st.lists(st.floats(0, 600), max_size=3, unique=True).flatmap(
+    lambda times: st.tuples(*[st.fixed_dictionaries({"afterSeconds": st.just(t), "skills": skills}) for t in sorted(times)])
+).map(list)
 valid_queue_specs = st.fixed_dictionaries(
     {"tenant": st.just("t")},
     optional={
         "strategy": st.sampled_from(["longest-idle", "round-robin", "fewest-calls", "least-talk-time", "best-skill-match"]),
         "priority": st.integers(0, 100),
-        "skills": st.lists(skill, max_size=5),
-        "rings": st.lists(ring, max_size=3),
+        "skills": skills,
+        "rings": rings,
         "serviceLevel": st.fixed_dictionaries({"thresholdSeconds": st.floats(1, 600), "target": st.floats(0, 1)}),
         "maxWaitSeconds": st.floats(0, 3600),
         "maxLength": st.integers(0, 10_000),
@@ -113,6 +127,7 @@ valid_queue_specs = st.fixed_dictionaries(
 )
 
 
+@settings(deadline=None)
 @given(valid_queue_specs)
 def test_valid_generated_specs_always_build_and_keep_their_values(spec):
     tenant, config = queue_config({"metadata": {"name": "q"}, "spec": spec})
@@ -120,6 +135,104 @@ def test_valid_generated_specs_always_build_and_keep_their_values(spec):
     assert len(config.skills) == len(spec.get("skills", []))
     assert config.priority == spec.get("priority", 0)
     assert config.max_length == spec.get("maxLength")
+    assert [r.after_s for r in config.rings] == [r["afterSeconds"] for r in spec.get("rings", [])]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+queue_fields = st.sampled_from(
+    ["tenant", "strategy", "priority", "skills", "rings", "serviceLevel", "maxWaitSeconds", "maxLength", "onMaxWait",
+     "onNoAgents", "wrapUpSeconds", "offerTimeoutSeconds", "agingPerMinute", "expectedHandleSeconds", "maxWait"]
+)
+
+
+@settings(deadline=None)  # a property of inputs, not of speed: shared CI machines are noisy
+@given(st.dictionaries(queue_fields, json_values, max_size=4))
+def test_any_spec_either_builds_or_is_refused_naming_a_spec_field(spec):
+    """Nothing a client sends ends in another exception: the operator turns SpecError into a condition."""
+    try:
+        queue_config({"metadata": {"name": "q"}, "spec": spec})
+    except SpecError as refused:
+        assert refused.path.startswith("spec"), refused
+        assert str(refused) == f"Queue/q: {refused.path}: {refused.problem}"
+
+
+def test_an_empty_queue_spec_gets_the_domain_defaults():
+    assert queue_config({"metadata": {"name": "q"}, "spec": {"tenant": "t"}}) == ("t", QueueConfig(name="q"))
+
+
+@pytest.mark.parametrize(
+    ("spec", "path", "problem"),
+    [
+        ({"priority": True}, "spec.priority", "valid integer"),
+        ({"priority": "5"}, "spec.priority", "valid integer"),
+        ({"maxWaitSeconds": "30"}, "spec.maxWaitSeconds", "valid number"),
+        ({"serviceLevel": {"target": "0.8"}}, "spec.serviceLevel.target", "valid number"),
+        ({"maxWaitSeconds": float("inf")}, "spec.maxWaitSeconds", "finite"),
+        ({"skills": [{"name": "a"}, {"name": "a", "minLevel": 3}]}, "spec.skills[1].name", "twice"),
+        (
+            {"rings": [{"afterSeconds": 5, "skills": [{"name": "x"}, {"name": "x"}]}]},
+            "spec.rings[0].skills[1].name",
+            "twice",
+        ),
+        (
+            {"rings": [{"afterSeconds": 30, "skills": []}, {"afterSeconds": 30, "skills": []}]},
+            "spec.rings[1].afterSeconds",
+            "later than",
+        ),
+        ({"onMaxLength": {"action": "queue", "targetQueue": "q"}}, "spec.onMaxLength.targetQueue", "not the queue itself"),
+    ],
+)
+def test_queue_mistakes_are_refused_naming_the_field(spec, path, problem):
+    with pytest.raises(SpecError) as refused:
+        queue_config({"metadata": {"name": "q"}, "spec": {"tenant": "t", **spec}})
+    assert (refused.value.kind, refused.value.name, refused.value.path) == ("Queue", "q", path)
+    assert problem in refused.value.problem
+
+
+@pytest.mark.parametrize(
+    ("spec", "path", "problem"),
+    [
+        ({"allowedSources": ["10.0.0.0/8", "not-an-ip"]}, "spec.allowedSources[1]", "IP network"),
+        ({"allowedSources": ["10.0.0.1/8"]}, "spec.allowedSources[0]", "host bits"),
+        ({"numbers": ["+15550100", "+15550100"]}, "spec.numbers[1]", "twice"),
+        ({"codecs": ["PCMU", "PCMU"]}, "spec.codecs[1]", "twice"),
+        ({"numbers": "+15550100"}, "spec.numbers", "valid list"),
+    ],
+)
+def test_trunk_mistakes_are_refused_naming_the_field(spec, path, problem):
+    with pytest.raises(SpecError) as refused:
+        trunk_config(_trunk("tr", **spec))
+    assert (refused.value.kind, refused.value.path) == ("Trunk", path)
+    assert problem in refused.value.problem
+
+
+@pytest.mark.parametrize(
+    ("spec", "path", "problem"),
+    [
+        ({"failoverSites": ["b", "b"]}, "spec.failoverSites[1]", "twice"),
+        ({"failoverSites": ["b", "a"]}, "spec.failoverSites[1]", "home site"),
+        ({"displayName": 5}, "spec.displayName", "valid string"),
+    ],
+)
+def test_tenant_mistakes_are_refused_naming_the_field(spec, path, problem):
+    with pytest.raises(SpecError) as refused:
+        tenant_config({**TENANT, "spec": {"homeSite": "a", **spec}})
+    assert (refused.value.kind, refused.value.name, refused.value.path) == ("Tenant", "t", path)
+    assert problem in refused.value.problem
+
+
+def test_a_directory_means_its_yaml_files_not_its_subfolders(tmp_path):
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump_all([TENANT, _queue("one")]))
+    (tmp_path / "b.yml").write_text(yaml.safe_dump(_queue("two")))
+    (tmp_path / "notes.txt").write_text(yaml.safe_dump(_queue("three")))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.yaml").write_text(yaml.safe_dump(_queue("four")))
+    assert sorted(load_paths([tmp_path]).queues["t"]) == ["one", "two"]
+    assert sorted(load_paths([tmp_path / "b.yml"], known_tenants=["t"]).queues["t"]) == ["two"]
 
 
 def test_the_schema_is_exportable_for_crds():

@@ -2,7 +2,11 @@
 
 Documents of other API groups are skipped (a directory may hold a Namespace or
 a Secret too); an unknown ccp.dev kind, a duplicate name, a queue or trunk of an
-undeclared tenant and an overflow to a queue that does not exist are SpecErrors.
+undeclared tenant, an overflow or default queue that the tenant does not declare
+and a number on two trunks are SpecErrors.
+
+Pure apart from reading the files. The checks see only the set given (plus
+``known_tenants``): a queue already in etcd but not in the set does not count.
 """
 
 from __future__ import annotations
@@ -15,13 +19,17 @@ import yaml
 from ccp_acd.domain.models import QueueConfig
 from ccp_acd.state.store import TenantConfig, TrunkConfig
 
-from ccp_operator.specs.build import queue_config, tenant_config, trunk_config
 from ccp_operator.specs.errors import SpecError
+from ccp_operator.specs.queues import OVERFLOW_FIELDS, queue_config
 from ccp_operator.specs.schema import GROUP, SPECS, VERSION
+from ccp_operator.specs.tenants import tenant_config
+from ccp_operator.specs.trunks import trunk_config
 
 
 @dataclass(frozen=True)
 class Desired:
+    """Configs by tenant, then by name, as ``apply_desired`` writes them."""
+
     tenants: dict[str, TenantConfig] = field(default_factory=dict)
     trunks: dict[str, dict[str, TrunkConfig]] = field(default_factory=dict)  # tenant -> name -> config
     queues: dict[str, dict[str, QueueConfig]] = field(default_factory=dict)  # tenant -> name -> config
@@ -68,21 +76,34 @@ def _cross_check(desired: Desired, tenants: set[str]) -> None:
                 raise SpecError(kind, next(iter(configs)), "spec.tenant", f"names tenant {tenant!r}, which is not declared")
     for tenant, queues in desired.queues.items():
         for queue in queues.values():
-            for field_name, action in (
-                ("onMaxWait", queue.on_max_wait),
-                ("onMaxLength", queue.on_max_length),
-                ("onNoAgents", queue.on_no_agents),
-            ):
+            for field_name, attribute in OVERFLOW_FIELDS.items():
+                action = getattr(queue, attribute)
                 if action.target_queue and action.target_queue not in queues:
                     raise SpecError(
                         "Queue", queue.name, f"spec.{field_name}.targetQueue",
                         f"names queue {action.target_queue!r}, which tenant {tenant!r} does not declare",
                     )
-        for trunk in desired.trunks.get(tenant, {}).values():
+    for tenant, trunks in desired.trunks.items():
+        queues = desired.queues.get(tenant, {})
+        for trunk in trunks.values():
             if trunk.default_queue and trunk.default_queue not in queues:
                 raise SpecError(
-                    "Trunk", trunk.name, "spec.defaultQueue", f"names queue {trunk.default_queue!r}, which is not declared"
+                    "Trunk", trunk.name, "spec.defaultQueue",
+                    f"names queue {trunk.default_queue!r}, which tenant {tenant!r} does not declare",
                 )
+    _numbers_on_one_trunk(desired)
+
+
+def _numbers_on_one_trunk(desired: Desired) -> None:
+    """A dialled number must lead to one trunk, whichever tenants the trunks belong to."""
+    owner: dict[str, str] = {}
+    for tenant, trunks in sorted(desired.trunks.items()):
+        for trunk in sorted(trunks.values(), key=lambda t: t.name):
+            for index, number in enumerate(trunk.numbers):
+                if number in owner:
+                    problem = f"{number} is already a number of trunk {owner[number]}"
+                    raise SpecError("Trunk", trunk.name, f"spec.numbers[{index}]", problem)
+                owner[number] = f"{tenant}/{trunk.name}"
 
 
 def read_documents(paths: Iterable[str | Path]) -> list[Mapping]:

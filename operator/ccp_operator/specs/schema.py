@@ -1,17 +1,27 @@
 """The schema of the ccp.dev/v1alpha1 resources: one source for validation here and,
-through ``model_json_schema()``, for the CRDs' OpenAPI schemas (issue 3).
+through ``model_json_schema()``, for the CRDs' OpenAPI schemas (``ccp_operator.crds``).
 
 Field names are the user's (camelCase); unknown fields are refused, not ignored,
-so a typo never silently falls back to a default. Defaults match
+so a typo never silently falls back to a default. Types are strict, as in the
+CRDs: ``"30"`` is not a number and ``true`` is not an integer. Defaults match
 ``ccp_acd.domain.models.QueueConfig``.
+
+Not for: rules that need more than one resource (a queue's overflow target
+exists, names are unique in a set): those are in ``loader``. Rules checked here
+in code (validators) do not appear in ``model_json_schema()``; ``crds`` restates
+the ones the API server must enforce as CEL rules.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import ipaddress
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
+
+from ccp_operator.specs.errors import SpecError
 
 GROUP = "ccp.dev"
 VERSION = "v1alpha1"
@@ -22,34 +32,74 @@ OPTIONAL_DNS_LABEL = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$"
 E164 = r"^\+[1-9][0-9]{1,14}$"
 SKILL_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 
+
+class FieldProblem(ValueError):
+    """Raised by a validator about a field below the one it validates: ``loc`` is relative to it,
+    so the user reads ``spec.skills[1].name`` rather than ``spec.skills``."""
+
+    def __init__(self, loc: tuple[str | int, ...], problem: str):
+        super().__init__(problem)
+        self.loc = loc
+
+
+H = TypeVar("H", bound=Hashable)
+
+
+def _distinct(values: Sequence[H], key=lambda v: v, field: tuple[str, ...] = ()) -> Sequence[H]:
+    seen: dict[Hashable, int] = {}
+    for index, value in enumerate(values):
+        if (k := key(value)) in seen:
+            raise FieldProblem((index, *field), f"{k!r} is listed twice (first at [{seen[k]}])")
+        seen[k] = index
+    return values
+
+
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as e:
+        raise ValueError(f"{value!r} is not an IP network such as 192.0.2.0/24 ({e})") from None
+    return value
+
+
 Name = Annotated[str, Field(pattern=DNS_LABEL)]
 Seconds = Annotated[float, Field(ge=0)]
 
 
 class Spec(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True, allow_inf_nan=False
+    )
+    kind: ClassVar[str] = ""
 
 
 class TenantSpec(Spec):
+    kind: ClassVar[str] = "Tenant"
     display_name: str = Field(default="", max_length=256)
     home_site: Name
-    failover_sites: list[Name] = Field(default_factory=list, max_length=16)
+    failover_sites: Annotated[list[Name], AfterValidator(_distinct)] = Field(default_factory=list, max_length=16)
 
     @model_validator(mode="after")
     def _home_is_not_a_failover(self) -> TenantSpec:
         if self.home_site in self.failover_sites:
-            raise ValueError(f"failoverSites lists the home site {self.home_site!r}")
+            index = self.failover_sites.index(self.home_site)
+            raise FieldProblem(("failoverSites", index), f"lists the home site {self.home_site!r}")
         return self
 
 
 class TrunkSpec(Spec):
+    kind: ClassVar[str] = "Trunk"
     tenant: Name
     home_site: Name
-    numbers: list[Annotated[str, Field(pattern=E164)]] = Field(min_length=1, max_length=1000)
+    numbers: Annotated[list[Annotated[str, Field(pattern=E164)]], AfterValidator(_distinct)] = Field(
+        min_length=1, max_length=1000
+    )
     carrier: str = Field(default="", max_length=256)
-    codecs: list[Literal["PCMU", "PCMA"]] = Field(default_factory=lambda: ["PCMU"], min_length=1)
+    codecs: Annotated[list[Literal["PCMU", "PCMA"]], AfterValidator(_distinct)] = Field(
+        default_factory=lambda: ["PCMU"], min_length=1
+    )
     default_queue: Annotated[str, Field(pattern=OPTIONAL_DNS_LABEL)] = ""
-    allowed_sources: list[str] = Field(default_factory=list, max_length=256)
+    allowed_sources: list[Annotated[str, AfterValidator(_cidr)]] = Field(default_factory=list, max_length=256)
 
 
 class SkillSpec(Spec):
@@ -57,9 +107,16 @@ class SkillSpec(Spec):
     min_level: int = Field(default=1, ge=1, le=10)
 
 
+def _distinct_skills(skills: list[SkillSpec]) -> list[SkillSpec]:
+    return list(_distinct(skills, key=lambda s: s.name, field=("name",)))
+
+
+Skills = Annotated[list[SkillSpec], AfterValidator(_distinct_skills)]
+
+
 class RingSpec(Spec):
     after_seconds: Seconds
-    skills: list[SkillSpec] = Field(max_length=64)
+    skills: Skills = Field(max_length=64)
 
 
 class ServiceLevelSpec(Spec):
@@ -74,19 +131,20 @@ class ActionSpec(Spec):
     @model_validator(mode="after")
     def _target_only_for_queue(self) -> ActionSpec:
         if self.action == "queue" and not self.target_queue:
-            raise ValueError("action 'queue' needs targetQueue")
+            raise FieldProblem(("targetQueue",), "action 'queue' needs targetQueue")
         if self.action != "queue" and self.target_queue:
-            raise ValueError(f"targetQueue is only for action 'queue', not {self.action!r}")
+            raise FieldProblem(("targetQueue",), f"targetQueue is only for action 'queue', not {self.action!r}")
         return self
 
 
 class QueueSpec(Spec):
+    kind: ClassVar[str] = "Queue"
     tenant: Name
     strategy: Literal["longest-idle", "round-robin", "fewest-calls", "least-talk-time", "best-skill-match"] = (
         "longest-idle"
     )
     priority: int = Field(default=0, ge=0, le=100)
-    skills: list[SkillSpec] = Field(default_factory=list, max_length=64)
+    skills: Skills = Field(default_factory=list, max_length=64)
     rings: list[RingSpec] = Field(default_factory=list, max_length=16)
     service_level: ServiceLevelSpec = ServiceLevelSpec()
     max_wait_seconds: Seconds | None = None
@@ -99,10 +157,60 @@ class QueueSpec(Spec):
     aging_per_minute: float = Field(default=1.0, ge=0, le=100)
     expected_handle_seconds: float = Field(default=180.0, gt=0)
 
+    @model_validator(mode="after")
+    def _rings_widen_in_order(self) -> QueueSpec:
+        # The domain would sort them, but two rings at one time, or a list out of order, is a mistake to point at.
+        for index in range(1, len(self.rings)):
+            before, after = self.rings[index - 1].after_seconds, self.rings[index].after_seconds
+            if after <= before:
+                raise FieldProblem(
+                    ("rings", index, "afterSeconds"), f"must be later than the ring before it ({before:g} s)"
+                )
+        return self
+
 
 class Metadata(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
     name: Name
 
 
-SPECS: dict[str, type[Spec]] = {"Tenant": TenantSpec, "Trunk": TrunkSpec, "Queue": QueueSpec}
+SPECS: dict[str, type[Spec]] = {spec.kind: spec for spec in (TenantSpec, TrunkSpec, QueueSpec)}
+
+S = TypeVar("S", bound=Spec)
+
+
+def field_path(loc: Sequence[Any], prefix: str = "spec") -> str:
+    """('skills', 0, 'minLevel') -> 'spec.skills[0].minLevel'."""
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _first_problem(error: ValidationError, prefix: str) -> tuple[str, str]:
+    first = error.errors()[0]
+    loc, problem = tuple(first["loc"]), first["msg"].removeprefix("Value error, ")
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, FieldProblem):
+        loc += cause.loc
+        problem = str(cause)
+    if first["type"] == "extra_forbidden":
+        problem = "is not a field of this resource (check the spelling)"
+    return field_path(loc, prefix), problem
+
+
+def validated(resource: Mapping, schema: type[S]) -> tuple[str, S]:
+    """A resource's name and its spec validated against ``schema``; a SpecError names the first wrong field."""
+    metadata = resource.get("metadata") or {}
+    raw_name = metadata.get("name", "") if isinstance(metadata, Mapping) else ""
+    try:
+        name = Metadata.model_validate(dict(metadata) if isinstance(metadata, Mapping) else metadata).name
+    except ValidationError as e:
+        raise SpecError(schema.kind, str(raw_name) or "?", *_first_problem(e, "metadata")) from None
+    spec = resource.get("spec")
+    if not isinstance(spec, Mapping):
+        raise SpecError(schema.kind, name, "spec", "is required and must be a mapping")
+    try:
+        return name, schema.model_validate(dict(spec))
+    except ValidationError as e:
+        raise SpecError(schema.kind, name, *_first_problem(e, "spec")) from None

@@ -1,0 +1,17 @@
+"""A Tenant resource in, the tenant config ACD nodes and the operator read out. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ccp_acd.state.store import TenantConfig
+
+from ccp_operator.specs.schema import TenantSpec, validated
+
+
+def tenant_config(resource: Mapping) -> TenantConfig:
+    """Raises SpecError naming the first wrong field."""
+    name, spec = validated(resource, TenantSpec)
+    return TenantConfig(
+        name=name, display_name=spec.display_name, home_site=spec.home_site, failover_sites=tuple(spec.failover_sites)
+    )
