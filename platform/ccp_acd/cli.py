@@ -39,17 +39,29 @@ def node() -> None:
               help="Model calls per second (default: 75% of the agents' capacity).")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--nodes-per-site", type=click.IntRange(min=1, max=4), default=1, show_default=True)
-def up(examples, roster, duration, max_calls, time_scale, rate, seed, nodes_per_site) -> None:
-    """Start etcd and ACD nodes for two sites, load the examples, run a simulated load, show KPIs, stop."""
+@click.option("--drain-timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Real seconds, after the last arrival, for the calls still in the system to end.")
+def up(examples, roster, duration, max_calls, time_scale, rate, seed, nodes_per_site, drain_timeout) -> None:
+    """Start etcd and ACD nodes for two sites, load the examples, run a simulated load, show KPIs, stop.
+
+    Exits 0 when every call is accounted for, 1 when a call was lost or
+    duplicated, 130 on Ctrl-C and 143 on SIGTERM (after stopping everything).
+    """
     from ccp_acd.embedded.up import UpOptions
     from ccp_acd.embedded.up import up as run_up
 
-    verdict = run_up(
-        UpOptions(
-            examples=examples, roster=roster, duration_s=duration, max_calls=max_calls, time_scale=time_scale,
-            rate_per_s=rate, seed=seed, nodes_per_site=nodes_per_site,
-        )
+    options = UpOptions(
+        examples=examples, roster=roster, duration_s=duration, max_calls=max_calls, time_scale=time_scale,
+        rate_per_s=rate, seed=seed, nodes_per_site=nodes_per_site, drain_timeout_s=drain_timeout,
     )
+    try:
+        verdict = run_up(options)
+    except KeyboardInterrupt:
+        click.echo("interrupted; everything started was stopped", err=True)
+        sys.exit(130)
+    except asyncio.CancelledError:
+        click.echo("terminated; everything started was stopped", err=True)
+        sys.exit(143)
     sys.exit(0 if verdict.ok else 1)
 
 

@@ -7,6 +7,7 @@ timeout, ``kill()`` is SIGKILL at once (a crashed host: no shutdown code runs).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,8 +86,8 @@ class EtcdProcess(Child):
         return f"{self.host}:{self.port}"
 
 
-def start_etcd(workdir: Path, *, name: str = "ccp-etcd", host: str = "127.0.0.1", timeout_s: float = 20.0) -> EtcdProcess:
-    """A single-member etcd with its data in ``workdir``; returns once it accepts connections."""
+def spawn_etcd(workdir: Path, *, name: str = "ccp-etcd", host: str = "127.0.0.1") -> EtcdProcess:
+    """Start a single-member etcd with its data in ``workdir``; does not wait (see ``wait_listening``)."""
     port, peer_port = free_port(host), free_port(host)
     data_dir = workdir / f"{name}.data"
     child = _spawn(
@@ -103,18 +105,31 @@ def start_etcd(workdir: Path, *, name: str = "ccp-etcd", host: str = "127.0.0.1"
         ],
         workdir / f"{name}.log",
     )
-    etcd = EtcdProcess(child.name, child.process, child.log_path, host=host, port=port, data_dir=data_dir)
+    return EtcdProcess(child.name, child.process, child.log_path, host=host, port=port, data_dir=data_dir)
+
+
+def wait_listening(etcd: EtcdProcess, *, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not etcd.alive():
             raise RuntimeError(f"etcd exited with {etcd.process.returncode}:\n{etcd.log()}")
         try:
-            socket.create_connection((host, port), timeout=0.2).close()
-            return etcd
+            socket.create_connection((etcd.host, etcd.port), timeout=0.2).close()
+            return
         except OSError:
             time.sleep(0.05)
-    etcd.stop()
     raise RuntimeError(f"etcd did not listen on {etcd.endpoint} within {timeout_s}s")
+
+
+def start_etcd(workdir: Path, *, name: str = "ccp-etcd", host: str = "127.0.0.1", timeout_s: float = 20.0) -> EtcdProcess:
+    """A single-member etcd with its data in ``workdir``; returns once it accepts connections."""
+    etcd = spawn_etcd(workdir, name=name, host=host)
+    try:
+        wait_listening(etcd, timeout_s=timeout_s)
+    except BaseException:
+        etcd.stop()
+        raise
+    return etcd
 
 
 @dataclass
@@ -124,17 +139,16 @@ class NodeProcess(Child):
     address: str = ""
 
 
-def start_node(
+def spawn_node(
     workdir: Path,
     etcd_endpoint: str,
     *,
     node_id: str,
     site: str,
     lease_ttl_s: int = 3,
-    timeout_s: float = 30.0,
     env: dict[str, str] | None = None,
 ) -> NodeProcess:
-    """``python -m ccp_acd.server`` with CCP_* settings; returns once gRPC health says SERVING."""
+    """Start ``python -m ccp_acd.server`` with CCP_* settings; does not wait (see ``wait_serving``)."""
     address = f"127.0.0.1:{free_port()}"
     settings = {
         "CCP_SITE": site,
@@ -148,13 +162,41 @@ def start_node(
     child = _spawn(
         node_id, [sys.executable, "-m", "ccp_acd.server"], workdir / f"{node_id}.log", env={**os.environ, **settings}
     )
-    node = NodeProcess(child.name, child.process, child.log_path, node_id=node_id, site=site, address=address)
+    return NodeProcess(child.name, child.process, child.log_path, node_id=node_id, site=site, address=address)
+
+
+def start_node(
+    workdir: Path,
+    etcd_endpoint: str,
+    *,
+    node_id: str,
+    site: str,
+    lease_ttl_s: int = 3,
+    timeout_s: float = 30.0,
+    env: dict[str, str] | None = None,
+) -> NodeProcess:
+    """``spawn_node``, then wait until gRPC health says SERVING."""
+    node = spawn_node(workdir, etcd_endpoint, node_id=node_id, site=site, lease_ttl_s=lease_ttl_s, env=env)
     try:
         wait_serving(node, timeout_s=timeout_s)
     except BaseException:
         node.stop()
         raise
     return node
+
+
+def stop_all(children: Sequence[Child], *, timeout_s: float = 10.0) -> None:
+    """SIGTERM to every child at once, then SIGKILL to those still running after ``timeout_s``."""
+    for child in children:
+        if child.alive():
+            with contextlib.suppress(ProcessLookupError):
+                child.process.terminate()
+    deadline = time.monotonic() + timeout_s
+    for child in children:
+        try:
+            child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 def wait_serving(node: NodeProcess, *, timeout_s: float) -> None:

@@ -1,34 +1,45 @@
 """``ccp up``: the whole platform on one machine, under a bounded simulated load.
 
 Starts a local etcd and ACD node processes for every site the example tenant
-uses (home and failover sites, and the agents' sites), writes ``examples/``
-into etcd the way the operator will, creates the roster's agents through the
-admin API, plays a Poisson workload with simulated callers and agents, shows
-live KPIs, and stops everything it started, whatever happens.
+uses (home and failover sites, and the agents' and traffic's sites), writes
+``examples/`` into etcd the way the operator does (``load_paths`` +
+``apply_desired``), creates the roster's agents through the admin API, plays a
+Poisson workload with simulated callers and agents (``ccp_acd.sim``), shows
+live KPIs, prints the verdict, and stops everything it started, whatever
+happens (error, Ctrl-C, SIGTERM): nodes get SIGTERM, then SIGKILL after a
+timeout, then etcd, then the temporary folder goes.
+
+Agents log in at their own site's node; calls come in at their stream's site
+(a trunk's home site), so both sites work.
 
 Two clocks: the nodes run in real time; the simulation runs ``time_scale``
-times faster (a 180 s call lasts 3 s at 60x). Service level and ASA are shown
-in model seconds, from the simulation's own record of every call; queue
-lengths and agent states come live from the nodes' admin API.
+times faster (a 180 s call lasts 3 s at 60x). Service level, ASA and the
+longest wait are shown in model seconds; SL and ASA come from the
+simulation's own record of every call (the nodes measure in real seconds),
+queue lengths and agent states live from the nodes' admin API.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
 import random
 import secrets
 import shutil
+import signal
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc.aio
 from ccp_operator.apply import apply_desired
 from ccp_operator.specs.loader import load_paths
 from ccpapi.v1 import admin_pb2, admin_pb2_grpc, common_pb2
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -37,38 +48,64 @@ from rich.table import Table
 from ccp_acd.api.auth import issue_token
 from ccp_acd.api.convert import seconds_of
 from ccp_acd.domain.models import Channel
-from ccp_acd.embedded.processes import Child, EtcdProcess, NodeProcess, start_etcd, start_node
-from ccp_acd.sim.driver import CHANNELS, Endpoints, Simulation
+from ccp_acd.embedded.processes import (
+    Child,
+    EtcdProcess,
+    NodeProcess,
+    spawn_etcd,
+    spawn_node,
+    stop_all,
+    wait_listening,
+    wait_serving,
+)
+from ccp_acd.sim.driver import CHANNELS, RPC_TIMEOUT_S, Simulation, Tokens
 from ccp_acd.sim.history import CallTimeline, Verdict, check
 from ccp_acd.sim.workload import Roster, SimAgent, load_roster, poisson_workload
 from ccp_acd.state.etcd import EtcdStore
 
+log = logging.getLogger(__name__)
+
 # Planned load when no rate is given: this share of the voice agents' capacity.
 DEFAULT_OCCUPANCY = 0.75
+# Real seconds a node gets to stop after SIGTERM before SIGKILL.
+STOP_TIMEOUT_S = 10.0
+# Real seconds for etcd to listen and for a node to report SERVING.
+START_TIMEOUT_S = 30.0
+# KPI refreshes per real second.
+REFRESH_PER_S = 2.0
+AGENT_STATES = {
+    common_pb2.AGENT_STATE_AVAILABLE: "available",
+    common_pb2.AGENT_STATE_BUSY: "busy",
+    common_pb2.AGENT_STATE_WRAP_UP: "wrap-up",
+    common_pb2.AGENT_STATE_BREAK: "break",
+    common_pb2.AGENT_STATE_LOGGED_OUT: "logged out",
+}
 
 
 @dataclass(frozen=True)
 class UpOptions:
     examples: Path
     roster: Path
-    duration_s: float = 60.0       # real seconds of arrivals
+    duration_s: float = 60.0  # real seconds of arrivals
     max_calls: int = 400
-    time_scale: float = 60.0
+    time_scale: float = 60.0  # model seconds per real second
     seed: int = 1
-    rate_per_s: float | None = None  # model calls per second; None: from the roster
+    rate_per_s: float | None = None  # model calls per second; None: DEFAULT_OCCUPANCY of the voice agents
     nodes_per_site: int = 1
-    drain_timeout_s: float = 30.0
+    drain_timeout_s: float = 30.0  # real seconds for the calls still in the system to end
 
 
 @dataclass
 class Platform:
+    """The processes of one ``ccp up``; ``stop()`` is safe to call at any point, and more than once."""
+
     workdir: Path
-    etcd: EtcdProcess
-    nodes: list[NodeProcess]
+    etcd: EtcdProcess | None = None
+    nodes: list[NodeProcess] = field(default_factory=list)
 
     @property
     def children(self) -> list[Child]:
-        return [*self.nodes, self.etcd]
+        return [*self.nodes, *([self.etcd] if self.etcd else [])]
 
     def addresses(self) -> dict[str, list[str]]:
         by_site: dict[str, list[str]] = {}
@@ -76,40 +113,34 @@ class Platform:
             by_site.setdefault(node.site, []).append(node.address)
         return by_site
 
+    async def start(self, sites: Sequence[str], *, nodes_per_site: int, cluster_token: str) -> None:
+        """Spawn etcd, then the nodes; each is recorded before anything waits, so ``stop()`` finds it."""
+        atexit.register(self.stop)  # a safety net if the interpreter exits past our finally
+        self.etcd = spawn_etcd(self.workdir)
+        await asyncio.to_thread(wait_listening, self.etcd, timeout_s=START_TIMEOUT_S)
+        for site in sites:
+            for i in range(nodes_per_site):
+                self.nodes.append(
+                    spawn_node(
+                        self.workdir, self.etcd.endpoint, node_id=f"{site}-{i + 1}", site=site,
+                        env={"CCP_CLUSTER_TOKEN": cluster_token},
+                    )
+                )
+        waits = [asyncio.to_thread(wait_serving, n, timeout_s=START_TIMEOUT_S) for n in self.nodes]
+        failures = [r for r in await asyncio.gather(*waits, return_exceptions=True) if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
+
     def stop(self) -> None:
-        for child in self.children:
-            child.stop()
+        stop_all(self.nodes, timeout_s=STOP_TIMEOUT_S)
+        if self.etcd is not None:
+            self.etcd.stop(timeout_s=STOP_TIMEOUT_S)
         shutil.rmtree(self.workdir, ignore_errors=True)
         atexit.unregister(self.stop)
 
 
-def _sites(roster: Roster, home: str, failover: Sequence[str]) -> list[str]:
-    return sorted({home, *failover, *(a.site for a in roster.agents), *(s.site for s in roster.traffic)} - {""})
-
-
-async def start_platform(sites: Sequence[str], *, nodes_per_site: int, cluster_token: str) -> Platform:
-    workdir = Path(tempfile.mkdtemp(prefix="ccp-up-"))
-    etcd = await asyncio.to_thread(start_etcd, workdir)
-    platform = Platform(workdir, etcd, [])
-    atexit.register(platform.stop)  # a safety net if the interpreter exits without our finally
-    try:
-        starts = [
-            asyncio.to_thread(
-                start_node, workdir, etcd.endpoint, node_id=f"{site}-{i + 1}", site=site,
-                env={"CCP_CLUSTER_TOKEN": cluster_token},
-            )
-            for site in sites
-            for i in range(nodes_per_site)
-        ]
-        results = await asyncio.gather(*starts, return_exceptions=True)
-        platform.nodes = [r for r in results if isinstance(r, NodeProcess)]
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            raise errors[0]
-    except BaseException:
-        platform.stop()
-        raise
-    return platform
+def _sites(roster: Roster, home: str, failover: Sequence[str], streams_sites: Sequence[str]) -> list[str]:
+    return sorted({home, *failover, *(a.site for a in roster.agents), *streams_sites} - {""})
 
 
 async def _create_agents(address: str, admin_token: str, agents: Sequence[SimAgent]) -> None:
@@ -120,31 +151,103 @@ async def _create_agents(address: str, admin_token: str, agents: Sequence[SimAge
             capacity = [common_pb2.ChannelCapacity(channel=CHANNELS[c], max=n) for c, n in agent.capacity.items()]
             await admin.CreateAgent(
                 admin_pb2.CreateAgentRequest(
-                    agent=admin_pb2.Agent(id=agent.id, skills=agent.skills, site=agent.site, capacity=capacity)
+                    agent=admin_pb2.Agent(id=agent.id, skills=dict(agent.skills), site=agent.site, capacity=capacity)
                 ),
                 metadata=metadata,
+                timeout=10,
             )
 
 
 def _queue_table(stats: Sequence[admin_pb2.QueueStats], timelines: Sequence[CallTimeline], scale: float) -> Table:
-    table = Table(title="queues (SL and ASA in model seconds; waiting and agents live from the nodes)")
-    for column in ("queue", "waiting", "longest", "ended", "abandoned", "SL", "ASA", "agents free/busy/wrap/break"):
-        table.add_column(column, justify="left" if column == "queue" else "right")
+    table = Table(
+        title="queues (times in model seconds)",
+        caption="SL: answered within the queue's threshold T. Waiting callers, oldest wait and agents "
+        "(available/busy/wrap-up/break) live from the nodes; the rest from the simulated callers.",
+        box=box.SIMPLE_HEAD,
+    )
+    for column in ("queue", "wait", "oldest", "calls", "done", "abandon", "SL in T", "ASA", "agents"):
+        table.add_column(column, justify="left" if column == "queue" else "right", no_wrap=True)
     for queue in stats:
         mine = [t for t in timelines if t.planned.queue == queue.queue and t.call_id]
-        verdict = check(mine, threshold_s=seconds_of(queue.service_level_threshold))
+        verdict = check(mine, threshold_s=seconds_of(queue.service_level_threshold) or 20.0)
         a = queue.agents
         table.add_row(
             queue.queue,
             str(queue.waiting),
             f"{seconds_of(queue.longest_wait) * scale:.0f}s",
+            str(verdict.enqueued),
             str(verdict.completed + verdict.abandoned + verdict.voicemail),
-            str(verdict.abandoned),
-            f"{verdict.service_level:.0%}",
+            f"{verdict.abandoned} {verdict.abandonment_rate:.0%}",
+            f"{verdict.service_level:.0%} {verdict.threshold_s:g}s",
             f"{verdict.asa_s:.1f}s",
             f"{a.available}/{a.busy}/{a.wrap_up}/{a.on_break}",
         )
     return table
+
+
+def _agent_table(statuses: Sequence[common_pb2.AgentStatus] | Sequence) -> Table:
+    table = Table(title="agents by site and state", box=box.SIMPLE_HEAD)
+    states = list(AGENT_STATES.values())
+    table.add_column("site", no_wrap=True)
+    for state in states:
+        table.add_column(state, justify="right", no_wrap=True)
+    by_site: dict[str, Counter] = {}
+    for status in statuses:
+        by_site.setdefault(status.site or "?", Counter())[AGENT_STATES.get(status.state, "logged out")] += 1
+    for site, counts in sorted(by_site.items()):
+        table.add_row(site, *(str(counts[s]) for s in states))
+    return table
+
+
+def _ended(t: CallTimeline) -> bool:
+    return bool(
+        t.enqueue_error or t.completed_at is not None or t.abandoned_at is not None or t.final_state == "voicemail"
+    )
+
+
+async def _run_with_display(
+    simulation: Simulation, addresses: Sequence[str], admin_token: str, console: Console
+) -> Verdict:
+    metadata = (("authorization", f"Bearer {admin_token}"),)
+    progress = Progress(
+        TextColumn("calls done / planned"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
+    task = progress.add_task("calls", total=len(simulation.workload))
+    running = asyncio.create_task(simulation.run(), name="simulation")
+    stats: Sequence[admin_pb2.QueueStats] = []
+    agents: Sequence = []
+    which = 0
+    channels = [grpc.aio.insecure_channel(a) for a in addresses]
+    try:
+        with Live(console=console, refresh_per_second=REFRESH_PER_S * 2, transient=False) as live:
+            while True:
+                admin = admin_pb2_grpc.AdminServiceStub(channels[which])
+                try:
+                    queues = await admin.ListQueueStats(admin_pb2.ListQueueStatsRequest(), metadata=metadata, timeout=2)
+                    people = await admin.ListAgentStatuses(
+                        admin_pb2.ListAgentStatusesRequest(), metadata=metadata, timeout=2
+                    )
+                    stats, agents = queues.queues, people.agents
+                except grpc.aio.AioRpcError:
+                    which = (which + 1) % len(channels)  # a node restarting: ask the next, keep the last figures
+                progress.update(task, completed=sum(1 for t in simulation.timelines if _ended(t)))
+                live.update(
+                    Group(
+                        _queue_table(stats, simulation.timelines, simulation.time_scale),
+                        _agent_table(agents),
+                        progress,
+                    )
+                )
+                if running.done():
+                    break
+                await asyncio.sleep(1 / REFRESH_PER_S)
+    finally:
+        if not running.done():
+            running.cancel()  # interrupted: the simulation logs its agents out while the nodes still run
+            await asyncio.wait({running}, timeout=RPC_TIMEOUT_S + 1)
+        for channel in channels:
+            await channel.close()
+    return check(await running)
 
 
 async def run_up(options: UpOptions, console: Console) -> Verdict:
@@ -153,6 +256,11 @@ async def run_up(options: UpOptions, console: Console) -> Verdict:
     tenant = desired.tenants.get(roster.tenant)
     if tenant is None:
         raise ValueError(f"{options.roster}: tenant {roster.tenant!r} is not declared in {options.examples}")
+    trunks = {name: (t.home_site, t.default_queue) for name, t in desired.trunks.get(tenant.name, {}).items()}
+    streams = roster.streams(trunks)
+    unknown = sorted({s.queue for s in streams} - set(desired.queues.get(tenant.name, {})))
+    if unknown:
+        raise ValueError(f"{options.roster}: traffic for queues {unknown} that {options.examples} does not declare")
     agents = roster.sim_agents()
     voice_agents = sum(1 for a in agents if Channel.VOICE in a.capacity)
     rate = options.rate_per_s or DEFAULT_OCCUPANCY * voice_agents / roster.aht_seconds
@@ -162,79 +270,64 @@ async def run_up(options: UpOptions, console: Console) -> Verdict:
         duration_s=options.duration_s * options.time_scale,
         max_calls=options.max_calls,
         aht_s=roster.aht_seconds,
-        streams=roster.streams(),
+        mix=streams,
         patience_s=roster.patience_seconds,
     )
-    sites = _sites(roster, tenant.home_site, tenant.failover_sites)
+    sites = _sites(roster, tenant.home_site, tenant.failover_sites, [s.site for s in streams])
     console.print(
         f"starting etcd and {len(sites) * options.nodes_per_site} ACD node(s) for sites {', '.join(sites)}; "
         f"{len(workload)} calls planned at {rate * 3600:.0f}/h (model), time x{options.time_scale:g}"
     )
-    platform = await start_platform(sites, nodes_per_site=options.nodes_per_site, cluster_token=secrets.token_hex(16))
-    console.print("started " + ", ".join(f"{c.name} (pid {c.pid})" for c in platform.children))
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+    if me is not None:
+        loop.add_signal_handler(signal.SIGTERM, me.cancel)  # SIGTERM stops cleanly, like Ctrl-C
+    platform = Platform(Path(tempfile.mkdtemp(prefix="ccp-up-")))
     try:
+        await platform.start(sites, nodes_per_site=options.nodes_per_site, cluster_token=secrets.token_hex(16))
+        console.print("started " + ", ".join(f"{c.name} (pid {c.pid})" for c in platform.children), soft_wrap=True)
+        console.print(f"  run folder {platform.workdir} (logs; removed at the end)", soft_wrap=True)
+        where = [f"{n.node_id} at {n.address}" for n in platform.nodes]
+        console.print(f"  {', '.join(where)}; etcd at {platform.etcd.endpoint}", soft_wrap=True)
         store = await EtcdStore.connect(platform.etcd.endpoint)
         try:
             for line in await apply_desired(store, desired):
                 console.print(f"  applied {line}")
             admin_token = await issue_token(store, tenant=tenant.name, role="admin")
-            endpoints = Endpoints(
-                addresses=platform.addresses(),
-                interaction_token=await issue_token(store, tenant=tenant.name, role="interaction"),
-                agent_tokens={
-                    a.id: await issue_token(store, tenant=tenant.name, role="agent", agent_id=a.id) for a in agents
-                },
+            tokens = Tokens(
+                interaction=await issue_token(store, tenant=tenant.name, role="interaction"),
+                agents={a.id: await issue_token(store, tenant=tenant.name, role="agent", agent_id=a.id) for a in agents},
             )
         finally:
             await store.close()
-        home = platform.addresses()[tenant.home_site][0]
+        addresses = platform.addresses()
+        home = addresses[tenant.home_site][0] if tenant.home_site in addresses else platform.nodes[0].address
         await _create_agents(home, admin_token, agents)
+        console.print(f"  created {len(agents)} agents: " + ", ".join(f"{a.id}@{a.site}" for a in agents), soft_wrap=True)
         simulation = Simulation(
-            workload, agents, endpoints, time_scale=options.time_scale, drain_timeout_s=options.drain_timeout_s
+            workload, agents, targets=addresses, tokens=tokens, time_scale=options.time_scale,
+            drain_timeout_s=options.drain_timeout_s,
         )
-        verdict = await _run_with_display(simulation, home, admin_token, console)
+        verdict = await _run_with_display(simulation, [n.address for n in platform.nodes], admin_token, console)
     finally:
         console.print()
-        platform.stop()
-        survivors = [c.name for c in platform.children if c.alive()]
-        console.print(f"stopped {len(platform.children)} processes" + (f"; STILL RUNNING: {survivors}" if survivors else ""))
+        platform.stop()  # blocking on purpose: nothing else should run, and no second Ctrl-C may cut it short
+        survivors = [f"{c.name} (pid {c.pid})" for c in platform.children if c.alive()]
+        console.print(
+            f"stopped {len(platform.children)} processes"
+            + (f"; STILL RUNNING: {', '.join(survivors)}" if survivors else ""),
+            soft_wrap=True,
+        )
+        if me is not None:
+            loop.remove_signal_handler(signal.SIGTERM)
+    console.print("[bold]verdict[/bold]")
     for line in verdict.lines():
-        console.print(line)
+        console.print(f"  {line}", soft_wrap=True, markup=False)
     return verdict
 
 
-async def _run_with_display(simulation: Simulation, address: str, admin_token: str, console: Console) -> Verdict:
-    metadata = (("authorization", f"Bearer {admin_token}"),)
-    progress = Progress(
-        TextColumn("calls ended"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    )
-    task = progress.add_task("calls", total=len(simulation.workload))
-    running = asyncio.create_task(simulation.run())
-    stats: Sequence[admin_pb2.QueueStats] = []
-    async with grpc.aio.insecure_channel(address) as channel:
-        admin = admin_pb2_grpc.AdminServiceStub(channel)
-        with Live(console=console, refresh_per_second=4, transient=False) as live:
-            while True:
-                try:
-                    answer = await admin.ListQueueStats(admin_pb2.ListQueueStatsRequest(), metadata=metadata, timeout=2)
-                    stats = answer.queues
-                except grpc.aio.AioRpcError:
-                    pass  # a node restarting; keep the last figures
-                ended = sum(
-                    1 for t in simulation.timelines
-                    if t.completed_at is not None or t.abandoned_at is not None or t.final_state == "voicemail"
-                    or t.enqueue_error
-                )
-                progress.update(task, completed=ended)
-                live.update(Group(_queue_table(stats, simulation.timelines, simulation.time_scale), progress))
-                if running.done():
-                    break
-                await asyncio.sleep(0.5)
-    timelines = await running
-    return check(timelines)
-
-
 def up(options: UpOptions, console: Console | None = None) -> Verdict:
+    """Run ``ccp up`` to the end; KeyboardInterrupt (Ctrl-C) and CancelledError (SIGTERM) propagate after the stop."""
     console = console or Console()
     started = time.monotonic()
     verdict = asyncio.run(run_up(options, console))

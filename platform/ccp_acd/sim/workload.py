@@ -1,12 +1,19 @@
 """What to simulate: planned calls (Poisson arrivals, exponential handle times) and a roster.
 
-All times are model seconds; the driver divides them by its time scale.
+Pure: no I/O except reading the roster file. All times are *model* seconds; the
+driver divides them by its time scale. A workload is a plain list of
+``PlannedCall``, so a test can draw one here, hand-build one, or replay the
+same sample path through the real nodes and through a reference model.
+
+Not for: anything the nodes decide (routing, overflow). The roster file is not
+a Kubernetes resource: it describes the people and the traffic the simulator
+plays, not configuration.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,26 +23,40 @@ from pydantic import BaseModel, ConfigDict, Field
 from ccp_acd.domain.models import Channel
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PlannedCall:
-    seq: int
+    """One caller: arrives at ``at_s``, needs ``handle_s`` of an agent, hangs up after ``patience_s`` in queue.
+
+    ``caller`` is the caller's address (E.164 number, chat handle); ``site`` is
+    the site whose nodes the caller reaches (the trunk's home site); empty:
+    any node the driver knows.
+    """
+
     at_s: float
     queue: str
-    site: str
-    handle_s: float
     channel: Channel = Channel.VOICE
     priority: int = 0
-    # The caller hangs up after this long in queue (None: waits forever).
+    handle_s: float
+    # None: waits as long as it takes.
     patience_s: float | None = None
-    address: str = ""
+    caller: str = ""
+    site: str = ""
 
 
 @dataclass(frozen=True)
 class SimAgent:
+    """A simulated agent: skills with levels, the site it logs in at, capacity per channel.
+
+    ``wrap_up_s`` (model seconds) is sent with every Complete, scaled like
+    everything else; None leaves it to the queue's wrap-up, which the node
+    applies in real seconds.
+    """
+
     id: str
-    site: str
-    skills: dict[str, int] = field(default_factory=dict)
-    capacity: dict[Channel, int] = field(default_factory=lambda: {Channel.VOICE: 1})
+    skills: Mapping[str, int] = field(default_factory=dict)
+    site: str = ""
+    capacity: Mapping[Channel, int] = field(default_factory=lambda: {Channel.VOICE: 1})
+    wrap_up_s: float | None = 0.0
 
 
 @dataclass(frozen=True)
@@ -43,31 +64,41 @@ class Stream:
     """One kind of traffic: calls of this queue, site and channel, in proportion to ``weight``."""
 
     queue: str
-    site: str
+    site: str = ""
     weight: float = 1.0
     channel: Channel = Channel.VOICE
 
 
 def poisson_workload(
-    rng: random.Random,
+    rng: random.Random | int,
     *,
     rate_per_s: float,
     duration_s: float,
     max_calls: int,
     aht_s: float,
-    streams: Sequence[Stream],
+    mix: Mapping[str, float] | Sequence[Stream],
     patience_s: float | None = None,
 ) -> list[PlannedCall]:
-    """Arrivals at ``rate_per_s`` until ``duration_s`` or ``max_calls``; each call picks a stream by weight.
+    """Poisson arrivals at ``rate_per_s`` (all streams together) until ``duration_s`` or ``max_calls``.
 
-    Handle times are exponential with mean ``aht_s``; patience, when given, is
-    exponential with that mean.
+    ``mix`` is either queue name -> weight, or a list of ``Stream`` (queue, site,
+    channel, weight); each call picks one by weight, so each stream is itself
+    Poisson at ``rate_per_s * weight / total weight``. Handle times are
+    exponential with mean ``aht_s``; patience, when given, is exponential with
+    mean ``patience_s``. ``rng`` is a ``random.Random`` or a seed: the same
+    seed draws the same calls.
     """
-    if rate_per_s <= 0 or aht_s <= 0 or not streams:
-        raise ValueError("rate_per_s and aht_s must be positive and there must be at least one stream")
+    streams = [Stream(queue, weight=w) for queue, w in mix.items()] if isinstance(mix, Mapping) else list(mix)
+    if rate_per_s <= 0 or aht_s <= 0 or duration_s < 0 or max_calls < 0:
+        raise ValueError("rate_per_s and aht_s must be positive, duration_s and max_calls not negative")
+    if not streams or any(s.weight <= 0 for s in streams):
+        raise ValueError("the mix needs at least one stream, every weight positive")
+    if patience_s is not None and patience_s <= 0:
+        raise ValueError("patience_s must be positive (or None: callers wait forever)")
+    rng = rng if isinstance(rng, random.Random) else random.Random(rng)
+    weights = [s.weight for s in streams]
     calls: list[PlannedCall] = []
     t = 0.0
-    weights = [s.weight for s in streams]
     while len(calls) < max_calls:
         t += rng.expovariate(rate_per_s)
         if t > duration_s:
@@ -75,14 +106,13 @@ def poisson_workload(
         stream = rng.choices(streams, weights)[0]
         calls.append(
             PlannedCall(
-                seq=len(calls),
                 at_s=t,
                 queue=stream.queue,
                 site=stream.site,
                 channel=stream.channel,
                 handle_s=rng.expovariate(1 / aht_s),
-                patience_s=rng.expovariate(1 / patience_s) if patience_s else None,
-                address=f"+1555{rng.randrange(10**7):07d}",
+                patience_s=rng.expovariate(1 / patience_s) if patience_s is not None else None,
+                caller=f"+1555{rng.randrange(10**7):07d}",
             )
         )
     return calls
@@ -96,12 +126,17 @@ class _AgentEntry(_Model):
     id: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
     site: str
     skills: dict[str, int] = {}
+    # Chats at once on top of one voice call; 0: voice only.
     chats: int = Field(default=0, ge=0, le=10)
+    # Model seconds; None: the roster's default.
+    wrap_up_seconds: float | None = Field(default=None, ge=0)
 
 
 class _StreamEntry(_Model):
-    queue: str
-    site: str
+    queue: str | None = None
+    # Where the calls come in: a site, or a trunk whose home site (and default queue) is used.
+    site: str | None = None
+    trunk: str | None = None
     weight: float = Field(default=1.0, gt=0)
     channel: Channel = Channel.VOICE
 
@@ -112,6 +147,7 @@ class Roster(_Model):
     tenant: str
     aht_seconds: float = Field(default=180.0, gt=0)
     patience_seconds: float | None = Field(default=None, gt=0)
+    wrap_up_seconds: float = Field(default=0.0, ge=0)
     agents: list[_AgentEntry] = Field(min_length=1)
     traffic: list[_StreamEntry] = Field(min_length=1)
 
@@ -119,11 +155,25 @@ class Roster(_Model):
         agents = []
         for a in self.agents:
             capacity = {Channel.VOICE: 1} | ({Channel.CHAT: a.chats} if a.chats else {})
-            agents.append(SimAgent(a.id, a.site, dict(a.skills), capacity))
+            wrap = self.wrap_up_seconds if a.wrap_up_seconds is None else a.wrap_up_seconds
+            agents.append(SimAgent(a.id, skills=dict(a.skills), site=a.site, capacity=capacity, wrap_up_s=wrap))
         return agents
 
-    def streams(self) -> list[Stream]:
-        return [Stream(s.queue, s.site, s.weight, s.channel) for s in self.traffic]
+    def streams(self, trunks: Mapping[str, tuple[str, str]] | None = None) -> list[Stream]:
+        """The traffic mix; ``trunks`` maps a trunk name to (home site, default queue) for entries naming a trunk."""
+        trunks = trunks or {}
+        streams = []
+        for s in self.traffic:
+            site, queue = s.site, s.queue
+            if s.trunk is not None:
+                if s.trunk not in trunks:
+                    raise ValueError(f"traffic names trunk {s.trunk!r}, which tenant {self.tenant!r} does not have")
+                trunk_site, trunk_queue = trunks[s.trunk]
+                site, queue = site or trunk_site, queue or trunk_queue
+            if not queue:
+                raise ValueError(f"traffic entry {s.model_dump(exclude_none=True)} names no queue (and no trunk with one)")
+            streams.append(Stream(queue, site or "", s.weight, s.channel))
+        return streams
 
 
 def load_roster(path: str | Path) -> Roster:
