@@ -6,10 +6,17 @@ rings, max waits and offer timeouts), reads the live view at one revision,
 plans, and commits decisions one transaction each. A lost compare-and-set
 means another node (or an agent) changed the view: re-read and re-plan.
 
-Every node of a site runs this for every tenant; the transactions make that
-safe. Queue ownership by election (one router per queue, standbys watching)
-is the hot-standby design of the geo-redundancy issue and reduces wasted
-work, not risk.
+Hot standby: every node of a site runs a loop per tenant, but a queue is
+routed by one node at a time, its owner (``SiteDirectory.campaign``, an etcd
+election on the node's lease). The others stand by: the directory's watch
+sees the owner key vanish with a dead owner's lease and wakes them to
+campaign, so routing resumes about one lease TTL after the owner dies. Every
+commit carries the node's ``Fence`` (its owner key and its site's state, at
+the revisions it saw): a node whose lease lapsed, or whose site was declared
+down, commits nothing more, whatever it believes.
+
+Site failover and N-way overflow are planner decisions
+(``domain.sites.site_moves``) on the same commit path.
 """
 
 from __future__ import annotations
@@ -22,10 +29,14 @@ from collections.abc import Callable
 
 from ccp_acd.domain.models import LiveView, QueueConfig
 from ccp_acd.domain.routing import plan
+from ccp_acd.domain.sites import SiteContext, adopter
 from ccp_acd.errors import StateUnavailable
+from ccp_acd.failover import SiteMonitor
 from ccp_acd.settings import NodeSettings
 from ccp_acd.state import keys
 from ccp_acd.state.etcd import EtcdStore, Session
+from ccp_acd.state.sites import SiteDirectory
+from ccp_acd.state.store import TenantConfig
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +53,34 @@ class Router:
         *,
         session: Session,
         settings: NodeSettings,
+        directory: SiteDirectory | None = None,
         clock: Callable[[], float] = time.time,
     ):
         self._store = store
         self._session = session
         self._settings = settings
+        self._directory = directory or SiteDirectory(store, site=settings.site, node_id=settings.node_id)
         self._clock = clock
         self._tenants: dict[str, asyncio.Task[None]] = {}
+        self._wakes: dict[str, asyncio.Event] = {}
+        self._directory.on_change(self._sites_changed)
         self.commits = 0
         self.conflicts = 0
         # The last live view read per tenant: what the metrics report between dispatches.
         self.last_views: dict[str, LiveView] = {}
 
+    @property
+    def directory(self) -> SiteDirectory:
+        return self._directory
+
     async def run(self) -> None:
+        """Mirror the sites, watch for lost ones, and route every tenant this node serves, until cancelled."""
+        background = [
+            asyncio.create_task(self._directory.run(), name="site-directory"),
+            asyncio.create_task(SiteMonitor(self._directory, settings=self._settings).run(), name="site-monitor"),
+        ]
         try:
+            await self._directory.ready.wait()
             while True:
                 try:
                     for tenant in await self._store.list_tenants():
@@ -69,14 +94,19 @@ class Router:
                     log.warning("tenant discovery failed: %s", e)
                 await asyncio.sleep(TENANT_DISCOVERY_INTERVAL_S)
         finally:
-            for task in self._tenants.values():
+            tasks = [*self._tenants.values(), *background]
+            for task in tasks:
                 task.cancel()
-            for task in self._tenants.values():
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
+    def _sites_changed(self) -> None:
+        for wake in self._wakes.values():
+            wake.set()
+
     async def _tenant_loop(self, tenant: str) -> None:
-        wake = asyncio.Event()
+        wake = self._wakes[tenant] = asyncio.Event()
         queues_stale = asyncio.Event()
         queues_stale.set()
         watchers = [
@@ -84,6 +114,7 @@ class Router:
             asyncio.create_task(self._watch(keys.queues_prefix(tenant), queues_stale, also=wake)),
         ]
         queues: dict[str, QueueConfig] = {}
+        config = TenantConfig(name=tenant)
         try:
             while True:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
@@ -96,11 +127,13 @@ class Router:
                     if queues_stale.is_set():
                         queues_stale.clear()
                         queues = await self._store.get_queue_configs(tenant)
-                    await self.dispatch(tenant, queues)
+                        config = await self._store.get_tenant_config(tenant) or TenantConfig(name=tenant)
+                    await self.dispatch(tenant, queues, config)
                 except StateUnavailable as e:
                     queues_stale.set()
                     log.warning("routing %s paused: %s", tenant, e)
         finally:
+            self._wakes.pop(tenant, None)
             for task in watchers:
                 task.cancel()
             for task in watchers:
@@ -120,20 +153,50 @@ class Router:
             event.set()  # a gap in the watch may have hidden changes
             await asyncio.sleep(self._settings.dispatch_interval_s)
 
-    async def dispatch(self, tenant: str, queues: dict[str, QueueConfig]) -> int:
+    async def elect(self, tenant: str, queues: dict[str, QueueConfig]) -> set[str]:
+        """Campaign for this site's unowned queues, resign deleted ones; the queues this node owns."""
+        site, directory = self._settings.site, self._directory
+        owned = directory.owned(tenant)
+        if not directory.is_up(site):
+            for queue in owned:  # fenced already; resigning lets nobody wait for a dead owner on return
+                await directory.resign(tenant, queue)
+            return set()
+        for queue in owned.keys() - queues.keys():
+            await directory.resign(tenant, queue)
+        for queue in sorted(queues.keys() - owned.keys()):
+            if directory.owner(site, tenant, queue) is None:
+                await directory.campaign(tenant, queue, lease_id=self._session.lease_id, now=self._clock())
+        return set(directory.owned(tenant)) & queues.keys()
+
+    def site_context(self, config: TenantConfig) -> SiteContext:
+        """Live sites, and the down sites whose calls this site adopts for the tenant."""
+        site, directory = self._settings.site, self._directory
+        live = directory.live_sites()
+        order = [s for s in (config.home_site, *config.failover_sites) if s]
+        down = {s for s in directory.known_sites() | set(order) if not directory.is_up(s)}
+        adopting = frozenset(s for s in down if adopter(s, order, live) == site)
+        return SiteContext(site=site, live=live, adopting=adopting)
+
+    async def dispatch(self, tenant: str, queues: dict[str, QueueConfig], config: TenantConfig | None = None) -> int:
         """Plan and commit until the plan is empty or committed; returns commits made."""
         committed = 0
+        owned = await self.elect(tenant, queues)
+        context = self.site_context(config or TenantConfig(name=tenant))
         for _ in range(REPLAN_ATTEMPTS):
             view = await self._store.load_live(tenant)
             self.last_views[tenant] = view
+            if not owned:
+                return committed
             now = self._clock()
-            decisions = plan(view, queues, site=self._settings.site, now=now)
+            decisions = plan(view, queues, site=self._settings.site, now=now, owned=owned, sites=context)
             if not decisions:
                 return committed
             stale = False
             for decision in decisions:
+                fence = self._directory.fence(tenant, view.calls[decision.call_id].queue)
                 ok = await self._store.commit(
-                    tenant, view, decision, node_id=self._settings.node_id, now=now, lease_id=self._session.lease_id
+                    tenant, view, decision, node_id=self._settings.node_id, now=now,
+                    lease_id=self._session.lease_id, fence=fence,
                 )
                 if ok:
                     committed += 1

@@ -47,6 +47,7 @@ from ccp_acd.api.sites import SiteServicer
 from ccp_acd.routing import Router
 from ccp_acd.settings import NodeSettings
 from ccp_acd.state.etcd import EtcdStore, Session
+from ccp_acd.state.sites import SiteDirectory
 from ccp_acd.telemetry import Metrics, start_metrics
 
 log = logging.getLogger(__name__)
@@ -114,10 +115,12 @@ async def start_node(settings: NodeSettings) -> Node:
     try:
         cluster_token = settings.cluster_token.get_secret_value()
         auth = Authenticator(store)
+        directory = SiteDirectory(store, site=settings.site, node_id=settings.node_id)
         server = grpc.aio.server()
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(store, auth), server)
         interaction_pb2_grpc.add_InteractionServiceServicer_to_server(
-            InteractionServicer(store, auth, site=settings.site, node_id=settings.node_id), server
+            InteractionServicer(store, auth, site=settings.site, node_id=settings.node_id, directory=directory),
+            server,
         )
         admin_pb2_grpc.add_AdminServiceServicer_to_server(
             AdminServicer(store, auth, site=settings.site), server
@@ -149,7 +152,7 @@ async def start_node(settings: NodeSettings) -> Node:
         await store.close()
         raise
     await server.start()
-    router = Router(store, session=session, settings=settings)
+    router = Router(store, session=session, settings=settings, directory=directory)
     router_task = asyncio.create_task(router.run(), name="router")
     metrics = start_metrics(settings, router)
     for key, name in SERVICES.items():

@@ -7,6 +7,7 @@ why its default is what it is.
 from __future__ import annotations
 
 import socket
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,11 +26,15 @@ class NodeSettings(BaseSettings):
     grpc_listen: str = "127.0.0.1:50051"
     # host:port of an etcd member (v3 gRPC API).
     etcd_endpoint: str = "127.0.0.1:2379"
-    # Seconds. The node's session lease: its registration and every offer it
-    # makes live on it, so a dead node's offers return to the queue within this
-    # time. 3 s keeps hand-back quick while tolerating a ~2 s stall (keepalive
-    # is sent every ttl/3).
-    lease_ttl_s: int = Field(default=3, ge=2, le=60)
+    # Seconds. The node's session lease: its registration, its queue ownerships
+    # and every offer it makes live on it, so a dead node's queues are taken
+    # over and its offers return within TTL + etcd's 0.5 s expiry sweep.
+    # Keepalives go every ttl/4, so a stall up to 3/4 TTL costs nothing. etcd
+    # raises a TTL below ceil(1.5 x its election timeout) to that floor: 2 s
+    # (the default) with etcd's default 1 s election timeout, 1 s with
+    # --election-timeout=600 as the embedded platform runs it. See
+    # docs/geo-redundancy.md for the numbers.
+    lease_ttl_s: int = Field(default=2, ge=1, le=60)
     # Seconds. The planner re-runs at least this often even without etcd events,
     # because skill rings, max-wait and offer timeouts are driven by time alone.
     dispatch_interval_s: float = Field(default=0.5, gt=0.0, le=10.0)
@@ -40,6 +45,14 @@ class NodeSettings(BaseSettings):
     # Comma-separated tenants this node routes (a tenant's dedicated ACD StatefulSet,
     # created by the operator); empty: every tenant in etcd (a shared pool).
     tenants: str = Field(default="", pattern=r"^([a-z0-9-]+(,[a-z0-9-]+)*)?$")
+    # Seconds a site this node has seen alive may have no live node before it is
+    # declared down and its waiting calls are adopted (longer than a lease TTL,
+    # so one node's restart is not a disaster).
+    site_lost_after_s: float = Field(default=3.0, gt=0.0)
+    # Failing back to a site that returns: "manual" (an SRE runs `ccp site up`)
+    # or "auto" (after it has had live nodes for failback_after_s).
+    failback: Literal["manual", "auto"] = "manual"
+    failback_after_s: float = Field(default=30.0, gt=0.0)
     # Shared secret for the node-to-node SiteService. Empty disables that service.
     cluster_token: SecretStr = SecretStr("")
 

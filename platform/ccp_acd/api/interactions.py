@@ -41,7 +41,9 @@ from ccp_acd.api import convert, validate
 from ccp_acd.api.auth import Authenticator
 from ccp_acd.api.status import ResourceExhausted, grpc_errors
 from ccp_acd.domain.models import Action, ActionKind, Call, CallState, Channel, QueueConfig, RerouteDecision
+from ccp_acd.domain.sites import adopter
 from ccp_acd.errors import FailedPrecondition, NotFound
+from ccp_acd.state.sites import SiteDirectory
 from ccp_acd.state.store import Store
 
 INTERACTION_ROLES = ("admin", "interaction")
@@ -83,16 +85,27 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         *,
         site: str,
         node_id: str,
+        directory: SiteDirectory | None = None,
         clock: Callable[[], float] = time.time,
     ):
         self._store = store
         self._auth = auth
         self._site = site
+        self._directory = directory
         self._node_id = node_id
         self._clock = clock
 
     async def _tenant(self, context: grpc.aio.ServicerContext) -> str:
         return (await self._auth.principal(context, roles=INTERACTION_ROLES)).tenant
+
+    async def _routing_site(self, tenant: str) -> str:
+        """This node's site; while it is declared down, the site adopting it for the tenant (failover)."""
+        directory = self._directory
+        if directory is None or directory.is_up(self._site):
+            return self._site
+        config = await self._store.get_tenant_config(tenant)
+        order = [s for s in (config.home_site, *config.failover_sites) if s] if config else []
+        return adopter(self._site, order, directory.live_sites()) or self._site
 
     @grpc_errors
     async def Enqueue(self, request, context):
@@ -113,7 +126,7 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
             channel=convert.CHANNELS_FROM_PB[request.channel],
             priority=request.priority,
             caller=convert.caller(request.caller),
-            site=self._site,
+            site=await self._routing_site(tenant),
             state=CallState.QUEUED,
             enqueued_at=now,
             queued_since=now,

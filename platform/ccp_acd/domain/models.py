@@ -117,6 +117,10 @@ class QueueConfig:
     aging_per_minute: float = 1.0
     # Handle time assumed for expected-wait predictions before history exists.
     expected_handle_s: float = 180.0
+    # N-way cross-site overflow: the head call moves to the site with the lowest
+    # expected wait when this site's is worse by more than this many seconds.
+    # None: calls stay at the site they arrived at (site failover still moves them).
+    site_overflow_margin_s: float | None = None
 
     def requirements_after(self, waited_s: float) -> tuple[SkillRequirement, ...]:
         """The skill requirements in force for a call that has waited ``waited_s``."""
@@ -189,6 +193,8 @@ class Call:
     disposition: str = ""
     # Agents who rejected this call: it is not offered to them again.
     declined_by: tuple[str, ...] = ()
+    # Sites that routed this call before its current one: overflow never sends it back.
+    visited_sites: tuple[str, ...] = ()
 
     def waited(self, now: float) -> float:
         return max(0.0, now - self.enqueued_at)
@@ -242,4 +248,13 @@ class ExpireOfferDecision:
     agent_id: str
 
 
-Decision = OfferDecision | RerouteDecision | ExpireOfferDecision
+@dataclass(frozen=True)
+class SiteMoveDecision:
+    """Route a waiting call at another site from now on (site failover or cross-site overflow)."""
+
+    call_id: str
+    to_site: str
+    reason: str
+
+
+Decision = OfferDecision | RerouteDecision | ExpireOfferDecision | SiteMoveDecision

@@ -22,7 +22,7 @@ threshold is seen at most one dispatch interval late.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import replace
 
 from ccp_acd.domain.models import (
@@ -42,6 +42,7 @@ from ccp_acd.domain.models import (
     Strategy,
 )
 from ccp_acd.domain.predictions import waiting_order
+from ccp_acd.domain.sites import SiteContext, site_moves
 from ccp_acd.domain.skills import eligible
 
 PHONE_CHANNELS = frozenset({Channel.VOICE, Channel.CALLBACK})
@@ -95,18 +96,34 @@ def choose_agent(
 
 
 def plan(
-    view: LiveView, queues: Mapping[str, QueueConfig], *, site: str, now: float
+    view: LiveView,
+    queues: Mapping[str, QueueConfig],
+    *,
+    site: str,
+    now: float,
+    owned: Set[str] | None = None,
+    sites: SiteContext | None = None,
 ) -> list[Decision]:
-    """Decisions for this site's part of the view, in the order to commit them."""
+    """Decisions for this site's part of the view, in the order to commit them.
+
+    ``owned``: the queues this node routes at its site (hot standby: one owner
+    per queue); None means all of them. ``sites``: what is known about the
+    other sites; with it, waiting calls of owned queues may move between sites
+    (``domain.sites.site_moves``), after this site's own offers.
+    """
+
+    def mine(queue: str) -> bool:
+        return owned is None or queue in owned
+
     decisions: list[Decision] = [
         ExpireOfferDecision(call_id=r.call_id, agent_id=r.agent_id)
         for r in sorted(view.reservations.values(), key=lambda r: r.expires_at)
-        if r.expires_at <= now and r.call_id in view.calls
+        if r.expires_at <= now and r.call_id in view.calls and mine(view.calls[r.call_id].queue)
     ]
     load = workload(view)
     site_agents = [a for a in view.agents.values() if a.site == site]
     for call in waiting_order(view, queues, now=now, site=site):
-        if call.id in view.reservations:
+        if call.id in view.reservations or not mine(call.queue):
             continue
         queue = queues.get(call.queue) or QueueConfig(name=call.queue)
         reroute = _policy_reroute(call, queue, site_agents, now=now)
@@ -129,6 +146,10 @@ def plan(
         decisions.append(
             OfferDecision(call_id=call.id, agent_id=agent.id, expires_at=now + queue.offer_timeout_s)
         )
+    if sites is not None:
+        decided = {d.call_id for d in decisions}
+        own = set(queues) if owned is None else owned
+        decisions += [m for m in site_moves(view, queues, owned=own, context=sites, now=now) if m.call_id not in decided]
     return decisions
 
 

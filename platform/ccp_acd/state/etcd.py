@@ -48,6 +48,7 @@ from ccp_acd.domain.models import (
     QueueConfig,
     RerouteDecision,
     Reservation,
+    SiteMoveDecision,
 )
 from ccp_acd.domain.routing import apply_reroute
 from ccp_acd.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound, StateUnavailable
@@ -57,6 +58,7 @@ from ccp_acd.state.store import (
     AgentProfile,
     BlockedCaller,
     Credential,
+    Fence,
     QueuePlacement,
     TenantConfig,
     TrunkConfig,
@@ -70,6 +72,8 @@ T = TypeVar("T")
 # A transition re-reads and retries when a concurrent writer wins its compare;
 # past this many losses the caller gets Conflict (ABORTED) and may retry.
 CAS_ATTEMPTS = 8
+
+NO_FENCE = Fence()
 
 # Seconds a watch may take to cancel before the stream is simply dropped.
 WATCH_CANCEL_TIMEOUT_S = 2.0
@@ -109,7 +113,7 @@ class Session:
 
     async def _keepalive(self) -> None:
         while True:
-            await asyncio.sleep(self.ttl_s / 3)
+            await asyncio.sleep(self.ttl_s / 4)
             try:
                 response = await self._store._call(self._store.client.refresh_lease(self.lease_id))
                 if response.TTL <= 0:
@@ -561,11 +565,13 @@ class EtcdStore:
         )
 
     async def commit(
-        self, tenant: str, view: LiveView, decision: Decision, *, node_id: str, now: float, lease_id: int = 0
+        self, tenant: str, view: LiveView, decision: Decision, *, node_id: str, now: float, lease_id: int = 0,
+        fence: Fence = NO_FENCE,
     ) -> bool:
-        """Commit one planner decision made on ``view``; False if the view was stale."""
+        """Commit one planner decision made on ``view``; False if the view was stale or the node is fenced."""
         call_key = keys.call(tenant, decision.call_id)
         call = view.calls[decision.call_id]
+        guards = [self._mod(key) == revision for key, revision in fence.guards]
         if isinstance(decision, OfferDecision):
             agent_key = keys.agent(tenant, decision.agent_id)
             res_key = keys.reservation(tenant, decision.call_id)
@@ -579,6 +585,7 @@ class EtcdStore:
             agent = replace(view.agents[decision.agent_id], last_offered_at=now)
             ok, _ = await self._txn(
                 [
+                    *guards,
                     self._mod(call_key) == view.versions[call_key],
                     self._mod(agent_key) == view.versions[agent_key],
                     self._create(res_key) == 0,
@@ -591,6 +598,7 @@ class EtcdStore:
             # An offer another node committed since the view was read wins: the
             # call is with an agent now, it must not also move or end here.
             compare = [
+                *guards,
                 self._mod(call_key) == view.versions[call_key],
                 self._create(keys.reservation(tenant, decision.call_id)) == 0,
             ]
@@ -603,7 +611,7 @@ class EtcdStore:
         if isinstance(decision, ExpireOfferDecision):
             res_key = keys.reservation(tenant, decision.call_id)
             agent_key = keys.agent(tenant, decision.agent_id)
-            compare = [self._mod(res_key) == view.versions[res_key]]
+            compare = [*guards, self._mod(res_key) == view.versions[res_key]]
             success = [self._delete(res_key)]
             agent = view.agents.get(decision.agent_id)
             if agent is not None and agent.presence is Presence.AVAILABLE:
@@ -616,7 +624,47 @@ class EtcdStore:
                 )
             ok, _ = await self._txn(compare, success)
             return ok
+        if isinstance(decision, SiteMoveDecision):
+            # Like a re-route: an offer committed meanwhile wins, the call stays with its agent.
+            moved = replace(
+                call,
+                site=decision.to_site,
+                visited_sites=(*call.visited_sites, call.site),
+                reason=decision.reason,
+            )
+            compare = [
+                *guards,
+                self._mod(call_key) == view.versions[call_key],
+                self._create(keys.reservation(tenant, decision.call_id)) == 0,
+            ]
+            ok, _ = await self._txn(compare, [self._put(call_key, moved)])
+            return ok
         raise TypeError(f"unknown decision {decision!r}")
+
+    # -- sites: registrations, states, queue ownership -------------------------
+
+    async def read_prefix(self, prefix: str) -> tuple[list[tuple[str, bytes, int]], int]:
+        """(key, value, mod_revision) under ``prefix`` and the revision they were read at."""
+        found = await self._prefix(prefix)
+        return [(kv.key.decode(), kv.value, kv.mod_revision) for kv in found.kvs], found.header.revision
+
+    async def create_on_lease(self, key: str, value: object, *, lease_id: int, guards: Fence = NO_FENCE) -> int:
+        """Create ``key`` on a lease if it does not exist and the guards hold; its mod_revision, or 0."""
+        compare = [self._create(key) == 0, *(self._mod(k) == rev for k, rev in guards.guards)]
+        ok, _ = await self._txn(compare, [self._put(key, value, lease=lease_id)])
+        if not ok:
+            return 0
+        record = await self._get(key)
+        return record.mod_revision if record is not None else 0
+
+    async def delete_if(self, key: str, *, mod_revision: int) -> bool:
+        ok, _ = await self._txn([self._mod(key) == mod_revision], [self._delete(key)])
+        return ok
+
+    async def put_if(self, key: str, value: object, *, mod_revision: int) -> bool:
+        """Write ``key`` if its mod_revision is still ``mod_revision`` (0: if it does not exist)."""
+        ok, _ = await self._txn([self._mod(key) == mod_revision], [self._put(key, value)])
+        return ok
 
     # -- reports ------------------------------------------------------------
 

@@ -39,6 +39,18 @@ lives on a lease, and the compare-and-set that guards it:
     the Enqueue transaction with create_revision == 0. Kept for the record's life.
 ``/ccp/v1/sites/{s}/nodes/{n}``
     ``{"grpc": "host:port", "started_at"}`` on the node's lease: live nodes.
+``/ccp/v1/sites/{s}/state``
+    ``SiteState`` (up / down, since, why, by whom). Missing means up. Written by
+    a node's site monitor when the site has had no live node for
+    ``site_lost_after_s``, or by an SRE (``ccp site down|up``). Every routing
+    transaction of a node of site s compares this key's mod_revision as the
+    node last saw it: a site declared down is fenced at its next commit.
+``/ccp/v1/sites/{s}/owners/{t}/{q}``
+    ``{"node": id, "since"}``: the node of site s that routes queue q of
+    tenant t there. Created on the owner's lease with create_revision == 0
+    (the election) and the site state's mod_revision unchanged (a fenced site
+    cannot win); every routing transaction compares its mod_revision, so a
+    node whose lease lapsed commits nothing more. Standbys watch it.
 
 Everything under ``live/`` is read in one range request, which etcd serves at a
 single revision: the snapshot the planner decides on is always consistent.
@@ -142,6 +154,22 @@ def history(tenant: str, call_id: str) -> str:
 
 def request(tenant: str, request_id: str) -> str:
     return f"{tenant_prefix(tenant)}requests/{_seg(request_id)}"
+
+
+def sites_prefix() -> str:
+    return f"{ROOT}/sites/"
+
+
+def site_state(site: str) -> str:
+    return f"{ROOT}/sites/{_seg(site)}/state"
+
+
+def owners_prefix(site: str, tenant: str) -> str:
+    return f"{ROOT}/sites/{_seg(site)}/owners/{_seg(tenant)}/"
+
+
+def owner(site: str, tenant: str, queue: str) -> str:
+    return f"{owners_prefix(site, tenant)}{_seg(queue)}"
 
 
 def site_nodes_prefix(site: str) -> str:

@@ -44,6 +44,19 @@ class QueuePlacement:
 
 
 @dataclass(frozen=True)
+class Fence:
+    """Keys a routing commit must find unchanged: the node's queue ownership and its site's state.
+
+    Pairs of (key, mod_revision as the node last saw it; 0: must not exist).
+    A node whose lease lapsed (ownership key gone) or whose site was declared
+    down (state key rewritten) loses every compare from then on: that is the
+    fencing of hot standby and site failover, decided by etcd alone.
+    """
+
+    guards: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
 class Credential:
     sha256: str
     role: Literal["admin", "agent", "interaction"]
@@ -136,7 +149,10 @@ class Store(Protocol):
 
     # -- routing --
     async def load_live(self, tenant: str) -> LiveView: ...
-    async def commit(self, tenant: str, view: LiveView, decision: Decision, *, node_id: str, now: float) -> bool: ...
+    async def commit(
+        self, tenant: str, view: LiveView, decision: Decision, *, node_id: str, now: float, lease_id: int = 0,
+        fence: Fence = ...,
+    ) -> bool: ...
 
     # -- reports --
     async def history_since(self, tenant: str, since: float) -> list[Call]: ...
