@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from ccp_acd.domain.models import Action, ActionKind, QueueConfig, SkillRequirement, SkillRing, Strategy
+from ccp_operator.crds import crds
 from ccp_operator.specs import SpecError, load_paths, parse_documents, queue_config, tenant_config, trunk_config
 from ccp_operator.specs.schema import QueueSpec
 from hypothesis import given, settings
@@ -123,6 +124,7 @@ valid_queue_specs = st.fixed_dictionaries(
         "maxWaitSeconds": st.floats(0, 3600),
         "maxLength": st.integers(0, 10_000),
         "onNoAgents": st.sampled_from([{"action": "voicemail"}, {"action": "callback"}, {"action": "wait"}]),
+        "siteOverflow": st.fixed_dictionaries({"marginSeconds": st.floats(0, 600)}),
     },
 )
 
@@ -136,6 +138,7 @@ def test_valid_generated_specs_always_build_and_keep_their_values(spec):
     assert config.priority == spec.get("priority", 0)
     assert config.max_length == spec.get("maxLength")
     assert [r.after_s for r in config.rings] == [r["afterSeconds"] for r in spec.get("rings", [])]
+    assert config.site_overflow_margin_s == spec.get("siteOverflow", {}).get("marginSeconds")
 
 
 json_values = st.recursive(
@@ -145,7 +148,8 @@ json_values = st.recursive(
 )
 queue_fields = st.sampled_from(
     ["tenant", "strategy", "priority", "skills", "rings", "serviceLevel", "maxWaitSeconds", "maxLength", "onMaxWait",
-     "onNoAgents", "wrapUpSeconds", "offerTimeoutSeconds", "agingPerMinute", "expectedHandleSeconds", "maxWait"]
+     "onNoAgents", "wrapUpSeconds", "offerTimeoutSeconds", "agingPerMinute", "expectedHandleSeconds", "siteOverflow",
+     "maxWait"]
 )
 
 
@@ -162,6 +166,24 @@ def test_any_spec_either_builds_or_is_refused_naming_a_spec_field(spec):
 
 def test_an_empty_queue_spec_gets_the_domain_defaults():
     assert queue_config({"metadata": {"name": "q"}, "spec": {"tenant": "t"}}) == ("t", QueueConfig(name="q"))
+
+
+@pytest.mark.parametrize(
+    ("spec", "margin"),
+    [({}, None), ({"siteOverflow": None}, None), ({"siteOverflow": {"marginSeconds": 30}}, 30.0),
+     ({"siteOverflow": {"marginSeconds": 0}}, 0.0), ({"siteOverflow": {"marginSeconds": 12.5}}, 12.5)],
+)
+def test_site_overflow_margin_seconds_is_the_site_overflow_margin(spec, margin):
+    """Absent means no cross-site overflow (None), not a margin of 0 (overflow on any difference)."""
+    _, config = queue_config({"metadata": {"name": "q"}, "spec": {"tenant": "t", **spec}})
+    assert config.site_overflow_margin_s == margin
+
+
+def test_the_sales_example_overflows_across_sites_and_the_others_do_not():
+    queues = load_paths([ROOT / "examples"]).queues["acme"]
+    assert {name: q.site_overflow_margin_s for name, q in queues.items()} == {
+        "sales": 30.0, "support": None, "general": None
+    }
 
 
 @pytest.mark.parametrize(
@@ -184,6 +206,10 @@ def test_an_empty_queue_spec_gets_the_domain_defaults():
             "later than",
         ),
         ({"onMaxLength": {"action": "queue", "targetQueue": "q"}}, "spec.onMaxLength.targetQueue", "not the queue itself"),
+        ({"siteOverflow": {"marginSeconds": -1}}, "spec.siteOverflow.marginSeconds", "greater than or equal to 0"),
+        ({"siteOverflow": {"marginSeconds": "30"}}, "spec.siteOverflow.marginSeconds", "valid number"),
+        ({"siteOverflow": {}}, "spec.siteOverflow.marginSeconds", "required"),
+        ({"siteOverflow": {"margin": 30}}, "spec.siteOverflow.marginSeconds", "required"),
     ],
 )
 def test_queue_mistakes_are_refused_naming_the_field(spec, path, problem):
@@ -239,3 +265,14 @@ def test_the_schema_is_exportable_for_crds():
     schema = QueueSpec.model_json_schema(by_alias=True)
     assert {"tenant", "strategy", "serviceLevel", "onMaxWait"} <= set(schema["properties"])
     assert schema["required"] == ["tenant"]
+
+
+def test_the_crd_says_site_overflow_is_an_object_with_a_required_non_negative_margin():
+    queue = next(c for c in crds() if c["spec"]["names"]["kind"] == "Queue")
+    spec = queue["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    overflow = spec["properties"]["siteOverflow"]
+    assert "$ref" not in str(overflow) and "anyOf" not in str(overflow)
+    assert overflow["type"] == "object" and overflow["required"] == ["marginSeconds"] and overflow["description"]
+    margin = overflow["properties"]["marginSeconds"]
+    assert (margin["type"], margin["minimum"], "exclusiveMinimum" in margin) == ("number", 0, False)
+    assert "siteOverflow" not in spec["required"]

@@ -48,4 +48,5 @@ def queue_config(resource: Mapping) -> tuple[str, QueueConfig]:
         offer_timeout_s=spec.offer_timeout_seconds,
         aging_per_minute=spec.aging_per_minute,
         expected_handle_s=spec.expected_handle_seconds,
+        site_overflow_margin_s=None if spec.site_overflow is None else spec.site_overflow.margin_seconds,
     )

@@ -62,6 +62,12 @@ def _cidr(value: str) -> str:
     return value
 
 
+def _object_or_absent(schema: dict[str, Any]) -> None:
+    """JSON Schema of an optional object field: the object, without the null branch. A structural
+    schema has no unions; and left in, it would keep the object behind an unresolved ``$ref``."""
+    schema.update(next(option for option in schema.pop("anyOf") if option.get("type") != "null"))
+
+
 Name = Annotated[str, Field(pattern=DNS_LABEL)]
 Seconds = Annotated[float, Field(ge=0)]
 
@@ -137,6 +143,13 @@ class ActionSpec(Spec):
         return self
 
 
+class SiteOverflowSpec(Spec):
+    margin_seconds: Seconds = Field(
+        description="How many seconds worse this site's expected wait must be than another site's before the call"
+        " at the head of the queue moves there."
+    )
+
+
 class QueueSpec(Spec):
     kind: ClassVar[str] = "Queue"
     tenant: Name
@@ -156,6 +169,13 @@ class QueueSpec(Spec):
     offer_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
     aging_per_minute: float = Field(default=1.0, ge=0, le=100)
     expected_handle_seconds: float = Field(default=180.0, gt=0)
+    site_overflow: SiteOverflowSpec | None = Field(
+        default=None,
+        json_schema_extra=_object_or_absent,
+        description="N-way cross-site overflow: the call at the head of the queue moves to the site with the lowest"
+        " expected wait when this site's expected wait is worse by more than marginSeconds. Absent: calls stay at"
+        " the site they arrived at (site failover still moves them).",
+    )
 
     @model_validator(mode="after")
     def _rings_widen_in_order(self) -> QueueSpec:
