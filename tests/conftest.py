@@ -6,11 +6,14 @@ the server; tests that break etcd itself start their own with ``start_etcd``.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from ccp_acd.embedded.processes import EtcdProcess, NodeProcess, start_etcd, start_node
+from ccp_acd.state import keys
 from ccp_acd.state.etcd import EtcdStore
 
 
@@ -19,6 +22,32 @@ def etcd_server(tmp_path_factory) -> Iterator[EtcdProcess]:
     server = start_etcd(tmp_path_factory.mktemp("etcd"))
     yield server
     server.stop()
+
+
+def _forget_site_states(endpoint: str) -> None:
+    """Delete every site's state record: a site a test left declared down must not fence the next test."""
+
+    async def forget() -> None:
+        store = await EtcdStore.connect(endpoint)
+        try:
+            records, _ = await store.read_prefix(keys.sites_prefix())
+            for key, _, _ in records:
+                if key.endswith("/state"):
+                    await store.client.delete(key.encode())
+        finally:
+            await store.close()
+
+    # Its own thread and loop: this runs in a synchronous teardown, whatever loop the test had.
+    thread = threading.Thread(target=asyncio.run, args=(forget(),))
+    thread.start()
+    thread.join()
+
+
+@pytest.fixture(autouse=True)
+def _sites_up_again(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "etcd_server" in request.fixturenames:
+        _forget_site_states(request.getfixturevalue("etcd_server").endpoint)
 
 
 @pytest.fixture
