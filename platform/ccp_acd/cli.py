@@ -160,3 +160,13 @@ def issue(tenant, role, agent_id, endpoint) -> None:
         click.echo(asyncio.run(create()))
     except ValueError as e:
         raise click.ClickException(str(e)) from None
+
+
+def _register() -> None:
+    from ccp_acd.chaos.cli import chaos, site
+
+    main.add_command(chaos)
+    main.add_command(site)
+
+
+_register()

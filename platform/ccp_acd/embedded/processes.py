@@ -15,11 +15,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from aetcd import rpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 HEALTH_SERVICE = "ccpapi.v1.AgentService"
@@ -86,26 +88,58 @@ class EtcdProcess(Child):
         return f"{self.host}:{self.port}"
 
 
+# Raft timing for every etcd started here. etcd raises any lease TTL below
+# ceil(1.5 x election timeout) to that floor (etcd server.go: minTTL =
+# (3 * ElectionTicks / 2) * heartbeat): with a 600 ms election timeout the floor
+# is ceil(0.9 s) = 1 s, so the 1 s node lease the embedded platform uses for fast
+# hot-standby takeover is honoured; etcd's default 1000 ms would force 2 s. The
+# heartbeat stays at etcd's default 100 ms, so an election still takes 6 missed
+# heartbeats, and both stay far above loopback round trips (etcd's tuning guide
+# asks for an election timeout of at least 10 round trips).
+ETCD_TIMING = ("--heartbeat-interval=100", "--election-timeout=600")
+
+
+def _free_ports(count: int, host: str) -> list[int]:
+    """``count`` distinct free ports (``free_port`` alone may hand out the same one twice)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        if (port := free_port(host)) not in ports:
+            ports.append(port)
+    return ports
+
+
+def _etcd_argv(
+    name: str, data_dir: Path, host: str, port: int, peer_port: int, initial_cluster: str, token: str
+) -> list[str]:
+    return [
+        etcd_binary(),
+        f"--name={name}",
+        f"--data-dir={data_dir}",
+        f"--listen-client-urls=http://{host}:{port}",
+        f"--advertise-client-urls=http://{host}:{port}",
+        f"--listen-peer-urls=http://{host}:{peer_port}",
+        f"--initial-advertise-peer-urls=http://{host}:{peer_port}",
+        f"--initial-cluster={initial_cluster}",
+        "--initial-cluster-state=new",
+        f"--initial-cluster-token={token}",
+        *ETCD_TIMING,
+        "--log-level=error",
+    ]
+
+
+def _spawn_etcd_member(
+    workdir: Path, name: str, host: str, port: int, peer_port: int, initial_cluster: str, token: str
+) -> EtcdProcess:
+    data_dir = workdir / f"{name}.data"
+    argv = _etcd_argv(name, data_dir, host, port, peer_port, initial_cluster, token)
+    child = _spawn(name, argv, workdir / f"{name}.log")
+    return EtcdProcess(child.name, child.process, child.log_path, host=host, port=port, data_dir=data_dir)
+
+
 def spawn_etcd(workdir: Path, *, name: str = "ccp-etcd", host: str = "127.0.0.1") -> EtcdProcess:
     """Start a single-member etcd with its data in ``workdir``; does not wait (see ``wait_listening``)."""
-    port, peer_port = free_port(host), free_port(host)
-    data_dir = workdir / f"{name}.data"
-    child = _spawn(
-        name,
-        [
-            etcd_binary(),
-            f"--name={name}",
-            f"--data-dir={data_dir}",
-            f"--listen-client-urls=http://{host}:{port}",
-            f"--advertise-client-urls=http://{host}:{port}",
-            f"--listen-peer-urls=http://{host}:{peer_port}",
-            f"--initial-advertise-peer-urls=http://{host}:{peer_port}",
-            f"--initial-cluster={name}=http://{host}:{peer_port}",
-            "--log-level=error",
-        ],
-        workdir / f"{name}.log",
-    )
-    return EtcdProcess(child.name, child.process, child.log_path, host=host, port=port, data_dir=data_dir)
+    port, peer_port = _free_ports(2, host)
+    return _spawn_etcd_member(workdir, name, host, port, peer_port, f"{name}=http://{host}:{peer_port}", name)
 
 
 def wait_listening(etcd: EtcdProcess, *, timeout_s: float = 20.0) -> None:
@@ -130,6 +164,53 @@ def start_etcd(workdir: Path, *, name: str = "ccp-etcd", host: str = "127.0.0.1"
         etcd.stop()
         raise
     return etcd
+
+
+def wait_leader(etcd: EtcdProcess, *, timeout_s: float) -> None:
+    """Wait until a linearizable read through ``etcd`` succeeds: the cluster has a leader and a quorum."""
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(etcd.endpoint) as channel:
+        kv = rpc.KVStub(channel)
+        while True:
+            if not etcd.alive():
+                raise RuntimeError(f"etcd {etcd.name} exited with {etcd.process.returncode}:\n{etcd.log()}")
+            try:
+                kv.Range(rpc.RangeRequest(key=b"ccp-leader-probe"), timeout=0.3)
+                return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"etcd {etcd.name} at {etcd.endpoint} found no leader within {timeout_s}s:\n{etcd.log()}")
+            time.sleep(0.1)
+
+
+def start_etcd_cluster(
+    workdir: Path, *, members: int = 3, host: str = "127.0.0.1", timeout_s: float = 30.0
+) -> list[EtcdProcess]:
+    """A ``members``-member etcd cluster (static bootstrap), each member with its own client endpoint.
+
+    Returns once every member accepts connections and serves linearizable reads
+    (a leader was elected and a quorum answers).
+    """
+    names = [f"ccp-etcd-{i}" for i in range(members)]
+    ports = _free_ports(2 * members, host)
+    peers = ports[members:]
+    initial_cluster = ",".join(f"{name}=http://{host}:{peer}" for name, peer in zip(names, peers, strict=True))
+    token = f"ccp-{uuid.uuid4().hex[:12]}"  # a fresh cluster id: members of another cluster never join this one
+    started: list[EtcdProcess] = []
+    try:
+        # All members first: none can elect a leader before a quorum is up.
+        for name, port, peer in zip(names, ports, peers, strict=False):
+            started.append(_spawn_etcd_member(workdir, name, host, port, peer, initial_cluster, token))
+        deadline = time.monotonic() + timeout_s
+        for etcd in started:
+            wait_listening(etcd, timeout_s=max(0.1, deadline - time.monotonic()))
+        for etcd in started:
+            wait_leader(etcd, timeout_s=max(0.1, deadline - time.monotonic()))
+    except BaseException:
+        stop_all(started)
+        raise
+    return started
 
 
 @dataclass

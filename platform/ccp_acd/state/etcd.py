@@ -657,6 +657,9 @@ class EtcdStore:
         record = await self._get(key)
         return record.mod_revision if record is not None else 0
 
+    async def put_record(self, key: str, value: object) -> None:
+        await self._call(self.client.put(key.encode(), encode(value)))
+
     async def delete_if(self, key: str, *, mod_revision: int) -> bool:
         ok, _ = await self._txn([self._mod(key) == mod_revision], [self._delete(key)])
         return ok

@@ -173,3 +173,10 @@ class SiteDirectory:
 def declared(status: SiteStatus, reason: str, *, by: str, now: float | None = None) -> SiteState:
     return SiteState(status=status, since=time.time() if now is None else now, reason=reason, by=by)
 
+
+
+async def declare_site(store: EtcdStore, site: str, status: SiteStatus, reason: str, *, by: str = "sre") -> SiteState:
+    """An SRE's word on a site (``ccp site down|up``): a plain put, the last writer wins over any monitor."""
+    state = declared(status, reason, by=by)
+    await store.put_record(keys.site_state(site), state)
+    return state

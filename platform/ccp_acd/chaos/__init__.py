@@ -1,0 +1,1 @@
+"""Fault injection for the chaos drills: a TCP proxy that partitions and delays."""
