@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from ccp_acd.domain.models import Call, Channel, Presence, QueueConfig
 from ccp_acd.domain.sites import SiteStatus
+from ccp_acd.failover import SiteMonitor
+from ccp_acd.settings import NodeSettings
 from ccp_acd.state import keys
 from ccp_acd.state.codec import decode
-from ccp_acd.state.sites import Owner, declared
+from ccp_acd.state.sites import Owner, SiteDirectory, declared
 from ccp_acd.state.store import AgentProfile, TenantConfig
 
 from tests.helpers import eventually
@@ -20,6 +23,13 @@ async def _enqueue(store, tenant: str, n: int, *, site: str, queue: str = "q") -
     call_id = f"{time.time_ns():020d}-c{n}"
     await store.enqueue(tenant, Call(id=call_id, queue=queue, site=site, enqueued_at=now, queued_since=now))
     return call_id
+
+
+async def _two_site_tenant(store, prefix: str, home: str, failover: str) -> str:
+    tenant = f"{prefix}-{time.time_ns()}"
+    await seed_tenant(store, tenant, queue=QueueConfig("q", offer_timeout_s=60), agents={})
+    await store.put_tenant_config(TenantConfig(name=tenant, home_site=home, failover_sites=(failover,)))
+    return tenant
 
 
 async def _owner(store, site: str, tenant: str, queue: str = "q") -> str:
@@ -59,10 +69,7 @@ async def _reservation(store, tenant: str, call_id: str):
 
 
 async def test_a_site_declared_down_is_fenced_and_its_calls_are_adopted_in_order(store, start_router):
-    tenant = f"failover-{time.time_ns()}"
-    await store.put_tenant_config(TenantConfig(name=tenant, home_site="fa", failover_sites=("fb",)))
-    await seed_tenant(store, tenant, queue=QueueConfig("q", offer_timeout_s=60), agents={})
-    await store.put_tenant_config(TenantConfig(name=tenant, home_site="fa", failover_sites=("fb",)))
+    tenant = await _two_site_tenant(store, "failover", "fa", "fb")
     node_a = await start_router("fa-1", site="fa", ttl_s=1)
     node_b = await start_router("fb-1", site="fb", ttl_s=1)
     await eventually(lambda: _owner(store, "fa", tenant), what="an owner at fa")
@@ -102,10 +109,7 @@ async def _no_owner(store, site: str, tenant: str) -> bool:
 
 
 async def test_a_site_with_no_live_node_is_declared_down_and_fenced_when_it_returns(store, start_router):
-    tenant = f"lost-{time.time_ns()}"
-    await store.put_tenant_config(TenantConfig(name=tenant, home_site="la", failover_sites=("lb",)))
-    await seed_tenant(store, tenant, queue=QueueConfig("q", offer_timeout_s=60), agents={})
-    await store.put_tenant_config(TenantConfig(name=tenant, home_site="la", failover_sites=("lb",)))
+    tenant = await _two_site_tenant(store, "lost", "la", "lb")
     node_a = await start_router("la-1", site="la", ttl_s=1)
     await start_router("lb-1", site="lb", ttl_s=1)
     await eventually(lambda: _owner(store, "la", tenant), what="an owner at la")
@@ -135,3 +139,34 @@ async def test_a_site_with_no_live_node_is_declared_down_and_fenced_when_it_retu
 async def _directory_has(node, site: str) -> bool:
     await node.router.directory.ready.wait()
     return bool(node.router.directory.live_nodes(site))
+
+
+async def test_auto_failback_returns_a_site_the_monitor_declared_down_but_not_one_an_sre_did(store):
+    """SiteMonitor.check on a real directory: live registrations are leased keys put here by hand."""
+
+    suffix = time.time_ns()
+    back, sre_down, judge = f"back-{suffix}", f"held-{suffix}", f"judge-{suffix}"
+    lease = await store.client.lease(30)
+    for site in (back, sre_down, judge):
+        await store.client.put(keys.node(site, "n1").encode(), b"{}", lease=lease.id)
+    await store.put_record(keys.site_state(back), declared(SiteStatus.DOWN, "lost", by="monitor/x/y"))
+    await store.put_record(keys.site_state(sre_down), declared(SiteStatus.DOWN, "maintenance", by="sre"))
+    directory = SiteDirectory(store, site=judge, node_id="n1")
+    mirror = asyncio.create_task(directory.run())
+    try:
+        await asyncio.wait_for(directory.ready.wait(), 10)
+        settings = NodeSettings(site=judge, node_id="n1", failback="auto", failback_after_s=0.3)
+        monitor = SiteMonitor(directory, settings=settings)
+        await monitor.check()  # starts the clock: live for 0 s
+        assert not directory.is_up(back)
+        await asyncio.sleep(0.4)
+        await monitor.check()
+        await eventually(lambda: _up(directory, back), what=f"{back} to fail back")
+        assert not directory.is_up(sre_down), "a site an SRE declared down stays down"
+    finally:
+        mirror.cancel()
+        await store.client.revoke_lease(lease.id)
+
+
+async def _up(directory, site: str) -> bool:
+    return directory.is_up(site)
