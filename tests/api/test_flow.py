@@ -267,6 +267,7 @@ async def test_hand_over_adopts_a_waiting_call_from_the_named_site_only(stubs, m
     )
     assert record.site == "site-a"
     assert record.enqueued_at.ToNanoseconds() == int(round((now - 30) * 1e9))
+    assert (await store.get_call(t.name, call_id)).visited_sites == ("site-b",), "overflow must never send it back"
 
     snapshot = await stubs.sites.GetSnapshot(site_pb2.GetSnapshotRequest(), metadata=cluster)
     mine = [q for q in snapshot.queues if q.tenant == t.name]

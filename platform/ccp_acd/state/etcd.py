@@ -507,7 +507,12 @@ class EtcdStore:
         def adopt(call: Call) -> Call:
             if call.site == to_site:
                 return call
-            return replace(call, site=to_site, reason=f"handed over from {call.site} to {to_site}")
+            return replace(
+                call,
+                site=to_site,
+                visited_sites=(*call.visited_sites, call.site),
+                reason=f"handed over from {call.site} to {to_site}",
+            )
 
         return await self._move_waiting(tenant, call_id, "hand over", adopt)
 
