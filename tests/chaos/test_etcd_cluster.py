@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from ccp_acd.chaos.proxy import FaultProxy
-from ccp_acd.embedded.processes import EtcdProcess, start_etcd, start_etcd_cluster
+from ccp_acd.embedded.processes import EtcdProcess, start_etcd, start_etcd_cluster, stop_all
 from ccp_acd.errors import StateUnavailable
 from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.store import TenantConfig
@@ -26,9 +26,10 @@ RECOVER_WITHIN_S = 15.0
 def cluster(tmp_path: Path) -> Iterator[list[EtcdProcess]]:
     members = start_etcd_cluster(tmp_path)
     yield members
-    # One at a time: SIGTERM to all members at once (stop_all) takes about 6 s to shut down here.
-    for member in members:
-        member.stop()
+    started = time.monotonic()
+    stop_all(members)
+    # One member at a time (about 0.1 s); SIGTERM to all at once took 6.25 s.
+    assert time.monotonic() - started < 3
 
 
 async def _retry(what, *, within_s: float = RECOVER_WITHIN_S):
