@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import random
 import secrets
 import statistics
@@ -133,6 +134,10 @@ def _theory_band(n: int, *, paths: int = 200) -> dict[str, float]:
     return {"share": statistics.stdev(shares), "sl": statistics.stdev(levels)}
 
 
+@pytest.mark.skipif(
+    not os.environ.get("CCP_QUALITY"),
+    reason="a timing-sensitive comparison (ms of dispatch become model seconds): a benchmark, run with CCP_QUALITY=1",
+)
 async def test_measured_waits_agree_with_erlang_c(store, node_processes):
     tenant = f"erlang-{secrets.token_hex(3)}"
     await seed_tenant(
