@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(etcd-server sip-tester iproute2 curl xz-utils)
+APT_PACKAGES=(etcd-server sip-tester iproute2 curl xz-utils chromium fonts-dejavu-core)
 # kubectl for the operator tests against kube-lite: keep one that is there, else Debian's.
 command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)
 

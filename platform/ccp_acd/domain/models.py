@@ -158,6 +158,8 @@ class Agent:
     last_offered_at: float = 0.0
     calls_handled: int = 0
     talk_time_s: float = 0.0
+    # The call whose wrap-up the agent is in (presence wrap-up), for the presence log.
+    wrap_up_call: str = ""
 
     def ready(self, now: float) -> bool:
         """Whether the agent may receive offers (capacity aside)."""
@@ -195,9 +197,31 @@ class Call:
     declined_by: tuple[str, ...] = ()
     # Sites that routed this call before its current one: overflow never sends it back.
     visited_sites: tuple[str, ...] = ()
+    # W3C traceparent of the call's root span (set at Enqueue): every node that
+    # handles the call adds its spans to this one trace.
+    trace_parent: str = ""
 
     def waited(self, now: float) -> float:
         return max(0.0, now - self.enqueued_at)
+
+
+@dataclass(frozen=True)
+class PresenceInterval:
+    """A closed stretch of one agent's presence, logged when it ends (staffed time, occupancy, AHT).
+
+    A wrap-up that ran out before the agent's next change is logged as wrap-up
+    until ``wrap_up_until`` and available from then on, so each interval is what
+    the agent really was.
+    """
+
+    agent_id: str
+    presence: Presence
+    start: float
+    end: float
+    site: str = ""
+    reason_code: str = ""
+    # For wrap-up: the call it followed, so reports add it to that call's handle time.
+    after_call: str = ""
 
 
 @dataclass(frozen=True)
