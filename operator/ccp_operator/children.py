@@ -21,6 +21,9 @@ from ccp_acd.state.store import TenantConfig
 GRPC_PORT = 50051
 SIP_PORT = 5060
 METRICS_PORT = 9464
+WALLBOARD_PORT = 8090
+# OpenTelemetry settings the operator passes on from its own environment to the nodes it creates.
+TELEMETRY_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG")
 TENANT_LABEL = "ccp.dev/tenant"
 SITE_LABEL = "ccp.dev/site"
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -34,6 +37,8 @@ class AcdTemplate:
     etcd_endpoint: str = "etcd:2379"
     replicas: int = 2
     lease_ttl_s: int = 3
+    # (name, value) of the TELEMETRY_ENV variables set for the operator.
+    telemetry_env: tuple[tuple[str, str], ...] = ()
 
 
 def credentials_secret_name(tenant: str) -> str:
@@ -65,6 +70,9 @@ def statefulset(tenant: TenantConfig, site: str, template: AcdTemplate) -> dict[
         {"name": "CCP_ETCD_ENDPOINT", "value": template.etcd_endpoint},
         {"name": "CCP_LEASE_TTL_S", "value": str(template.lease_ttl_s)},
         {"name": "CCP_METRICS_LISTEN", "value": f"0.0.0.0:{METRICS_PORT}"},
+        {"name": "CCP_WALLBOARD_LISTEN", "value": f"0.0.0.0:{WALLBOARD_PORT}"},
+        {"name": "OTEL_SERVICE_NAME", "value": "ccp-acd"},
+        *({"name": n, "value": v} for n, v in template.telemetry_env),
     ]
     probe = {"grpc": {"port": GRPC_PORT, "service": "ccpapi.v1.AgentService"}, "periodSeconds": 5}
     return {
@@ -76,7 +84,10 @@ def statefulset(tenant: TenantConfig, site: str, template: AcdTemplate) -> dict[
             "replicas": template.replicas,
             "selector": {"matchLabels": _labels(tenant.name, site)},
             "template": {
-                "metadata": {"labels": _labels(tenant.name, site)},
+                "metadata": {
+                    "labels": _labels(tenant.name, site),
+                    "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)},
+                },
                 "spec": {
                     "containers": [
                         {
@@ -88,6 +99,7 @@ def statefulset(tenant: TenantConfig, site: str, template: AcdTemplate) -> dict[
                                 {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
                                 {"name": "sip", "containerPort": SIP_PORT, "protocol": "UDP"},
                                 {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+                                {"name": "wallboard", "containerPort": WALLBOARD_PORT, "protocol": "TCP"},
                             ],
                             "readinessProbe": probe,
                             "livenessProbe": {**probe, "failureThreshold": 6},
@@ -108,6 +120,7 @@ def services(tenant: TenantConfig, site: str) -> list[dict[str, Any]]:
     ports = [
         {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP"},
         {"name": "sip", "port": SIP_PORT, "targetPort": "sip", "protocol": "UDP"},
+        {"name": "wallboard", "port": WALLBOARD_PORT, "targetPort": "wallboard", "protocol": "TCP"},
     ]
     selector = _labels(tenant.name, site)
     return [
@@ -136,7 +149,10 @@ def network_policy(tenant: TenantConfig) -> dict[str, Any]:
             "podSelector": {"matchLabels": {TENANT_LABEL: tenant.name, COMPONENT_LABEL: "acd"}},
             "policyTypes": ["Ingress"],
             "ingress": [
-                {"from": [own], "ports": [{"port": GRPC_PORT, "protocol": "TCP"}]},
+                {"from": [own], "ports": [{"port": GRPC_PORT, "protocol": "TCP"},
+                                          {"port": WALLBOARD_PORT, "protocol": "TCP"}]},
+                # Prometheus, wherever it runs in the cluster; metrics carry no caller data.
+                {"from": [{"namespaceSelector": {}}], "ports": [{"port": METRICS_PORT, "protocol": "TCP"}]},
                 {"ports": [{"port": SIP_PORT, "protocol": "UDP"}]},
             ],
         },

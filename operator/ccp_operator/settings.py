@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ccp_operator.children import AcdTemplate
+from ccp_operator.children import TELEMETRY_ENV, AcdTemplate
 
 
 class OperatorSettings(BaseSettings):
@@ -18,4 +20,8 @@ class OperatorSettings(BaseSettings):
     acd_etcd_endpoint: str = ""
 
     def acd_template(self) -> AcdTemplate:
-        return AcdTemplate(image=self.acd_image, etcd_endpoint=self.acd_etcd_endpoint or self.etcd_endpoint)
+        return AcdTemplate(
+            image=self.acd_image,
+            etcd_endpoint=self.acd_etcd_endpoint or self.etcd_endpoint,
+            telemetry_env=tuple((name, os.environ[name]) for name in TELEMETRY_ENV if os.environ.get(name)),
+        )

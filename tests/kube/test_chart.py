@@ -44,6 +44,24 @@ def test_the_chart_renders_everything_a_deployment_needs():
     assert env["CCP_ETCD_ENDPOINT"] == "etcd.example:2379"
 
 
+def test_nodes_and_operator_get_the_otel_variables_and_nodes_are_scraped():
+    documents = _render(values={"observability": {"otlpEndpoint": "http://otel:4318", "tracesSampleRatio": 0.25}})
+    workloads = [d for d in documents if d["kind"] in ("StatefulSet", "Deployment") and "etcd" not in d["metadata"]["name"]]
+    assert len(workloads) == 3
+    for workload in workloads:
+        pod = workload["spec"]["template"]
+        env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel:4318"
+        assert (env["OTEL_TRACES_SAMPLER"], env["OTEL_TRACES_SAMPLER_ARG"]) == ("parentbased_traceidratio", "0.25")
+        if workload["kind"] == "StatefulSet":
+            assert env["CCP_WALLBOARD_LISTEN"] == "0.0.0.0:8090"
+            assert pod["metadata"]["annotations"]["prometheus.io/port"] == "9464"
+    quiet = _render(values={"wallboard": {"enabled": False}})
+    acd = next(d for d in quiet if d["kind"] == "StatefulSet")
+    env = {e["name"] for e in acd["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "CCP_WALLBOARD_LISTEN" not in env and "OTEL_EXPORTER_OTLP_ENDPOINT" not in env
+
+
 @pytest.mark.parametrize(
     "values",
     [
@@ -53,8 +71,11 @@ def test_the_chart_renders_everything_a_deployment_needs():
         {"etcd": {"enabled": False}},
         {"etcd": {"replicas": 2}},
         {"image": {"pullPolicy": "Sometimes"}},
+        {"observability": {"otlpEndpoint": "otel:4318"}},
+        {"observability": {"tracesSampleRatio": 2}},
     ],
-    ids=["site-not-dns-label", "no-sites", "no-acd-replicas", "external-etcd-without-endpoints", "even-etcd", "pull"],
+    ids=["site-not-dns-label", "no-sites", "no-acd-replicas", "external-etcd-without-endpoints", "even-etcd", "pull",
+         "otlp-without-scheme", "sample-ratio-above-1"],
 )
 def test_the_values_schema_refuses_bad_values(values):
     with pytest.raises(helm.HelmError):

@@ -16,3 +16,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{ .Values.etcd.endpoints }}
 {{- end -}}
 {{- end }}
+
+{{/* OpenTelemetry's standard variables: service name, sampling, and OTLP when an endpoint is set. */}}
+{{- define "ccp.otelEnv" -}}
+- {name: OTEL_SERVICE_NAME, value: {{ .service | quote }}}
+- {name: OTEL_TRACES_SAMPLER, value: parentbased_traceidratio}
+- {name: OTEL_TRACES_SAMPLER_ARG, value: {{ .root.Values.observability.tracesSampleRatio | quote }}}
+{{- with .root.Values.observability.otlpEndpoint }}
+- {name: OTEL_EXPORTER_OTLP_ENDPOINT, value: {{ . | quote }}}
+{{- end }}
+{{- end }}
