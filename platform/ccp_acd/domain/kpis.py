@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from statistics import fmean
 
-from ccp_acd.domain.models import Call, CallState, LiveView, Presence, QueueConfig
+from ccp_acd.domain.models import Agent, Call, CallState, LiveView, Presence, QueueConfig
 from ccp_acd.domain.predictions import queue_expected_wait_s
 from ccp_acd.domain.skills import eligible
 
@@ -47,18 +47,17 @@ class QueueStats:
     overflowed: int
 
 
-def agent_counts(queue: QueueConfig, view: LiveView, *, now: float) -> AgentCounts:
-    """Agents who could serve the queue (widest skill ring), by state.
-
-    Busy means holding work (a connected call or a pending offer) whatever the
-    presence; the other states are exclusive and only count agents without work.
-    """
-    widest = queue.widest_requirements()
+def _working(view: LiveView) -> set[str]:
+    """Agents holding work: a live call they are connected to, or a pending offer."""
     working = {c.agent_id for c in view.calls.values() if c.agent_id and not c.state.terminal}
-    working |= {r.agent_id for r in view.reservations.values()}
+    return working | {r.agent_id for r in view.reservations.values()}
+
+
+def _count(agents: Iterable[Agent], working: set[str], *, now: float) -> AgentCounts:
+    """Logged-in agents by state, each counted once (busy first, then by presence)."""
     logged_in = available = busy = wrap_up = on_break = 0
-    for agent in view.agents.values():
-        if not agent.logged_in or not eligible(agent, widest):
+    for agent in agents:
+        if not agent.logged_in:
             continue
         logged_in += 1
         if agent.id in working:
@@ -70,6 +69,17 @@ def agent_counts(queue: QueueConfig, view: LiveView, *, now: float) -> AgentCoun
         elif agent.presence is Presence.BREAK:
             on_break += 1
     return AgentCounts(logged_in, available, busy, wrap_up, on_break)
+
+
+def agent_counts(queue: QueueConfig, view: LiveView, *, now: float) -> AgentCounts:
+    """Agents who could serve the queue (widest skill ring), by state.
+
+    Busy means holding work (a connected call or a pending offer) whatever the
+    presence; the other states are exclusive and only count agents without work.
+    """
+    widest = queue.widest_requirements()
+    pool = (a for a in view.agents.values() if eligible(a, widest))
+    return _count(pool, _working(view), now=now)
 
 
 def service_level(answered_within: int, offered: int, abandoned_within: int) -> float:
@@ -115,3 +125,41 @@ def queue_stats(
         abandonment_rate=len(abandoned) / len(mine) if mine else 0.0,
         overflowed=overflowed,
     )
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    """Real-time figures of a whole tenant (``site`` empty) or of one of its sites."""
+
+    site: str
+    waiting: int
+    longest_wait_s: float
+    connected: int
+    agents: AgentCounts
+
+
+def live_stats(view: LiveView, *, now: float, site: str | None = None) -> LiveStats:
+    """Waiting and connected calls and agents by state, of one site or (``site`` None) the tenant.
+
+    Calls count at the site routing them now, agents at their own site; each
+    agent once, whatever the number of queues it is eligible for.
+    """
+    calls = [c for c in view.calls.values() if site is None or c.site == site]
+    waiting = [c for c in calls if c.state is CallState.QUEUED]
+    agents = (a for a in view.agents.values() if site is None or a.site == site)
+    return LiveStats(
+        site=site or "",
+        waiting=len(waiting),
+        longest_wait_s=max((c.waited(now) for c in waiting), default=0.0),
+        connected=sum(1 for c in calls if c.state is CallState.CONNECTED),
+        agents=_count(agents, _working(view), now=now),
+    )
+
+
+def tenant_live_stats(
+    view: LiveView, *, now: float, sites: Iterable[str] = ()
+) -> tuple[LiveStats, list[LiveStats]]:
+    """The tenant's figures and each site's (``sites`` plus every site a call or agent is at), by name."""
+    known = set(sites) | {c.site for c in view.calls.values()} | {a.site for a in view.agents.values()}
+    known.discard("")
+    return live_stats(view, now=now), [live_stats(view, now=now, site=s) for s in sorted(known)]
