@@ -45,6 +45,7 @@ from ccp_acd.domain.models import (
     LiveView,
     OfferDecision,
     Presence,
+    PresenceInterval,
     QueueConfig,
     RerouteDecision,
     Reservation,
@@ -74,6 +75,9 @@ T = TypeVar("T")
 CAS_ATTEMPTS = 8
 
 NO_FENCE = Fence()
+
+# etcd's default --max-txn-ops: reads batched into one transaction stay under it.
+TXN_MAX_OPS = 128
 
 # Seconds a watch may take to cancel before the stream is simply dropped.
 WATCH_CANCEL_TIMEOUT_S = 2.0
@@ -183,6 +187,21 @@ class EtcdStore:
 
     def _delete(self, key: str):
         return self.client.transactions.delete(key.encode())
+
+    def _file(self, tenant: str, ended: Call) -> list:
+        """The puts that file an ended call: its final record and, with a caller address, the caller's index."""
+        ops = [self._put(keys.history(tenant, ended.id), ended)]
+        if ended.caller.address:
+            index = keys.caller_call(tenant, keys.caller_key(tenant, ended.caller.address), ended.id)
+            ops.append(self.client.transactions.put(index.encode(), b"{}"))
+        return ops
+
+    def _log_presence(self, tenant: str, agent: Agent, now: float) -> list:
+        """The puts that log the presence ``agent`` leaves at ``now``; for the transaction that changes it."""
+        return [
+            self._put(keys.presence_interval(tenant, interval.end, interval.agent_id), interval)
+            for interval in closed_intervals(agent, now)
+        ]
 
     async def _retrying(self, what: str, attempt: Callable[[], Awaitable[T | None]]) -> T:
         """Run a read-compare-write attempt until it commits (returns non-None)."""
@@ -316,16 +335,20 @@ class EtcdStore:
 
         return await self._retrying(f"update agent {agent_id}", attempt)
 
-    async def delete_agent(self, tenant: str, agent_id: str) -> None:
+    async def delete_agent(self, tenant: str, agent_id: str, *, now: float | None = None) -> None:
         key = keys.agent(tenant, agent_id)
+        at = time.time() if now is None else now
 
         async def attempt() -> bool | None:
             view = await self.load_live(tenant)
-            if agent_id not in view.agents:
+            agent = view.agents.get(agent_id)
+            if agent is None:
                 raise NotFound(f"agent {agent_id!r} not found")
             if _work_of(view, agent_id):
                 raise FailedPrecondition(f"agent {agent_id!r} holds work; complete it first")
-            ok, _ = await self._txn([self._mod(key) == view.versions[key]], [self._delete(key)])
+            ok, _ = await self._txn(
+                [self._mod(key) == view.versions[key]], [self._delete(key), *self._log_presence(tenant, agent, at)]
+            )
             return True if ok else None
 
         await self._retrying(f"delete agent {agent_id}", attempt)
@@ -352,9 +375,10 @@ class EtcdStore:
                 reason_code=reason_code,
                 presence_since=now,
                 idle_since=now if presence is Presence.AVAILABLE and not was_ready else agent.idle_since,
+                wrap_up_call="",
             )
             compare = [self._mod(key) == view.versions[key]]
-            success = [self._put(key, updated)]
+            success = [self._put(key, updated), *self._log_presence(tenant, agent, now)]
             if presence is not Presence.AVAILABLE:
                 # A pending offer goes back to the queue now rather than timing out.
                 for reservation in view.reservations.values():
@@ -416,7 +440,7 @@ class EtcdStore:
             ended = replace(call, state=CallState.ABANDONED, ended_at=now, reason=reason or "abandoned")
             ok, _ = await self._txn(
                 [self._mod(call_key) == rev],
-                [self._delete(call_key), self._delete(res_key), self._put(keys.history(tenant, call_id), ended)],
+                [self._delete(call_key), self._delete(res_key), *self._file(tenant, ended)],
             )
             return ended if ok else None
 
@@ -489,13 +513,20 @@ class EtcdStore:
                 calls_handled=agent.calls_handled + 1,
                 talk_time_s=agent.talk_time_s + (now - (call.answered_at or now)),
             )
+            logged = []
             if not still_busy:
                 updated = replace(updated, idle_since=now + wrap)
-                if wrap > 0 and agent.presence is Presence.AVAILABLE:
-                    updated = replace(updated, presence=Presence.WRAP_UP, presence_since=now, wrap_up_until=now + wrap)
+                # ready: available, or in a wrap-up that has run out (then the agent has been
+                # available since, and this call gets its own wrap-up).
+                if wrap > 0 and agent.ready(now):
+                    updated = replace(
+                        updated, presence=Presence.WRAP_UP, presence_since=now, wrap_up_until=now + wrap,
+                        wrap_up_call=call_id,
+                    )
+                    logged = self._log_presence(tenant, agent, now)
             ok, _ = await self._txn(
                 [self._mod(call_key) == view.versions[call_key], self._mod(agent_key) == view.versions[agent_key]],
-                [self._delete(call_key), self._put(keys.history(tenant, call_id), ended), self._put(agent_key, updated)],
+                [self._delete(call_key), *self._file(tenant, ended), self._put(agent_key, updated), *logged],
             )
             return updated if ok else None
 
@@ -608,7 +639,7 @@ class EtcdStore:
                 self._create(keys.reservation(tenant, decision.call_id)) == 0,
             ]
             if rerouted.state.terminal:
-                success = [self._delete(call_key), self._put(keys.history(tenant, call.id), rerouted)]
+                success = [self._delete(call_key), *self._file(tenant, rerouted)]
             else:
                 success = [self._put(call_key, rerouted)]
             ok, _ = await self._txn(compare, success)
@@ -619,14 +650,13 @@ class EtcdStore:
             compare = [*guards, self._mod(res_key) == view.versions[res_key]]
             success = [self._delete(res_key)]
             agent = view.agents.get(decision.agent_id)
-            if agent is not None and agent.presence is Presence.AVAILABLE:
+            if agent is not None and agent.ready(now):
                 # Redirect on no answer: the agent is not there; stop offering them work.
-                compare.append(self._mod(agent_key) == view.versions[agent_key])
-                success.append(
-                    self._put(
-                        agent_key, replace(agent, presence=Presence.BREAK, reason_code=REASON_NO_ANSWER, presence_since=now)
-                    )
+                on_break = replace(
+                    agent, presence=Presence.BREAK, reason_code=REASON_NO_ANSWER, presence_since=now, wrap_up_call=""
                 )
+                compare.append(self._mod(agent_key) == view.versions[agent_key])
+                success += [self._put(agent_key, on_break), *self._log_presence(tenant, agent, now)]
             ok, _ = await self._txn(compare, success)
             return ok
         if isinstance(decision, SiteMoveDecision):
@@ -678,11 +708,62 @@ class EtcdStore:
 
     async def history_since(self, tenant: str, since: float) -> list[Call]:
         """Ended calls that arrived at or after ``since`` (call ids sort by arrival time)."""
-        prefix = keys.history_prefix(tenant)
-        start = f"{prefix}{int(since * 1e9):020d}".encode()
-        end = aetcd.utils.prefix_range_end(prefix.encode())
-        found = await self._call(self.client.get_range(start, end))
+        end = aetcd.utils.prefix_range_end(keys.history_prefix(tenant).encode())
+        found = await self._call(self.client.get_range(keys.history_at(tenant, since).encode(), end))
         return [decode(Call, kv.value) for kv in found]
+
+    async def history_between(self, tenant: str, start: float, end: float) -> list[Call]:
+        """Ended calls that arrived in [start, end): one key range, as call ids sort by arrival time.
+
+        A call that arrived at exactly ``end`` has the key ``history_at(end)`` plus ``-...``, which
+        sorts after the (exclusive) range end; one at exactly ``start`` sorts after the range start.
+        """
+        if end <= start:
+            return []
+        found = await self._call(
+            self.client.get_range(keys.history_at(tenant, start).encode(), keys.history_at(tenant, end).encode())
+        )
+        return [decode(Call, kv.value) for kv in found]
+
+    async def presence_between(self, tenant: str, start: float, end: float) -> list[PresenceInterval]:
+        """Closed presence intervals overlapping [start, end), by end time.
+
+        Keys sort by end time, so the range starts at ``start``; it runs to the end of the log,
+        because an interval that ends after the window may have begun inside it.
+        """
+        if end <= start:
+            return []
+        found = await self._call(
+            self.client.get_range(
+                keys.presence_at(tenant, start).encode(),
+                aetcd.utils.prefix_range_end(keys.presence_prefix(tenant).encode()),
+            )
+        )
+        intervals = (decode(PresenceInterval, kv.value) for kv in found)
+        return [i for i in intervals if i.end > start and i.start < end]
+
+    async def caller_history(self, tenant: str, address: str, *, limit: int = 10) -> list[Call]:
+        """The caller's ended calls, newest first: the index keys, then the records in one transaction.
+
+        aetcd cannot send a range limit, so the caller's index is read whole (keys only) and cut.
+        """
+        if limit <= 0 or not address:
+            return []
+        prefix = keys.caller_prefix(tenant, keys.caller_key(tenant, address))
+        index = await self._call(self.client.get_prefix(prefix.encode(), sort_order="descend", keys_only=True))
+        call_ids = [keys.last_segment(kv.key) for kv in index][:limit]
+        if not call_ids:
+            return []
+        records = []
+        # One transaction reads them all at one revision; etcd caps a transaction's operations (128).
+        for chunk in range(0, len(call_ids), TXN_MAX_OPS):
+            gets = [
+                self.client.transactions.get(keys.history(tenant, call_id).encode())
+                for call_id in call_ids[chunk:chunk + TXN_MAX_OPS]
+            ]
+            _, responses = await self._txn([], gets)
+            records += [decode(Call, found[0][0]) for found in responses if found]
+        return records
 
     # -- watches ------------------------------------------------------------
 
@@ -706,6 +787,36 @@ class EtcdStore:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(WATCH_CANCEL_TIMEOUT_S):
                     await watch.cancel()
+
+
+def closed_intervals(agent: Agent, now: float) -> list[PresenceInterval]:
+    """The presence intervals ``agent`` closes by changing presence at ``now``.
+
+    Logged-out time is not logged (not staffed time). A wrap-up that ran out
+    before ``now`` is two intervals: wrap-up until ``wrap_up_until`` (with the
+    call it followed), then available. Empty intervals are dropped, so two
+    changes at one instant log nothing between them.
+    """
+    if agent.presence is Presence.LOGGED_OUT:
+        return []
+
+    def interval(presence: Presence, start: float, end: float, after_call: str = "") -> PresenceInterval:
+        return PresenceInterval(
+            agent_id=agent.id, presence=presence, start=start, end=end, site=agent.site,
+            reason_code=agent.reason_code, after_call=after_call,
+        )
+
+    since = agent.presence_since
+    if agent.presence is Presence.WRAP_UP:
+        until = min(max(agent.wrap_up_until, since), now)
+        closed = [
+            interval(Presence.WRAP_UP, since, until, after_call=agent.wrap_up_call),
+            interval(Presence.AVAILABLE, until, now),
+        ]
+    else:
+        closed = [interval(agent.presence, since, now)]
+    # Compared as the nanoseconds the keys carry: one agent's intervals never share a key.
+    return [i for i in closed if keys.nanos(i.end) > keys.nanos(i.start)]
 
 
 def _work_of(view: LiveView, agent_id: str) -> list[str]:

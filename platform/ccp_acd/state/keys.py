@@ -34,6 +34,18 @@ lives on a lease, and the compare-and-set that guards it:
     The final ``Call`` record, moved here from ``live/calls`` in the same
     transaction that ends it. Call ids sort by arrival time, so a key range is a
     time window for reports.
+``/ccp/v1/tenants/{t}/callers/{caller_key}/{c}``
+    ``{}``: an index of a caller's ended calls, for the agent's screen pop.
+    ``caller_key`` is ``caller_key(t, address)``, a hash: caller numbers never
+    appear in a key. Put (plain) in the transaction that writes ``history/{c}``,
+    when the call has a caller address; never rewritten or deleted here.
+``/ccp/v1/tenants/{t}/presence/{end_ns:020d}-{a}``
+    ``PresenceInterval``: a closed stretch of agent a's presence (logged-out
+    time is not logged: it is not staffed time). Put (plain; the key is unique
+    per agent and end time) in the transaction that changes the presence,
+    which compares the agent record's mod_revision, so a lost race logs
+    nothing. Keys sort by end time: a range from a window's start finds every
+    interval that ends after it.
 ``/ccp/v1/tenants/{t}/requests/{request_id}``
     The call id an Enqueue request_id produced (idempotent retries). Created in
     the Enqueue transaction with create_revision == 0. Kept for the record's life.
@@ -57,6 +69,8 @@ single revision: the snapshot the planner decides on is always consistent.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 ROOT = "/ccp/v1"
 
@@ -150,6 +164,49 @@ def history_prefix(tenant: str) -> str:
 
 def history(tenant: str, call_id: str) -> str:
     return f"{history_prefix(tenant)}{_seg(call_id)}"
+
+
+def nanos(t: float) -> int:
+    """POSIX seconds as the nanoseconds time-sorted keys carry (call ids use ``time.time_ns()``)."""
+    return round(t * 1e9)
+
+
+def history_at(tenant: str, t: float) -> str:
+    """A range bound, not a key: history keys at or after it are of calls that arrived at or after ``t``."""
+    return f"{history_prefix(tenant)}{nanos(t):020d}"
+
+
+def caller_key(tenant: str, address: str) -> str:
+    """The caller's index segment: first 32 hex of sha256 of tenant and address.
+
+    The address is taken exactly as the call carries it (no normalization):
+    "sip:+4930123@host" and "+4930123" are two callers here. Folding SIP URIs
+    and tel numbers together is not trivially right (user parts collide across
+    hosts, numbers may be local or global), and the blocklist compares exact
+    addresses too.
+    """
+    return hashlib.sha256(f"{tenant}:{address}".encode()).hexdigest()[:32]
+
+
+def caller_prefix(tenant: str, key: str) -> str:
+    return f"{tenant_prefix(tenant)}callers/{_seg(key)}/"
+
+
+def caller_call(tenant: str, key: str, call_id: str) -> str:
+    return f"{caller_prefix(tenant, key)}{_seg(call_id)}"
+
+
+def presence_prefix(tenant: str) -> str:
+    return f"{tenant_prefix(tenant)}presence/"
+
+
+def presence_interval(tenant: str, end: float, agent_id: str) -> str:
+    return f"{presence_prefix(tenant)}{nanos(end):020d}-{_seg(agent_id)}"
+
+
+def presence_at(tenant: str, t: float) -> str:
+    """A range bound, not a key: presence keys after it are of intervals that end at or after ``t``."""
+    return f"{presence_prefix(tenant)}{nanos(t):020d}"
 
 
 def request(tenant: str, request_id: str) -> str:

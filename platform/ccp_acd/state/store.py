@@ -15,7 +15,16 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from ccp_acd.domain.models import Agent, Call, Channel, Decision, LiveView, Presence, QueueConfig
+from ccp_acd.domain.models import (
+    Agent,
+    Call,
+    Channel,
+    Decision,
+    LiveView,
+    Presence,
+    PresenceInterval,
+    QueueConfig,
+)
 
 
 @dataclass(frozen=True)
@@ -122,8 +131,9 @@ class Store(Protocol):
     async def get_agent(self, tenant: str, agent_id: str) -> Agent: ...  # NotFound
     async def list_agents(self, tenant: str) -> list[Agent]: ...
     async def update_agent(self, tenant: str, agent_id: str, profile: AgentProfile) -> Agent: ...
-    # FailedPrecondition while the agent holds work or an offer.
-    async def delete_agent(self, tenant: str, agent_id: str) -> None: ...
+    # FailedPrecondition while the agent holds work or an offer. ``now`` ends the agent's last
+    # presence interval (None: the store's clock, for callers that predate the presence log).
+    async def delete_agent(self, tenant: str, agent_id: str, *, now: float | None = None) -> None: ...
 
     # -- agent presence and work --
     # LOGGED_OUT with work in hand -> FailedPrecondition; a pending offer is released.
@@ -155,7 +165,14 @@ class Store(Protocol):
     ) -> bool: ...
 
     # -- reports --
+    # Final records of calls that arrived at or after ``since``, in arrival order.
     async def history_since(self, tenant: str, since: float) -> list[Call]: ...
+    # Final records of calls that arrived in [start, end), in arrival order.
+    async def history_between(self, tenant: str, start: float, end: float) -> list[Call]: ...
+    # Closed presence intervals overlapping [start, end) (end > start and start < end), by end time.
+    async def presence_between(self, tenant: str, start: float, end: float) -> list[PresenceInterval]: ...
+    # The caller's ended calls, newest first, at most ``limit`` (the address is matched exactly).
+    async def caller_history(self, tenant: str, address: str, *, limit: int = 10) -> list[Call]: ...
 
     # -- watches --
     def watch_prefix(self, prefix: str, *, start_revision: int | None = None) -> AsyncIterator[WatchEvent]: ...
