@@ -164,9 +164,11 @@ def issue(tenant, role, agent_id, endpoint) -> None:
 
 def _register() -> None:
     from ccp_acd.chaos.cli import chaos, site
+    from ccp_acd.wallboard.terminal import wallboard
 
     main.add_command(chaos)
     main.add_command(site)
+    main.add_command(wallboard)
 
 
 _register()

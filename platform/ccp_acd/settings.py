@@ -42,6 +42,10 @@ class NodeSettings(BaseSettings):
     etcd_timeout_s: float = Field(default=5.0, gt=0.0)
     # host:port of the Prometheus scrape endpoint (/metrics); empty disables it.
     metrics_listen: str = ""
+    # host:port of the wallboard web page (/wallboard, docs/wallboard.md); empty disables it. Port 0 picks one.
+    wallboard_listen: str = ""
+    # Seconds between the wallboard's snapshots: fresh enough for a screen, and each costs three etcd reads.
+    wallboard_interval_s: float = Field(default=2.0, ge=0.1, le=60.0)
     # Comma-separated tenants this node routes (a tenant's dedicated ACD StatefulSet,
     # created by the operator); empty: every tenant in etcd (a shared pool).
     tenants: str = Field(default="", pattern=r"^([a-z0-9-]+(,[a-z0-9-]+)*)?$")

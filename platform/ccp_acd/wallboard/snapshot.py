@@ -1,0 +1,141 @@
+"""What a wallboard shows, as one JSON-able dict: per queue and tenant-wide, now and over the last hour.
+
+Pure: the caller passes the queue configs, one live view, the call records of
+the window and ``now``. Every figure is ``domain.kpis`` (docs/kpis.md); this
+module only picks the windows and shapes the result:
+
+- the hour figures are ``kpis.queue_stats`` over ``[now - window, now]``;
+- the chart series cut the same hour into buckets aligned to the clock
+  (``:00, :05, ...`` with 5-minute buckets), the last one partial and ending
+  now, and run ``kpis.queue_stats`` on the calls that *arrived* in each bucket
+  (and have ended, as every interval figure).
+
+Not for: reports (``ccp report``, 15 min / hour / day intervals) or alerting.
+There is no tenant-wide service level: queues have their own thresholds, so
+their service levels do not add up into one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import Any, Literal
+
+from ccp_acd.domain import kpis
+from ccp_acd.domain.models import Call, LiveView, QueueConfig
+
+# Seconds. The hour a supervisor looks back on.
+WINDOW_S = 3600.0
+# Seconds per chart bucket: 12 points in the hour, fine enough to see a peak build up.
+BUCKET_S = 300.0
+# A service level this close below its target (0.05 = 5 points) is amber, not yet red.
+AMBER_BAND = 0.05
+
+SlStatus = Literal["met", "near", "missed"]
+
+# A queue nobody is excluded from (no skill requirement): its agent counts are every logged-in agent once.
+_EVERY_AGENT = QueueConfig(name="")
+_NO_LIVE_CALLS = LiveView(agents={}, calls={}, reservations={})
+
+
+def sl_status(service_level: float, target: float, *, amber_band: float = AMBER_BAND) -> SlStatus:
+    """Green (met) at or above the target, amber (near) within ``amber_band`` below it, else red (missed)."""
+    if service_level >= target:
+        return "met"
+    return "near" if service_level >= target - amber_band else "missed"
+
+
+def bucket_starts(now: float, *, window_s: float = WINDOW_S, bucket_s: float = BUCKET_S) -> list[float]:
+    """Clock-aligned bucket starts covering the window; the last bucket holds ``now``."""
+    count = math.ceil(window_s / bucket_s)
+    last = math.floor(now / bucket_s) * bucket_s
+    return [last - (count - 1 - i) * bucket_s for i in range(count)]
+
+
+def _series(queue: QueueConfig, buckets: list[list[Call]], starts: list[float], *, now: float) -> list[dict[str, Any]]:
+    points = []
+    for start, calls in zip(starts, buckets, strict=True):
+        # The calls are already cut to the bucket: an infinite window keeps kpis from cutting them again.
+        stats = kpis.queue_stats(queue=queue, view=_NO_LIVE_CALLS, history=calls, now=now, window_s=math.inf)
+        points.append(
+            {
+                "start": start,
+                "offered": stats.offered,
+                "answered": stats.answered,
+                "service_level": round(stats.service_level, 4),
+            }
+        )
+    return points
+
+
+def _queue(stats: kpis.QueueStats, *, name: str, series: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "waiting": stats.waiting,
+        "longest_wait_s": round(stats.longest_wait_s, 1),
+        "expected_wait_s": round(stats.expected_wait_s, 1),
+        "agents": asdict(stats.agents),
+        "offered": stats.offered,
+        "answered": stats.answered,
+        "answered_within_threshold": stats.answered_within_threshold,
+        "abandoned": stats.abandoned,
+        "service_level": round(stats.service_level, 4),
+        "sl_target": stats.sl_target,
+        "sl_threshold_s": stats.sl_threshold_s,
+        "sl_status": sl_status(stats.service_level, stats.sl_target),
+        "asa_s": round(stats.asa_s, 1),
+        "aht_s": round(stats.aht_s, 1),
+        "abandonment_rate": round(stats.abandonment_rate, 4),
+        "series": series,
+    }
+
+
+def build_snapshot(
+    *,
+    tenant: str,
+    queues: Iterable[QueueConfig],
+    view: LiveView,
+    history: Iterable[Call],
+    now: float,
+    window_s: float = WINDOW_S,
+    bucket_s: float = BUCKET_S,
+) -> dict[str, Any]:
+    """The wallboard's picture of ``tenant`` at ``now``; queues sorted by name."""
+    history = list(history)
+    starts = bucket_starts(now, window_s=window_s, bucket_s=bucket_s)
+    by_bucket: list[list[Call]] = [[] for _ in starts]
+    for call in history:
+        index = math.floor((call.enqueued_at - starts[0]) / bucket_s)
+        if 0 <= index < len(starts) and call.enqueued_at <= now:
+            by_bucket[index].append(call)
+    shown = []
+    for queue in sorted(queues, key=lambda q: q.name):
+        stats = kpis.queue_stats(queue=queue, view=view, history=history, now=now, window_s=window_s)
+        shown.append(_queue(stats, name=queue.name, series=_series(queue, by_bucket, starts, now=now)))
+    totals = {
+        "waiting": sum(q["waiting"] for q in shown),
+        "longest_wait_s": max((q["longest_wait_s"] for q in shown), default=0.0),
+        "offered": sum(q["offered"] for q in shown),
+        "answered": sum(q["answered"] for q in shown),
+        "answered_within_threshold": sum(q["answered_within_threshold"] for q in shown),
+        "abandoned": sum(q["abandoned"] for q in shown),
+        # Each agent once, whatever the queues they serve.
+        "agents": asdict(kpis.agent_counts(_EVERY_AGENT, view, now=now)),
+        "series": [
+            {
+                "start": start,
+                "offered": sum(q["series"][i]["offered"] for q in shown),
+                "answered": sum(q["series"][i]["answered"] for q in shown),
+            }
+            for i, start in enumerate(starts)
+        ],
+    }
+    return {
+        "tenant": tenant,
+        "generated_at": now,
+        "window_s": window_s,
+        "bucket_s": bucket_s,
+        "queues": shown,
+        "totals": totals,
+    }
