@@ -243,6 +243,12 @@ CASES = [
         site_pb2.HandOverCallRequest(tenant="t", interaction_id="x", from_site=""),
         "from_site",
     ),
+    # Reports and caller history (tests/api/test_reports.py checks the messages in full).
+    ("admin", "GetReport", admin_pb2.GetReportRequest(end=Timestamp(seconds=2), granularity=1, group_by=1), "start"),
+    ("admin", "ListAgentReports", admin_pb2.ListAgentReportsRequest(start=Timestamp(seconds=2),
+                                                                    end=Timestamp(seconds=1)), "end"),
+    ("admin", "GetCallerHistory", admin_pb2.GetCallerHistoryRequest(address="+1555", limit=-1), "limit"),
+    ("agents", "GetCallerHistory", A.AgentCallerHistoryRequest(agent_id="alice", interaction_id=""), "interaction_id"),
 ]
 
 

@@ -1,10 +1,16 @@
-"""AdminService: agents and skills, real-time statistics, the caller blocklist.
+"""AdminService: agents and skills, real-time statistics, reports, caller history, the blocklist.
 
 Admin role only; the tenant is the token's. Statistics are computed on one
 live view plus the history of calls that arrived in the window (ending now),
 by ``domain.kpis``; nothing is cached, so each call costs two etcd range
 reads per request (plus the queue configs) — fine for dashboards polling every
 few seconds, not meant for per-call use.
+
+Reports (``domain.reports``) read the call records of the window plus
+``TALK_LOOKBACK_S`` before it (their talk is agent time inside it) and the
+presence intervals up to ``MAX_WRAP_UP_S`` after it (a wrap-up that follows a
+call of the window). A 31-day report reads a month of records: an export, not
+a dashboard poll.
 
 An agent created without capacity gets one voice call, and without a site
 gets this node's site.
@@ -21,12 +27,14 @@ from ccpapi.v1 import admin_pb2, admin_pb2_grpc
 from ccp_acd.api import convert, validate
 from ccp_acd.api.auth import Authenticator
 from ccp_acd.api.status import grpc_errors
-from ccp_acd.domain import kpis
+from ccp_acd.domain import kpis, reports
 from ccp_acd.domain.models import QueueConfig
 from ccp_acd.errors import NotFound
 from ccp_acd.state.store import BlockedCaller, Store
 
 ADMIN_ROLES = ("admin",)
+# Seconds before a report's window whose calls may still be talking in it (longer talk is cut there).
+TALK_LOOKBACK_S = 3600.0
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
@@ -120,6 +128,58 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                 for a in sorted(view.agents)
             ]
         )
+
+    @grpc_errors
+    async def GetTenantStats(self, request, context):
+        tenant = await self._tenant(context)
+        now = self._clock()
+        view = await self._store.load_live(tenant)
+        config = await self._store.get_tenant_config(tenant)
+        sites = (config.home_site, *config.failover_sites) if config else ()
+        whole, per_site = kpis.tenant_live_stats(view, now=now, sites=sites)
+        return admin_pb2.TenantStats(
+            at=convert.timestamp(now), tenant=convert.live_stats(whole), sites=[convert.live_stats(s) for s in per_site]
+        )
+
+    # -- reports ----------------------------------------------------------------
+
+    async def _records(self, tenant: str, start: float, end: float):
+        calls = await self._store.history_between(tenant, start - TALK_LOOKBACK_S, end)
+        presence = await self._store.presence_between(tenant, start, end + validate.MAX_WRAP_UP_S)
+        agent_sites = {a.id: a.site for a in await self._store.list_agents(tenant)}
+        return calls, presence, agent_sites
+
+    @grpc_errors
+    async def GetReport(self, request, context):
+        start, end, granularity, group_by = validate.get_report(request)
+        tenant = await self._tenant(context)
+        first, last = reports.aligned(start, end, granularity)
+        queues = await self._store.get_queue_configs(tenant)
+        calls, presence, agent_sites = await self._records(tenant, first, last)
+        groups = queues if group_by is reports.GroupBy.QUEUE else set(agent_sites.values())
+        rows = reports.interval_report(
+            calls=calls, presence=presence, queues=queues, start=first, end=last, granularity=granularity,
+            group_by=group_by, groups=groups, agent_sites=agent_sites,
+        )
+        return admin_pb2.Report(
+            start=convert.timestamp(first), end=convert.timestamp(last), granularity=request.granularity,
+            group_by=request.group_by, rows=[convert.report_row(r) for r in rows],
+        )
+
+    @grpc_errors
+    async def ListAgentReports(self, request, context):
+        start, end = validate.report_window(request)
+        tenant = await self._tenant(context)
+        calls, presence, agent_sites = await self._records(tenant, start, end)
+        rows = reports.agent_report(calls=calls, presence=presence, start=start, end=end, agent_sites=agent_sites)
+        return admin_pb2.ListAgentReportsResponse(agents=[convert.agent_report(r) for r in rows])
+
+    @grpc_errors
+    async def GetCallerHistory(self, request, context):
+        limit = validate.get_caller_history(request)
+        tenant = await self._tenant(context)
+        calls = await self._store.caller_history(tenant, request.address, limit=limit)
+        return convert.caller_history(request.address, calls)
 
     # -- blocklist ------------------------------------------------------------
 

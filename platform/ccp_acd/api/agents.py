@@ -31,7 +31,7 @@ from ccp_acd.api import convert, validate
 from ccp_acd.api.auth import Authenticator
 from ccp_acd.api.status import grpc_errors
 from ccp_acd.domain.models import CallState, Presence, Reservation
-from ccp_acd.errors import NotFound, StateUnavailable
+from ccp_acd.errors import NotFound, PermissionDenied, StateUnavailable
 from ccp_acd.state import keys
 from ccp_acd.state.codec import decode
 from ccp_acd.state.store import Store, WatchEvent
@@ -142,6 +142,23 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             now=self._clock(),
         )
         return await self._status(tenant, request.agent_id)
+
+    @grpc_errors
+    async def GetCallerHistory(self, request, context):
+        """Screen pop. Any interaction the agent does not hold (offered or connected), including unknown
+        or ended ones, is PERMISSION_DENIED: the answer never tells whether an id exists."""
+        limit = validate.agent_caller_history(request)
+        tenant = await self._principal(context, request.agent_id)
+        view = await self._store.load_live(tenant)
+        call, offer = view.calls.get(request.interaction_id), view.reservations.get(request.interaction_id)
+        holds = call is not None and (
+            (call.state is CallState.CONNECTED and call.agent_id == request.agent_id)
+            or (call.state is CallState.QUEUED and offer is not None and offer.agent_id == request.agent_id)
+        )
+        if not holds:
+            raise PermissionDenied(f"interaction_id: agent {request.agent_id!r} does not hold {request.interaction_id!r}")
+        past = await self._store.caller_history(tenant, call.caller.address, limit=limit + 1)
+        return convert.caller_history(call.caller.address, [c for c in past if c.id != call.id][:limit])
 
     @grpc_errors
     async def StreamOffers(self, request, context):

@@ -18,7 +18,7 @@ from ccpapi.v1 import admin_pb2, agent_pb2, common_pb2
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from ccp_acd.domain import predictions
+from ccp_acd.domain import kpis, predictions, reports
 from ccp_acd.domain.models import (
     Agent,
     Call,
@@ -46,6 +46,17 @@ CALL_STATES: dict[CallState, int] = {
     CallState.COMPLETED: common_pb2.INTERACTION_STATE_COMPLETED,
     CallState.ABANDONED: common_pb2.INTERACTION_STATE_ABANDONED,
     CallState.VOICEMAIL: common_pb2.INTERACTION_STATE_VOICEMAIL,
+}
+
+GRANULARITIES_FROM_PB: dict[int, reports.Granularity] = {
+    admin_pb2.GRANULARITY_QUARTER_HOUR: reports.Granularity.QUARTER_HOUR,
+    admin_pb2.GRANULARITY_HOUR: reports.Granularity.HOUR,
+    admin_pb2.GRANULARITY_DAY: reports.Granularity.DAY,
+}
+GROUP_BY_FROM_PB: dict[int, reports.GroupBy] = {
+    admin_pb2.GROUP_BY_QUEUE: reports.GroupBy.QUEUE,
+    admin_pb2.GROUP_BY_SITE: reports.GroupBy.SITE,
+    admin_pb2.GROUP_BY_TENANT: reports.GroupBy.TENANT,
 }
 
 PRESENCE_FROM_PB: dict[int, Presence] = {
@@ -218,21 +229,24 @@ def blocked(value: BlockedCaller) -> admin_pb2.BlockedCaller:
 # -- statistics ---------------------------------------------------------------------
 
 
+def agent_counts(counts: kpis.AgentCounts) -> admin_pb2.AgentCounts:
+    return admin_pb2.AgentCounts(
+        logged_in=counts.logged_in,
+        available=counts.available,
+        busy=counts.busy,
+        wrap_up=counts.wrap_up,
+        on_break=counts.on_break,
+    )
+
+
 def queue_stats(queue: str, stats) -> admin_pb2.QueueStats:
     """The QueueStats message of a ``domain.kpis.QueueStats`` (times in seconds, rates 0..1)."""
-    counts = stats.agents
     message = admin_pb2.QueueStats(
         queue=queue,
         waiting=stats.waiting,
         longest_wait=duration(stats.longest_wait_s),
         expected_wait=duration(stats.expected_wait_s),
-        agents=admin_pb2.AgentCounts(
-            logged_in=counts.logged_in,
-            available=counts.available,
-            busy=counts.busy,
-            wrap_up=counts.wrap_up,
-            on_break=counts.on_break,
-        ),
+        agents=agent_counts(stats.agents),
         window_start=timestamp(stats.window_start),
         offered=stats.offered,
         answered=stats.answered,
@@ -247,3 +261,73 @@ def queue_stats(queue: str, stats) -> admin_pb2.QueueStats:
         overflowed=stats.overflowed,
     )
     return message
+
+
+def live_stats(stats: kpis.LiveStats) -> admin_pb2.LiveStats:
+    return admin_pb2.LiveStats(
+        site=stats.site,
+        waiting=stats.waiting,
+        longest_wait=duration(stats.longest_wait_s),
+        connected=stats.connected,
+        agents=agent_counts(stats.agents),
+    )
+
+
+def report_row(row: reports.IntervalRow) -> admin_pb2.ReportRow:
+    message = admin_pb2.ReportRow(
+        interval_start=timestamp(row.start),
+        interval_end=timestamp(row.end),
+        group=row.group,
+        offered=row.offered,
+        answered=row.answered,
+        answered_within_threshold=row.answered_within_threshold,
+        abandoned=row.abandoned,
+        abandoned_within_threshold=row.abandoned_within_threshold,
+        service_level=row.service_level,
+        average_speed_of_answer=duration(row.asa_s),
+        average_handle_time=duration(row.aht_s),
+        abandonment_rate=row.abandonment_rate,
+        longest_wait=duration(row.longest_wait_s),
+        overflowed=row.overflowed,
+    )
+    if row.occupancy is not None:  # agent time exists for site and tenant groups only
+        message.handle_time.CopyFrom(duration(row.handle_s or 0.0))
+        message.staffed_time.CopyFrom(duration(row.staffed_s or 0.0))
+        message.occupancy = row.occupancy
+    return message
+
+
+def agent_report(row: reports.AgentRow) -> admin_pb2.AgentReport:
+    return admin_pb2.AgentReport(
+        agent_id=row.agent_id,
+        site=row.site,
+        handled=row.handled,
+        talk_time=duration(row.talk_s),
+        wrap_up_time=duration(row.wrap_up_s),
+        average_handle_time=duration(row.aht_s),
+        staffed_time=duration(row.staffed_s),
+        handle_time=duration(row.handle_s),
+        occupancy=row.occupancy,
+    )
+
+
+def caller_history(address: str, calls: Iterable[Call]) -> agent_pb2.CallerHistory:
+    return agent_pb2.CallerHistory(
+        address=address,
+        calls=[
+            agent_pb2.PastCall(
+                id=c.id,
+                queue=c.queue,
+                channel=CHANNELS[c.channel],
+                site=c.site,
+                arrived=timestamp(c.enqueued_at),
+                answered=timestamp(c.answered_at),
+                ended=timestamp(c.ended_at),
+                agent_id=c.agent_id,
+                state=CALL_STATES[c.state],
+                disposition=c.disposition,
+                reason=c.reason,
+            )
+            for c in calls
+        ],
+    )

@@ -19,6 +19,9 @@ Limits (and why):
 - caller address 1..256 printable characters without spaces; caller data at
   most 32 entries, keys ``[A-Za-z0-9_.-]{1,64}``, values at most 1024 characters;
 - wrap-up 0..3600 s; statistics window 1 s..24 h;
+- report windows: end after start, at most 31 days, at most 2000 intervals once
+  widened to whole UTC intervals (15-minute rows over about 20 days), so one
+  answer stays a few hundred kilobytes; caller history limit 1..100 (0: 10);
 - blocklist pattern: an address, or a prefix ending in one ``*``; no ``/``
   (it is an etcd key segment).
 """
@@ -29,7 +32,10 @@ import re
 
 from ccpapi.v1 import admin_pb2, agent_pb2, common_pb2, interaction_pb2, site_pb2
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 
+from ccp_acd.api import convert
+from ccp_acd.domain.reports import Granularity, GroupBy, interval_count
 from ccp_acd.errors import InvalidArgument
 from ccp_acd.settings import ID_PATTERN
 
@@ -51,6 +57,10 @@ MAX_CALLER_DATA = 32
 MAX_DATA_VALUE = 1024
 MAX_WRAP_UP_S = 3600
 MAX_WINDOW_S = 24 * 3600
+MAX_REPORT_DAYS = 31
+MAX_REPORT_INTERVALS = 2000
+MAX_HISTORY = 100
+DEFAULT_HISTORY = 10
 
 
 def _fail(field: str, what: str) -> InvalidArgument:
@@ -252,6 +262,13 @@ def complete(r: agent_pb2.CompleteRequest) -> float | None:
     return None
 
 
+def agent_caller_history(r: agent_pb2.AgentCallerHistoryRequest) -> int:
+    """Validates; returns the limit."""
+    name(r.agent_id, "agent_id")
+    interaction_id(r.interaction_id)
+    return history_limit(r.limit)
+
+
 # -- InteractionService -------------------------------------------------------
 
 
@@ -305,6 +322,53 @@ def window(r: admin_pb2.GetQueueStatsRequest | admin_pb2.ListQueueStatsRequest) 
 def get_queue_stats(r: admin_pb2.GetQueueStatsRequest) -> float:
     name(r.queue, "queue")
     return window(r)
+
+
+def history_limit(value: int, field: str = "limit") -> int:
+    if value == 0:
+        return DEFAULT_HISTORY
+    if not 1 <= value <= MAX_HISTORY:
+        raise _fail(field, f"{value} is out of range 1..{MAX_HISTORY}")
+    return value
+
+
+def _instant(r, field: str) -> float:
+    if not r.HasField(field):
+        raise _fail(field, "is required")
+    value: Timestamp = getattr(r, field)
+    if not 0 <= value.nanos < 1_000_000_000:
+        raise _fail(field, "nanos out of range")
+    return value.seconds + value.nanos / 1e9
+
+
+def report_window(r: admin_pb2.GetReportRequest | admin_pb2.ListAgentReportsRequest) -> tuple[float, float]:
+    """[start, end) in POSIX seconds: end after start, at most MAX_REPORT_DAYS long."""
+    start, end = _instant(r, "start"), _instant(r, "end")
+    if end <= start:
+        raise _fail("end", "must be after start")
+    if end - start > MAX_REPORT_DAYS * 86400:
+        raise _fail("end", f"the window is {(end - start) / 86400:.1f} days long; at most {MAX_REPORT_DAYS}")
+    return start, end
+
+
+def get_report(r: admin_pb2.GetReportRequest) -> tuple[float, float, Granularity, GroupBy]:
+    start, end = report_window(r)
+    enum_value(r.granularity, admin_pb2.Granularity, "granularity")
+    enum_value(r.group_by, admin_pb2.GroupBy, "group_by")
+    granularity = convert.GRANULARITIES_FROM_PB[r.granularity]
+    count = interval_count(start, end, granularity)
+    if count > MAX_REPORT_INTERVALS:
+        raise _fail(
+            "granularity",
+            f"the window covers {count} intervals of {granularity}; at most {MAX_REPORT_INTERVALS} "
+            "(use a shorter window or a coarser granularity)",
+        )
+    return start, end, granularity, convert.GROUP_BY_FROM_PB[r.group_by]
+
+
+def get_caller_history(r: admin_pb2.GetCallerHistoryRequest) -> int:
+    address(r.address, "address")
+    return history_limit(r.limit)
 
 
 def add_blocked_caller(r: admin_pb2.AddBlockedCallerRequest) -> None:

@@ -5,12 +5,35 @@ from ccpapi.v1 import common_pb2 as _common_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class Granularity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GRANULARITY_UNSPECIFIED: _ClassVar[Granularity]
+    GRANULARITY_QUARTER_HOUR: _ClassVar[Granularity]
+    GRANULARITY_HOUR: _ClassVar[Granularity]
+    GRANULARITY_DAY: _ClassVar[Granularity]
+
+class GroupBy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GROUP_BY_UNSPECIFIED: _ClassVar[GroupBy]
+    GROUP_BY_QUEUE: _ClassVar[GroupBy]
+    GROUP_BY_SITE: _ClassVar[GroupBy]
+    GROUP_BY_TENANT: _ClassVar[GroupBy]
+GRANULARITY_UNSPECIFIED: Granularity
+GRANULARITY_QUARTER_HOUR: Granularity
+GRANULARITY_HOUR: Granularity
+GRANULARITY_DAY: Granularity
+GROUP_BY_UNSPECIFIED: GroupBy
+GROUP_BY_QUEUE: GroupBy
+GROUP_BY_SITE: GroupBy
+GROUP_BY_TENANT: GroupBy
 
 class Agent(_message.Message):
     __slots__ = ("id", "display_name", "skills", "capacity", "site")
@@ -152,6 +175,142 @@ class ListAgentStatusesResponse(_message.Message):
     AGENTS_FIELD_NUMBER: _ClassVar[int]
     agents: _containers.RepeatedCompositeFieldContainer[_agent_pb2.AgentStatus]
     def __init__(self, agents: _Optional[_Iterable[_Union[_agent_pb2.AgentStatus, _Mapping]]] = ...) -> None: ...
+
+class GetTenantStatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class LiveStats(_message.Message):
+    __slots__ = ("site", "waiting", "longest_wait", "connected", "agents")
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FIELD_NUMBER: _ClassVar[int]
+    LONGEST_WAIT_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    site: str
+    waiting: int
+    longest_wait: _duration_pb2.Duration
+    connected: int
+    agents: AgentCounts
+    def __init__(self, site: _Optional[str] = ..., waiting: _Optional[int] = ..., longest_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., connected: _Optional[int] = ..., agents: _Optional[_Union[AgentCounts, _Mapping]] = ...) -> None: ...
+
+class TenantStats(_message.Message):
+    __slots__ = ("at", "tenant", "sites")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    SITES_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    tenant: LiveStats
+    sites: _containers.RepeatedCompositeFieldContainer[LiveStats]
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tenant: _Optional[_Union[LiveStats, _Mapping]] = ..., sites: _Optional[_Iterable[_Union[LiveStats, _Mapping]]] = ...) -> None: ...
+
+class GetReportRequest(_message.Message):
+    __slots__ = ("start", "end", "granularity", "group_by")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    GRANULARITY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    granularity: Granularity
+    group_by: GroupBy
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., granularity: _Optional[_Union[Granularity, str]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ...) -> None: ...
+
+class ReportRow(_message.Message):
+    __slots__ = ("interval_start", "interval_end", "group", "offered", "answered", "answered_within_threshold", "abandoned", "abandoned_within_threshold", "service_level", "average_speed_of_answer", "average_handle_time", "abandonment_rate", "longest_wait", "overflowed", "handle_time", "staffed_time", "occupancy")
+    INTERVAL_START_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_END_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    OFFERED_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_WITHIN_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    ABANDONED_FIELD_NUMBER: _ClassVar[int]
+    ABANDONED_WITHIN_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    AVERAGE_SPEED_OF_ANSWER_FIELD_NUMBER: _ClassVar[int]
+    AVERAGE_HANDLE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ABANDONMENT_RATE_FIELD_NUMBER: _ClassVar[int]
+    LONGEST_WAIT_FIELD_NUMBER: _ClassVar[int]
+    OVERFLOWED_FIELD_NUMBER: _ClassVar[int]
+    HANDLE_TIME_FIELD_NUMBER: _ClassVar[int]
+    STAFFED_TIME_FIELD_NUMBER: _ClassVar[int]
+    OCCUPANCY_FIELD_NUMBER: _ClassVar[int]
+    interval_start: _timestamp_pb2.Timestamp
+    interval_end: _timestamp_pb2.Timestamp
+    group: str
+    offered: int
+    answered: int
+    answered_within_threshold: int
+    abandoned: int
+    abandoned_within_threshold: int
+    service_level: float
+    average_speed_of_answer: _duration_pb2.Duration
+    average_handle_time: _duration_pb2.Duration
+    abandonment_rate: float
+    longest_wait: _duration_pb2.Duration
+    overflowed: int
+    handle_time: _duration_pb2.Duration
+    staffed_time: _duration_pb2.Duration
+    occupancy: float
+    def __init__(self, interval_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., interval_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., group: _Optional[str] = ..., offered: _Optional[int] = ..., answered: _Optional[int] = ..., answered_within_threshold: _Optional[int] = ..., abandoned: _Optional[int] = ..., abandoned_within_threshold: _Optional[int] = ..., service_level: _Optional[float] = ..., average_speed_of_answer: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., average_handle_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., abandonment_rate: _Optional[float] = ..., longest_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., overflowed: _Optional[int] = ..., handle_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., staffed_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., occupancy: _Optional[float] = ...) -> None: ...
+
+class Report(_message.Message):
+    __slots__ = ("start", "end", "granularity", "group_by", "rows")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    GRANULARITY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    granularity: Granularity
+    group_by: GroupBy
+    rows: _containers.RepeatedCompositeFieldContainer[ReportRow]
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., granularity: _Optional[_Union[Granularity, str]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., rows: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ...) -> None: ...
+
+class ListAgentReportsRequest(_message.Message):
+    __slots__ = ("start", "end")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AgentReport(_message.Message):
+    __slots__ = ("agent_id", "site", "handled", "talk_time", "wrap_up_time", "average_handle_time", "staffed_time", "handle_time", "occupancy")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    HANDLED_FIELD_NUMBER: _ClassVar[int]
+    TALK_TIME_FIELD_NUMBER: _ClassVar[int]
+    WRAP_UP_TIME_FIELD_NUMBER: _ClassVar[int]
+    AVERAGE_HANDLE_TIME_FIELD_NUMBER: _ClassVar[int]
+    STAFFED_TIME_FIELD_NUMBER: _ClassVar[int]
+    HANDLE_TIME_FIELD_NUMBER: _ClassVar[int]
+    OCCUPANCY_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    site: str
+    handled: int
+    talk_time: _duration_pb2.Duration
+    wrap_up_time: _duration_pb2.Duration
+    average_handle_time: _duration_pb2.Duration
+    staffed_time: _duration_pb2.Duration
+    handle_time: _duration_pb2.Duration
+    occupancy: float
+    def __init__(self, agent_id: _Optional[str] = ..., site: _Optional[str] = ..., handled: _Optional[int] = ..., talk_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., wrap_up_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., average_handle_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., staffed_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., handle_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., occupancy: _Optional[float] = ...) -> None: ...
+
+class ListAgentReportsResponse(_message.Message):
+    __slots__ = ("agents",)
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    agents: _containers.RepeatedCompositeFieldContainer[AgentReport]
+    def __init__(self, agents: _Optional[_Iterable[_Union[AgentReport, _Mapping]]] = ...) -> None: ...
+
+class GetCallerHistoryRequest(_message.Message):
+    __slots__ = ("address", "limit")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    limit: int
+    def __init__(self, address: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class BlockedCaller(_message.Message):
     __slots__ = ("pattern", "reason", "created_at")

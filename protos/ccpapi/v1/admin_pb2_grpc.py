@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from ccpapi.v1 import admin_pb2 as ccpapi_dot_v1_dot_admin__pb2
+from ccpapi.v1 import agent_pb2 as ccpapi_dot_v1_dot_agent__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -74,6 +75,26 @@ class AdminServiceStub:
                 request_serializer=ccpapi_dot_v1_dot_admin__pb2.ListAgentStatusesRequest.SerializeToString,
                 response_deserializer=ccpapi_dot_v1_dot_admin__pb2.ListAgentStatusesResponse.FromString,
                 _registered_method=True)
+        self.GetTenantStats = channel.unary_unary(
+                '/ccpapi.v1.AdminService/GetTenantStats',
+                request_serializer=ccpapi_dot_v1_dot_admin__pb2.GetTenantStatsRequest.SerializeToString,
+                response_deserializer=ccpapi_dot_v1_dot_admin__pb2.TenantStats.FromString,
+                _registered_method=True)
+        self.GetReport = channel.unary_unary(
+                '/ccpapi.v1.AdminService/GetReport',
+                request_serializer=ccpapi_dot_v1_dot_admin__pb2.GetReportRequest.SerializeToString,
+                response_deserializer=ccpapi_dot_v1_dot_admin__pb2.Report.FromString,
+                _registered_method=True)
+        self.ListAgentReports = channel.unary_unary(
+                '/ccpapi.v1.AdminService/ListAgentReports',
+                request_serializer=ccpapi_dot_v1_dot_admin__pb2.ListAgentReportsRequest.SerializeToString,
+                response_deserializer=ccpapi_dot_v1_dot_admin__pb2.ListAgentReportsResponse.FromString,
+                _registered_method=True)
+        self.GetCallerHistory = channel.unary_unary(
+                '/ccpapi.v1.AdminService/GetCallerHistory',
+                request_serializer=ccpapi_dot_v1_dot_admin__pb2.GetCallerHistoryRequest.SerializeToString,
+                response_deserializer=ccpapi_dot_v1_dot_agent__pb2.CallerHistory.FromString,
+                _registered_method=True)
         self.AddBlockedCaller = channel.unary_unary(
                 '/ccpapi.v1.AdminService/AddBlockedCaller',
                 request_serializer=ccpapi_dot_v1_dot_admin__pb2.AddBlockedCallerRequest.SerializeToString,
@@ -142,6 +163,34 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTenantStats(self, request, context):
+        """Real time for the whole tenant and each of its sites.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReport(self, request, context):
+        """Historical KPIs per interval and group, from the call records (docs/kpis.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAgentReports(self, request, context):
+        """Per-agent figures over a window, for comparison.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCallerHistory(self, request, context):
+        """A caller's previous calls, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AddBlockedCaller(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -202,6 +251,26 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListAgentStatuses,
                     request_deserializer=ccpapi_dot_v1_dot_admin__pb2.ListAgentStatusesRequest.FromString,
                     response_serializer=ccpapi_dot_v1_dot_admin__pb2.ListAgentStatusesResponse.SerializeToString,
+            ),
+            'GetTenantStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTenantStats,
+                    request_deserializer=ccpapi_dot_v1_dot_admin__pb2.GetTenantStatsRequest.FromString,
+                    response_serializer=ccpapi_dot_v1_dot_admin__pb2.TenantStats.SerializeToString,
+            ),
+            'GetReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReport,
+                    request_deserializer=ccpapi_dot_v1_dot_admin__pb2.GetReportRequest.FromString,
+                    response_serializer=ccpapi_dot_v1_dot_admin__pb2.Report.SerializeToString,
+            ),
+            'ListAgentReports': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAgentReports,
+                    request_deserializer=ccpapi_dot_v1_dot_admin__pb2.ListAgentReportsRequest.FromString,
+                    response_serializer=ccpapi_dot_v1_dot_admin__pb2.ListAgentReportsResponse.SerializeToString,
+            ),
+            'GetCallerHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCallerHistory,
+                    request_deserializer=ccpapi_dot_v1_dot_admin__pb2.GetCallerHistoryRequest.FromString,
+                    response_serializer=ccpapi_dot_v1_dot_agent__pb2.CallerHistory.SerializeToString,
             ),
             'AddBlockedCaller': grpc.unary_unary_rpc_method_handler(
                     servicer.AddBlockedCaller,
@@ -435,6 +504,114 @@ class AdminService:
             '/ccpapi.v1.AdminService/ListAgentStatuses',
             ccpapi_dot_v1_dot_admin__pb2.ListAgentStatusesRequest.SerializeToString,
             ccpapi_dot_v1_dot_admin__pb2.ListAgentStatusesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTenantStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ccpapi.v1.AdminService/GetTenantStats',
+            ccpapi_dot_v1_dot_admin__pb2.GetTenantStatsRequest.SerializeToString,
+            ccpapi_dot_v1_dot_admin__pb2.TenantStats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ccpapi.v1.AdminService/GetReport',
+            ccpapi_dot_v1_dot_admin__pb2.GetReportRequest.SerializeToString,
+            ccpapi_dot_v1_dot_admin__pb2.Report.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAgentReports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ccpapi.v1.AdminService/ListAgentReports',
+            ccpapi_dot_v1_dot_admin__pb2.ListAgentReportsRequest.SerializeToString,
+            ccpapi_dot_v1_dot_admin__pb2.ListAgentReportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCallerHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ccpapi.v1.AdminService/GetCallerHistory',
+            ccpapi_dot_v1_dot_admin__pb2.GetCallerHistoryRequest.SerializeToString,
+            ccpapi_dot_v1_dot_agent__pb2.CallerHistory.FromString,
             options,
             channel_credentials,
             insecure,

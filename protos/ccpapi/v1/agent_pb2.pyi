@@ -124,3 +124,47 @@ class CompleteRequest(_message.Message):
     disposition: str
     wrap_up: _duration_pb2.Duration
     def __init__(self, agent_id: _Optional[str] = ..., interaction_id: _Optional[str] = ..., disposition: _Optional[str] = ..., wrap_up: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class AgentCallerHistoryRequest(_message.Message):
+    __slots__ = ("agent_id", "interaction_id", "limit")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    INTERACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    interaction_id: str
+    limit: int
+    def __init__(self, agent_id: _Optional[str] = ..., interaction_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class PastCall(_message.Message):
+    __slots__ = ("id", "queue", "channel", "site", "arrived", "answered", "ended", "agent_id", "state", "disposition", "reason")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    ARRIVED_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    ENDED_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    DISPOSITION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    queue: str
+    channel: _common_pb2.Channel
+    site: str
+    arrived: _timestamp_pb2.Timestamp
+    answered: _timestamp_pb2.Timestamp
+    ended: _timestamp_pb2.Timestamp
+    agent_id: str
+    state: _common_pb2.InteractionState
+    disposition: str
+    reason: str
+    def __init__(self, id: _Optional[str] = ..., queue: _Optional[str] = ..., channel: _Optional[_Union[_common_pb2.Channel, str]] = ..., site: _Optional[str] = ..., arrived: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., answered: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., agent_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.InteractionState, str]] = ..., disposition: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CallerHistory(_message.Message):
+    __slots__ = ("address", "calls")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    calls: _containers.RepeatedCompositeFieldContainer[PastCall]
+    def __init__(self, address: _Optional[str] = ..., calls: _Optional[_Iterable[_Union[PastCall, _Mapping]]] = ...) -> None: ...

@@ -75,6 +75,11 @@ class AgentServiceStub:
                 request_serializer=ccpapi_dot_v1_dot_agent__pb2.CompleteRequest.SerializeToString,
                 response_deserializer=ccpapi_dot_v1_dot_agent__pb2.AgentStatus.FromString,
                 _registered_method=True)
+        self.GetCallerHistory = channel.unary_unary(
+                '/ccpapi.v1.AgentService/GetCallerHistory',
+                request_serializer=ccpapi_dot_v1_dot_agent__pb2.AgentCallerHistoryRequest.SerializeToString,
+                response_deserializer=ccpapi_dot_v1_dot_agent__pb2.CallerHistory.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -134,6 +139,14 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCallerHistory(self, request, context):
+        """Screen pop: the previous calls of the caller of an interaction this agent
+        holds (offered or connected); PERMISSION_DENIED for any other interaction.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -176,6 +189,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.Complete,
                     request_deserializer=ccpapi_dot_v1_dot_agent__pb2.CompleteRequest.FromString,
                     response_serializer=ccpapi_dot_v1_dot_agent__pb2.AgentStatus.SerializeToString,
+            ),
+            'GetCallerHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCallerHistory,
+                    request_deserializer=ccpapi_dot_v1_dot_agent__pb2.AgentCallerHistoryRequest.FromString,
+                    response_serializer=ccpapi_dot_v1_dot_agent__pb2.CallerHistory.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -394,6 +412,33 @@ class AgentService:
             '/ccpapi.v1.AgentService/Complete',
             ccpapi_dot_v1_dot_agent__pb2.CompleteRequest.SerializeToString,
             ccpapi_dot_v1_dot_agent__pb2.AgentStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCallerHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ccpapi.v1.AgentService/GetCallerHistory',
+            ccpapi_dot_v1_dot_agent__pb2.AgentCallerHistoryRequest.SerializeToString,
+            ccpapi_dot_v1_dot_agent__pb2.CallerHistory.FromString,
             options,
             channel_credentials,
             insecure,
