@@ -1,4 +1,5 @@
-"""A node's Prometheus endpoint, scraped: queue and agent gauges for what the router sees, and its counters."""
+"""A node's Prometheus endpoint, scraped: queue and agent gauges for what the router sees, its counters,
+and the call counters and histograms recorded as calls are answered, abandoned and completed."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import secrets
 import time
 import urllib.request
 
+import grpc.aio
 import pytest
+from ccp_acd.api.auth import issue_token
 from ccp_acd.domain.models import Call, Channel, Presence, QueueConfig
 from ccp_acd.embedded.processes import free_port
 from ccp_acd.state.store import AgentProfile
+from ccpapi.v1 import agent_pb2, agent_pb2_grpc, common_pb2, interaction_pb2, interaction_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import eventually
+from tests.helpers import bearer, eventually
 from tests.state.conftest import seed_tenant
 
 pytestmark = [pytest.mark.etcd]
@@ -53,3 +57,71 @@ async def test_the_metrics_endpoint_reports_queues_agents_and_routing(store, nod
     assert samples[("ccp_agents", (("site", "site-a"), ("state", "break"), ("tenant", tenant)))] == 1
     assert samples[("ccp_queue_oldest_wait_seconds", queue)] >= 0
     assert samples[("ccp_router_commits_total", ())] >= 1
+
+
+async def _offered_to(store, tenant: str, call_id: str) -> str:
+    async def reservation():
+        found = (await store.load_live(tenant)).reservations.get(call_id)
+        return found.agent_id if found else None
+
+    return await eventually(reservation, timeout_s=15, what=f"an offer of {call_id}")
+
+
+async def test_call_counters_and_histograms_follow_answers_abandons_and_completions(store, node_processes):
+    """Service level needs the threshold of the call's own queue: ``slow`` (0 s) answers nothing within it."""
+    tenant = f"calls-{secrets.token_hex(3)}"
+    agents = {a: AgentProfile(capacity={Channel.VOICE: 1}, site="site-a") for a in ("a1", "a2")}
+    await seed_tenant(store, tenant, queue=QueueConfig("q", offer_timeout_s=60, sl_threshold_s=30), agents=agents)
+    await store.put_queue_config(tenant, QueueConfig("slow", offer_timeout_s=60, sl_threshold_s=0.0))
+    metrics = f"127.0.0.1:{free_port()}"
+    node = await asyncio.to_thread(node_processes, f"{tenant}-n1", env={"CCP_METRICS_LISTEN": metrics})
+    caller = bearer(await issue_token(store, tenant=tenant, role="interaction"))
+    tokens = {a: bearer(await issue_token(store, tenant=tenant, role="agent", agent_id=a)) for a in agents}
+
+    async with grpc.aio.insecure_channel(node.address) as channel:
+        interactions = interaction_pb2_grpc.InteractionServiceStub(channel)
+        desk = agent_pb2_grpc.AgentServiceStub(channel)
+
+        async def enqueue(queue: str) -> str:
+            request = interaction_pb2.EnqueueRequest(
+                queue=queue, channel=common_pb2.CHANNEL_VOICE, caller=common_pb2.Caller(address="+15550100")
+            )
+            return (await interactions.Enqueue(request, metadata=caller)).id
+
+        answered = {}
+        for queue in ("q", "slow"):
+            call_id = await enqueue(queue)
+            agent = await _offered_to(store, tenant, call_id)
+            await desk.AcceptOffer(agent_pb2.AcceptOfferRequest(agent_id=agent, interaction_id=call_id),
+                                   metadata=tokens[agent])
+            answered[call_id] = agent
+        left = await enqueue("q")  # both agents busy: it waits, and the caller hangs up
+        await interactions.Cancel(interaction_pb2.CancelRequest(interaction_id=left), metadata=caller)
+        for call_id, agent in answered.items():
+            await desk.Complete(agent_pb2.CompleteRequest(agent_id=agent, interaction_id=call_id), metadata=tokens[agent])
+    records = {call_id: await store.get_call(tenant, call_id) for call_id in answered}
+    q = next(r for r in records.values() if r.queue == "q")
+
+    def labels(queue: str, **more: str) -> tuple:
+        return tuple(sorted({"tenant": tenant, "queue": queue, "site": "site-a", **more}.items()))
+
+    async def scraped():
+        samples = await asyncio.to_thread(_scrape, metrics)
+        return samples if samples.get(("ccp_calls_completed_total", labels("slow"))) == 1 else None
+
+    samples = await eventually(scraped, timeout_s=15, what="the call metrics")
+    for name, queue, value in [
+        ("ccp_calls_enqueued_total", "q", 2), ("ccp_calls_enqueued_total", "slow", 1),
+        ("ccp_calls_answered_total", "q", 1), ("ccp_calls_answered_total", "slow", 1),
+        ("ccp_calls_answered_within_threshold_total", "q", 1),
+        ("ccp_calls_abandoned_total", "q", 1),
+        ("ccp_calls_completed_total", "q", 1),
+        ("ccp_call_wait_seconds_count", "q", 1), ("ccp_call_talk_seconds_count", "q", 1),
+        ("ccp_call_wait_seconds_bucket", "q", 1),
+    ]:
+        key = labels(queue, le="30.0") if name.endswith("_bucket") else labels(queue)
+        assert samples[(name, key)] == value, name
+    assert samples.get(("ccp_calls_answered_within_threshold_total", labels("slow")), 0) == 0
+    assert ("ccp_calls_abandoned_total", labels("slow")) not in samples
+    assert samples[("ccp_call_wait_seconds_sum", labels("q"))] == pytest.approx(q.answered_at - q.enqueued_at, abs=1e-3)
+    assert samples[("ccp_call_talk_seconds_sum", labels("q"))] == pytest.approx(q.ended_at - q.answered_at, abs=1e-3)

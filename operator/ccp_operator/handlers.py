@@ -8,6 +8,11 @@ with backoff. Deleting a queue first moves its waiting callers to its overflow
 target (they keep their place in line); with no target it waits until the
 callers are served. Run with ``kopf run -m ccp_operator.handlers`` (settings:
 ``ccp_operator.settings``).
+
+Each create / update / resume reconcile is a span ``reconcile <Kind>``
+(attributes ``ccp.namespace``, ``ccp.name``, ``ccp.outcome``: the Reconciled
+condition's reason, or ``error``), exported as the ``OTEL_*`` variables say
+(``ccp_acd.tracing``; service name ``ccp-operator`` by default).
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ from typing import Any
 
 import kopf
 import kubernetes
+from ccp_acd import tracing
 from ccp_acd.api.auth import issue_token
 from ccp_acd.domain.models import CallState
 from ccp_acd.errors import FailedPrecondition, NotFound, StateUnavailable
 from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.store import TenantConfig
+from opentelemetry import trace
 
 from ccp_operator import children
 from ccp_operator import conditions as c
@@ -47,6 +54,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.store = await EtcdStore.connect(config.etcd_endpoint)
     memo.kube = Kube(api_client())
     memo.acd = config.acd_template()
+    memo.tracer_provider = tracing.tracer_provider_from_env(service_name="ccp-operator", attributes={})
+    memo.tracer = memo.tracer_provider.get_tracer("ccp_operator")
 
 
 @kopf.on.login()
@@ -59,6 +68,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await memo.store.close()
     memo.kube.close()
+    tracing.shutdown(memo.tracer_provider)
 
 
 def _resource(body: kopf.Body) -> dict[str, Any]:
@@ -74,6 +84,18 @@ def _report(patch: kopf.Patch, status: dict, generation: int, *, ready: bool, re
 
 
 async def _reconcile(body, patch, status, memo, write) -> None:
+    metadata = body["metadata"]
+    attributes = {"ccp.namespace": metadata.get("namespace") or "", "ccp.name": metadata.get("name") or ""}
+    tracer = memo.get("tracer") or trace.NoOpTracer()  # handlers called without the startup (tests) trace nothing
+    with tracer.start_as_current_span(f"reconcile {body.get('kind', '')}", attributes=attributes) as span:
+        try:
+            await _apply(body, patch, status, memo, write)
+        finally:
+            reconciled = [x for x in patch.get("status", {}).get("conditions") or () if x["type"] == c.RECONCILED]
+            span.set_attribute("ccp.outcome", reconciled[0]["reason"] if reconciled else "error")
+
+
+async def _apply(body, patch, status, memo, write) -> None:
     generation = body["metadata"].get("generation", 0)
     try:
         message = await write(memo.store)

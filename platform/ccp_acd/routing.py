@@ -37,6 +37,7 @@ from ccp_acd.state import keys
 from ccp_acd.state.etcd import EtcdStore, Session
 from ccp_acd.state.sites import SiteDirectory
 from ccp_acd.state.store import TenantConfig
+from ccp_acd.telemetry import CallEvents
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,11 @@ class Router:
         settings: NodeSettings,
         directory: SiteDirectory | None = None,
         clock: Callable[[], float] = time.time,
+        events: CallEvents | None = None,
     ):
         self._store = store
+        # Spans and metrics of what the router commits: offer expiries, re-routes, site moves.
+        self._events = events or CallEvents.noop()
         self._session = session
         self._settings = settings
         self._directory = directory or SiteDirectory(store, site=settings.site, node_id=settings.node_id)
@@ -202,6 +206,7 @@ class Router:
                     committed += 1
                     self.commits += 1
                     log.debug("%s: committed %s", tenant, decision)
+                    self._events.decided(tenant, view, decision, now=now)
                 else:
                     self.conflicts += 1
                     stale = True

@@ -38,6 +38,7 @@ from ccpapi.v1 import (
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
+from opentelemetry import trace
 
 from ccp_acd.api.admin import AdminServicer
 from ccp_acd.api.agents import AgentServicer
@@ -48,7 +49,7 @@ from ccp_acd.routing import Router
 from ccp_acd.settings import NodeSettings
 from ccp_acd.state.etcd import EtcdStore, Session
 from ccp_acd.state.sites import SiteDirectory
-from ccp_acd.telemetry import Metrics, start_metrics
+from ccp_acd.telemetry import Telemetry, start_telemetry
 from ccp_acd.wallboard.web import Wallboard, start_wallboard
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class Node:
     router: Router
     router_task: asyncio.Task[None]
     port: int
-    metrics: Metrics | None = None
+    telemetry: Telemetry | None = None
     wallboard: Wallboard | None = None
 
     @property
@@ -100,8 +101,8 @@ class Node:
             _bounded(self.session.close(), "session close (lease revoke)", STEP_TIMEOUT_S),
         )
         await _bounded(self.store.close(), "etcd client close", STEP_TIMEOUT_S)
-        if self.metrics is not None:
-            self.metrics.shutdown()
+        if self.telemetry is not None:
+            self.telemetry.shutdown()
         log.info("node %s/%s stopped", self.settings.site, self.settings.node_id)
 
 
@@ -114,16 +115,22 @@ async def _bounded(awaitable: Awaitable[object], what: str, timeout_s: float) ->
         log.warning("%s did not finish within %ss; going on with the shutdown", what, timeout_s)
 
 
-async def start_node(settings: NodeSettings) -> Node:
+async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerProvider | None = None) -> Node:
+    """A serving node; ``tracer_provider`` (tests) replaces the one built from the OTEL_* variables."""
     store = await EtcdStore.connect(settings.etcd_endpoint, timeout_s=settings.etcd_timeout_s)
+    telemetry: Telemetry | None = None
     try:
+        telemetry = start_telemetry(settings, tracer_provider=tracer_provider)
+        events = telemetry.events
         cluster_token = settings.cluster_token.get_secret_value()
         auth = Authenticator(store)
         directory = SiteDirectory(store, site=settings.site, node_id=settings.node_id)
-        server = grpc.aio.server()
-        agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(store, auth), server)
+        server = grpc.aio.server(interceptors=telemetry.server_interceptors())
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(store, auth, events=events), server)
         interaction_pb2_grpc.add_InteractionServiceServicer_to_server(
-            InteractionServicer(store, auth, site=settings.site, node_id=settings.node_id, directory=directory),
+            InteractionServicer(
+                store, auth, site=settings.site, node_id=settings.node_id, directory=directory, events=events
+            ),
             server,
         )
         admin_pb2_grpc.add_AdminServiceServicer_to_server(
@@ -154,11 +161,13 @@ async def start_node(settings: NodeSettings) -> Node:
         )
     except BaseException:
         await store.close()
+        if telemetry is not None:
+            telemetry.shutdown()
         raise
     await server.start()
-    router = Router(store, session=session, settings=settings, directory=directory)
+    router = Router(store, session=session, settings=settings, directory=directory, events=events)
     router_task = asyncio.create_task(router.run(), name="router")
-    metrics = start_metrics(settings, router)
+    telemetry.observe(router)
     wallboard = await start_wallboard(
         settings.wallboard_listen, store, auth, interval_s=settings.wallboard_interval_s
     )
@@ -170,7 +179,7 @@ async def start_node(settings: NodeSettings) -> Node:
         )
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info("node %s/%s serving on %s:%d", settings.site, settings.node_id, host, port)
-    return Node(settings, store, session, server, health, router, router_task, port, metrics, wallboard=wallboard)
+    return Node(settings, store, session, server, health, router, router_task, port, telemetry, wallboard=wallboard)
 
 
 async def serve(settings: NodeSettings, *, ready: asyncio.Event | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Metrics of a node, through OpenTelemetry, exported for Prometheus (``CCP_METRICS_LISTEN``).
+"""Telemetry of a node: metrics through OpenTelemetry, for Prometheus (``CCP_METRICS_LISTEN``) and OTLP.
 
 Observable instruments read what the router last saw (one live view per
 tenant, refreshed at every dispatch) and its counters, so a scrape costs no
@@ -8,6 +8,16 @@ etcd read. Names follow OpenTelemetry's Prometheus conventions (``ccp_`` prefix)
 - ``ccp_queue_oldest_wait_seconds{tenant,queue,site}``: the longest current wait
 - ``ccp_agents{tenant,site,state}``: agents by state (busy = holding work)
 - ``ccp_router_commits_total`` / ``ccp_router_conflicts_total``: decisions committed / lost compare-and-sets
+
+Call counters and histograms are recorded where the event happens, by the
+node that commits it (``CallEvents``, with the call's spans from ``tracing``):
+
+- ``ccp_calls_{enqueued,answered,answered_within_threshold,abandoned,completed}_total{tenant,queue,site}``
+- ``ccp_call_wait_seconds{tenant,queue,site}`` (enqueue to answer), ``ccp_call_talk_seconds`` (answer to end)
+
+``site`` is the site routing the call at the event. Without a scrape endpoint
+or an OTLP endpoint the instruments are no-ops, and so are the reads they need.
+Docs: docs/observability.md.
 """
 
 from __future__ import annotations
@@ -16,16 +26,45 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import grpc.aio
+from opentelemetry import trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.metrics import CallbackOptions, Meter, NoOpMeterProvider, Observation
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from prometheus_client import start_http_server
 
-from ccp_acd.domain.models import CallState, LiveView, Presence
-from ccp_acd.routing import Router
+from ccp_acd import tracing
+from ccp_acd.domain.models import (
+    ActionKind,
+    Call,
+    CallState,
+    Decision,
+    ExpireOfferDecision,
+    LiveView,
+    Presence,
+    RerouteDecision,
+    Reservation,
+    SiteMoveDecision,
+)
 from ccp_acd.settings import NodeSettings
+from ccp_acd.state import keys
+from ccp_acd.state.codec import decode
+
+if TYPE_CHECKING:  # the router records through CallEvents: importing it here at run time would be a cycle
+    from ccp_acd.routing import Router
+    from ccp_acd.state.etcd import EtcdStore
+
+SERVICE_NAME = "ccp-acd"
+# Seconds, around the usual service-level thresholds; floats, so the scrape shows le="20.0" as client_python does.
+WAIT_BUCKETS_S = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
+# Seconds. Talk time: from a short chat answer to an hour-long support call.
+TALK_BUCKETS_S = (10.0, 30.0, 60.0, 120.0, 180.0, 300.0, 450.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0)
+# Used when the queue's config is gone by the time its call is answered (the QueueConfig default).
+DEFAULT_SL_THRESHOLD_S = 20.0
 
 
 def queue_figures(view: LiveView, *, now: float) -> dict[tuple[str, str], tuple[int, float]]:
@@ -56,25 +95,177 @@ def agent_states(view: LiveView, *, now: float) -> Counter[tuple[str, str]]:
     return states
 
 
+class CallMetrics:
+    """The call counters and histograms (module doc); no-ops on a no-op meter."""
+
+    def __init__(self, meter: Meter, *, active: bool):
+        self.active = active
+        self.enqueued = meter.create_counter("ccp_calls_enqueued", description="Calls admitted into a queue")
+        self.answered = meter.create_counter("ccp_calls_answered", description="Calls an agent accepted")
+        self.within = meter.create_counter(
+            "ccp_calls_answered_within_threshold",
+            description="Calls answered within their queue's service-level threshold (from first arrival)",
+        )
+        self.abandoned = meter.create_counter("ccp_calls_abandoned", description="Calls the caller left while queued")
+        self.completed = meter.create_counter("ccp_calls_completed", description="Calls an agent completed")
+        self.wait = meter.create_histogram(
+            "ccp_call_wait", unit="s", description="Wait from first arrival to answer",
+            explicit_bucket_boundaries_advisory=WAIT_BUCKETS_S,
+        )
+        self.talk = meter.create_histogram(
+            "ccp_call_talk", unit="s", description="Talk time, answer to completion",
+            explicit_bucket_boundaries_advisory=TALK_BUCKETS_S,
+        )
+
+
+def _labels(tenant: str, call: Call) -> dict[str, str]:
+    return {"tenant": tenant, "queue": call.queue, "site": call.site}
+
+
+class CallEvents:
+    """What a node records as a call's life moves on: its spans and its metrics together.
+
+    Call the methods after the step was committed, with the call as stored.
+    """
+
+    def __init__(self, spans: tracing.CallSpans, metrics: CallMetrics):
+        self.spans = spans
+        self.metrics = metrics
+
+    @classmethod
+    def noop(cls) -> CallEvents:
+        return cls(tracing.CallSpans(trace.NoOpTracerProvider(), site=""), CallMetrics(_NOOP_METER, active=False))
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is recorded: when not, callers skip the reads recording needs."""
+        return self.spans.enabled or self.metrics.active
+
+    async def offer_before(self, store: EtcdStore, tenant: str, call_id: str) -> Reservation | None:
+        """The offer pending now, read before accept / reject delete it; None when spans are not recorded."""
+        if not self.spans.enabled:
+            return None
+        records, _ = await store.read_prefix(keys.reservation(tenant, call_id))
+        return decode(Reservation, records[0][1]) if records else None
+
+    async def threshold_s(self, store: EtcdStore, tenant: str, queue: str) -> float:
+        """The queue's service-level threshold (read only when metrics are recorded)."""
+        config = (await store.get_queue_configs(tenant)).get(queue) if self.metrics.active else None
+        return config.sl_threshold_s if config is not None else DEFAULT_SL_THRESHOLD_S
+
+    def enqueued(self, tenant: str, call: Call, *, created: bool) -> None:
+        self.spans.admitted(tenant, call)
+        if not created:
+            return  # a retried Enqueue: counted the first time
+        self.metrics.enqueued.add(1, _labels(tenant, call))
+        if call.state is CallState.VOICEMAIL and call.ended_at is not None:
+            self.spans.queued(tenant, call, outcome="voicemail", end=call.ended_at)
+
+    def answered(self, tenant: str, call: Call, *, offer: Reservation | None, threshold_s: float) -> None:
+        answered_at = call.answered_at if call.answered_at is not None else time.time()
+        if offer is not None:
+            self.spans.offer(tenant, call, offer, outcome="accepted", end=answered_at)
+        self.spans.queued(tenant, call, outcome="answered", end=answered_at)
+        labels = _labels(tenant, call)
+        wait = call.waited(answered_at)
+        self.metrics.answered.add(1, labels)
+        self.metrics.wait.record(wait, labels)
+        if wait <= threshold_s:
+            self.metrics.within.add(1, labels)
+
+    def rejected(self, tenant: str, call: Call, offer: Reservation, *, at: float) -> None:
+        self.spans.offer(tenant, call, offer, outcome="rejected", end=at)
+
+    def abandoned(self, tenant: str, call: Call) -> None:
+        end = call.ended_at if call.ended_at is not None else time.time()
+        self.spans.queued(tenant, call, outcome="abandoned", end=end)
+        self.metrics.abandoned.add(1, _labels(tenant, call))
+
+    def completed(self, tenant: str, call: Call) -> None:
+        self.spans.talk(tenant, call)
+        labels = _labels(tenant, call)
+        self.metrics.completed.add(1, labels)
+        if call.answered_at is not None and call.ended_at is not None:
+            self.metrics.talk.record(max(0.0, call.ended_at - call.answered_at), labels)
+
+    def decided(self, tenant: str, view: LiveView, decision: Decision, *, now: float) -> None:
+        """A routing decision the router committed on ``view`` (offers are recorded when they end)."""
+        call = view.calls.get(decision.call_id)
+        if call is None:
+            return
+        if isinstance(decision, ExpireOfferDecision):
+            offer = view.reservations.get(decision.call_id)
+            if offer is not None:
+                self.spans.offer(tenant, call, offer, outcome="expired", end=min(now, offer.expires_at))
+        elif isinstance(decision, RerouteDecision):
+            action = decision.action
+            self.spans.mark("call.reroute", tenant, call, at=now, attributes={
+                "ccp.action": str(action.kind), "ccp.target_queue": action.target_queue or "", "ccp.reason": decision.reason,
+            })
+            if action.kind is ActionKind.VOICEMAIL:
+                self.spans.queued(tenant, call, outcome="voicemail", end=now)
+        elif isinstance(decision, SiteMoveDecision):
+            self.spans.mark("call.site_move", tenant, call, at=now, attributes={
+                "ccp.from_site": call.site, "ccp.to_site": decision.to_site, "ccp.reason": decision.reason,
+            })
+
+
+_NOOP_METER = NoOpMeterProvider().get_meter("ccp_acd")
+
+
 @dataclass
-class Metrics:
-    provider: MeterProvider
-    server: object
+class Telemetry:
+    """A node's telemetry: call events, tracer and meter providers, the scrape endpoint."""
+
+    settings: NodeSettings
+    events: CallEvents
+    tracer_provider: trace.TracerProvider
+    # Whether this node built the tracer provider (from the environment): then it flushes and stops with the node.
+    owns_tracer_provider: bool = False
+    meter_provider: MeterProvider | None = None
+    server: object | None = None
+
+    def server_interceptors(self) -> list[grpc.aio.ServerInterceptor]:
+        """A server span for every gRPC method, when spans are recorded at all."""
+        return [aio_server_interceptor(tracer_provider=self.tracer_provider)] if self.events.spans.enabled else []
+
+    def observe(self, router: Router) -> None:
+        """Gauges of what the router sees; then open the scrape endpoint (if configured)."""
+        if self.meter_provider is None:
+            return
+        _router_gauges(self.meter_provider.get_meter("ccp_acd"), router)
+        if self.settings.metrics_listen:
+            host, _, port = self.settings.metrics_listen.rpartition(":")
+            self.server, _thread = start_http_server(int(port), addr=host or "127.0.0.1")
 
     def shutdown(self) -> None:
-        self.server.shutdown()
-        self.provider.shutdown()
+        if self.server is not None:
+            self.server.shutdown()
+        if self.meter_provider is not None:
+            self.meter_provider.shutdown()
+        if self.owns_tracer_provider:
+            tracing.shutdown(self.tracer_provider)
 
 
-def start_metrics(settings: NodeSettings, router: Router) -> Metrics | None:
-    if not settings.metrics_listen:
-        return None
-    host, _, port = settings.metrics_listen.rpartition(":")
-    reader = PrometheusMetricReader()
-    resource = Resource.create({"service.name": "ccp-acd", "ccp.site": settings.site, "ccp.node": settings.node_id})
-    provider = MeterProvider(resource=resource, metric_readers=[reader])
-    meter = provider.get_meter("ccp_acd")
+def start_telemetry(settings: NodeSettings, *, tracer_provider: trace.TracerProvider | None = None) -> Telemetry:
+    """Providers from the settings and OTEL_* variables; a given ``tracer_provider`` (tests) is used as is."""
+    attributes = {"ccp.site": settings.site, "ccp.node": settings.node_id}
+    owned = tracer_provider is None
+    if tracer_provider is None:
+        tracer_provider = tracing.tracer_provider_from_env(service_name=SERVICE_NAME, attributes=attributes)
+    spans = tracing.CallSpans(tracer_provider, site=settings.site)
+    readers: list[MetricReader] = [PrometheusMetricReader()] if settings.metrics_listen else []
+    for name in sorted(tracing.exporters_from_env("metrics")):  # the reader reads OTEL_METRIC_EXPORT_INTERVAL itself
+        readers.append(PeriodicExportingMetricReader(tracing.metric_exporter(name)))
+    provider = None
+    metrics = CallMetrics(_NOOP_METER, active=False)
+    if readers:
+        resource = tracing.node_resource(service_name=SERVICE_NAME, attributes=attributes)
+        provider = MeterProvider(resource=resource, metric_readers=readers)
+        metrics = CallMetrics(provider.get_meter("ccp_acd"), active=True)
+    return Telemetry(settings, CallEvents(spans, metrics), tracer_provider, owned, meter_provider=provider)
 
+def _router_gauges(meter: Meter, router: Router) -> None:
     def waiting(_: CallbackOptions) -> Iterable[Observation]:
         now = time.time()
         for tenant, view in list(router.last_views.items()):
@@ -102,5 +293,3 @@ def start_metrics(settings: NodeSettings, router: Router) -> Metrics | None:
     meter.create_observable_counter(
         "ccp_router_conflicts", [lambda _: [Observation(router.conflicts)]], description="Lost compare-and-sets"
     )
-    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1")
-    return Metrics(provider, server)

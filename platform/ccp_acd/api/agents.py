@@ -35,6 +35,7 @@ from ccp_acd.errors import NotFound, PermissionDenied, StateUnavailable
 from ccp_acd.state import keys
 from ccp_acd.state.codec import decode
 from ccp_acd.state.store import Store, WatchEvent
+from ccp_acd.telemetry import CallEvents
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,11 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         *,
         clock: Callable[[], float] = time.time,
         heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+        events: CallEvents | None = None,
     ):
         self._store = store
+        # Spans and metrics of answers, rejections and completions (module ``telemetry``).
+        self._events = events or CallEvents.noop()
         self._auth = auth
         self._clock = clock
         self._heartbeat_s = heartbeat_interval_s
@@ -117,16 +121,22 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def AcceptOffer(self, request, context):
         validate.accept_offer(request)
         tenant = await self._principal(context, request.agent_id)
+        offer = await self._events.offer_before(self._store, tenant, request.interaction_id)
         call = await self._store.accept(tenant, request.agent_id, request.interaction_id, now=self._clock())
+        if self._events.active:
+            threshold_s = await self._events.threshold_s(self._store, tenant, call.queue)
+            self._events.answered(tenant, call, offer=offer, threshold_s=threshold_s)
         return convert.interaction(call)
 
     @grpc_errors
     async def RejectOffer(self, request, context):
         validate.reject_offer(request)
         tenant = await self._principal(context, request.agent_id)
-        await self._store.reject(
-            tenant, request.agent_id, request.interaction_id, reason=request.reason, now=self._clock()
-        )
+        offer = await self._events.offer_before(self._store, tenant, request.interaction_id)
+        now = self._clock()
+        await self._store.reject(tenant, request.agent_id, request.interaction_id, reason=request.reason, now=now)
+        if offer is not None:
+            self._events.rejected(tenant, await self._store.get_call(tenant, request.interaction_id), offer, at=now)
         return await self._status(tenant, request.agent_id)
 
     @grpc_errors
@@ -141,6 +151,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             wrap_up_s=wrap_up_s,
             now=self._clock(),
         )
+        if self._events.active:
+            self._events.completed(tenant, await self._store.get_call(tenant, request.interaction_id))
         return await self._status(tenant, request.agent_id)
 
     @grpc_errors

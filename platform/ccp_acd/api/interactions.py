@@ -25,6 +25,10 @@ overshoot ``max_length`` by the number racing (the limit is a guard, not an
 invariant). A retried Enqueue (same request_id) whose call is still live is
 answered with that call even if the queue is now full; one whose call already
 ended and whose queue is now full gets RESOURCE_EXHAUSTED.
+
+Telemetry: Enqueue opens the call's trace (``tracing``: the ``call`` span,
+whose traceparent the record carries) and counts admitted calls; Cancel
+records the abandoned wait.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from ccp_acd.domain.sites import adopter
 from ccp_acd.errors import FailedPrecondition, NotFound
 from ccp_acd.state.sites import SiteDirectory
 from ccp_acd.state.store import Store
+from ccp_acd.telemetry import CallEvents
 
 INTERACTION_ROLES = ("admin", "interaction")
 # Attempts at committing a voicemail re-route at admission before leaving the call to the router.
@@ -87,8 +92,10 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         node_id: str,
         directory: SiteDirectory | None = None,
         clock: Callable[[], float] = time.time,
+        events: CallEvents | None = None,
     ):
         self._store = store
+        self._events = events or CallEvents.noop()
         self._auth = auth
         self._site = site
         self._directory = directory
@@ -132,12 +139,19 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
             queued_since=now,
             request_id=request.request_id,
         )
+        with self._events.spans.enqueueing(tenant, call) as call:
+            return await self._admit(tenant, call, request_id=request.request_id, queue=queue, queues=queues, now=now)
+
+    async def _admit(
+        self, tenant: str, call: Call, *, request_id: str, queue: QueueConfig, queues: dict[str, QueueConfig], now: float
+    ):
+        """Enqueue ``call`` under the queue's max-length policy (module doc); the interaction to answer."""
         to_voicemail = False
         if queue.max_length is not None:
             view = await self._store.load_live(tenant)
-            if request.request_id:
+            if request_id:
                 for existing in view.calls.values():
-                    if existing.request_id == request.request_id:
+                    if existing.request_id == request_id:
                         return convert.interaction(existing, view=view, queues=queues, now=now)
             waiting = sum(
                 1 for c in view.calls.values() if c.queue == queue.name and c.state is CallState.QUEUED
@@ -146,6 +160,7 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         call, created = await self._store.enqueue(tenant, call)
         if created and to_voicemail:
             call = await self._to_voicemail(tenant, call, queue, now=now)
+        self._events.enqueued(tenant, call, created=created)
         view = await self._store.load_live(tenant)
         return convert.interaction(view.calls.get(call.id, call), view=view, queues=queues, now=self._clock())
 
@@ -168,9 +183,10 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
     async def Cancel(self, request, context):
         validate.cancel(request)
         tenant = await self._tenant(context)
-        call = await self._store.cancel(
-            tenant, request.interaction_id, reason=request.reason, now=self._clock()
-        )
+        now = self._clock()
+        call = await self._store.cancel(tenant, request.interaction_id, reason=request.reason, now=now)
+        if call.state is CallState.ABANDONED and call.ended_at == now:  # ended by this request, not an earlier one
+            self._events.abandoned(tenant, call)
         return convert.interaction(call)
 
     @grpc_errors
