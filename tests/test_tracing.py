@@ -18,12 +18,24 @@ import kopf
 import pytest
 from ccp_acd import tracing
 from ccp_acd.api.auth import issue_token
-from ccp_acd.domain.models import Channel, QueueConfig
+from ccp_acd.domain.models import (
+    Action,
+    ActionKind,
+    Call,
+    Caller,
+    Channel,
+    LiveView,
+    QueueConfig,
+    RerouteDecision,
+    SiteMoveDecision,
+)
 from ccp_acd.server import Node, start_node
 from ccp_acd.settings import NodeSettings
 from ccp_acd.state.store import AgentProfile, TenantConfig
+from ccp_acd.telemetry import CallEvents
 from ccp_operator.handlers import queue_changed
 from ccpapi.v1 import agent_pb2, agent_pb2_grpc, common_pb2, interaction_pb2, interaction_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -268,6 +280,41 @@ async def test_a_reconcile_is_a_span_with_its_outcome(store, exporter):
     (span,) = exporter.get_finished_spans()
     assert span.name == "reconcile Queue"
     assert dict(span.attributes) == {"ccp.namespace": "contact", "ccp.name": "q", "ccp.outcome": "InvalidSpec"}
+
+
+async def test_rpcs_get_server_spans_and_health_checks_do_not(node, exporter):
+    async with grpc.aio.insecure_channel(node.address) as channel:
+        await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await agent_pb2_grpc.AgentServiceStub(channel).Login(agent_pb2.LoginRequest(agent_id="nobody"))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    names = [s.name for s in exporter.get_finished_spans()]
+    assert "/ccpapi.v1.AgentService/Login" in names
+    assert not [name for name in names if "Health" in name]
+
+
+def test_router_decisions_mark_the_call_trace(exporter):
+    """Re-routes and site moves the router commits; a re-route to voicemail also ends the wait."""
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    events = CallEvents(tracing.CallSpans(provider, site=SITE), CallEvents.noop().metrics)
+    call = Call(id="c1", queue="support", site=SITE, enqueued_at=100.0, queued_since=100.0,
+                caller=Caller(address=CALLER, display_name=CALLER_NAME), trace_parent=TRUNK_TRACEPARENT)
+    view = LiveView(agents={}, calls={"c1": call}, reservations={})
+    events.decided("t", view, SiteMoveDecision(call_id="c1", to_site="site-b", reason="site-a down"), now=130.0)
+    events.decided("t", view, RerouteDecision(call_id="c1", action=Action(ActionKind.VOICEMAIL), reason="max wait"),
+                   now=160.0)
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert sorted(spans) == ["call.queued", "call.reroute", "call.site_move"]
+    assert all(s.context.trace_id == TRUNK_TRACE_ID and s.parent.span_id == TRUNK_SPAN_ID for s in spans.values())
+    move = spans["call.site_move"]
+    assert (move.attributes["ccp.from_site"], move.attributes["ccp.to_site"], move.start_time) == (
+        SITE, "site-b", _ns(130.0),
+    )
+    assert spans["call.reroute"].attributes["ccp.action"] == "voicemail"
+    queued = spans["call.queued"]
+    assert (queued.attributes["ccp.outcome"], queued.start_time, queued.end_time) == ("voicemail", _ns(100.0), _ns(160.0))
+    _no_caller_anywhere(spans.values())
 
 
 def test_the_provider_follows_the_otel_variables():

@@ -226,8 +226,10 @@ class Telemetry:
     server: object | None = None
 
     def server_interceptors(self) -> list[grpc.aio.ServerInterceptor]:
-        """A server span for every gRPC method, when spans are recorded at all."""
-        return [aio_server_interceptor(tracer_provider=self.tracer_provider)] if self.events.spans.enabled else []
+        """A server span for every gRPC method but health checks, when spans are recorded at all."""
+        if not self.events.spans.enabled:
+            return []
+        return [aio_server_interceptor(tracer_provider=self.tracer_provider, filter_=tracing.grpc_server_filter())]
 
     def observe(self, router: Router) -> None:
         """Gauges of what the router sees; then open the scrape endpoint (if configured)."""

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
 from opentelemetry import trace
+from opentelemetry.instrumentation.grpc import filters
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -90,6 +91,14 @@ def metric_exporter(name: str) -> MetricExporter:
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # as in _span_exporter
 
     return OTLPMetricExporter()
+
+
+def grpc_server_filter(env: Mapping[str, str] | None = None) -> filters.Condition:
+    """Which RPCs get a server span: all but health checks (probes every few seconds would drown the calls)
+    and the services in OTEL_PYTHON_GRPC_EXCLUDED_SERVICES (comma-separated, as the instrumentation reads it)."""
+    env = os.environ if env is None else env
+    excluded = {"grpc.health.v1.Health", *(s.strip() for s in env.get("OTEL_PYTHON_GRPC_EXCLUDED_SERVICES", "").split(","))}
+    return filters.negate(filters.any_of(*(filters.service_name(name) for name in sorted(excluded) if name)))
 
 
 def tracer_provider_from_env(
