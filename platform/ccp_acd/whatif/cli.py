@@ -178,18 +178,22 @@ def _as_json(summary: report.Summary, queues: dict[str, QueueConfig], *, staff: 
         "agents": staff,
         "calls": calls,
         "replications": summary.occupancy.n,
-        "occupancy": asdict(summary.occupancy),
+        "occupancy": _estimate(summary.occupancy),
         "unfinished": summary.unfinished,
         "refused": summary.refused,
         "queues": {
             name: {
                 "sl_threshold_s": (queues.get(name) or QueueConfig(name)).sl_threshold_s,
                 "sl_target": (queues.get(name) or QueueConfig(name)).sl_target,
-                **{figure: asdict(value) for figure, value in figures.items()},
+                **{figure: _estimate(value) for figure, value in figures.items()},
             }
             for name, figures in summary.queues.items()
         },
     }
+
+
+def _estimate(e: report.Estimate) -> dict:
+    return {**asdict(e), "low": e.low, "high": e.high}
 
 
 def _print(summary: report.Summary, queues: dict[str, QueueConfig], *, title: str) -> None:
@@ -204,10 +208,14 @@ def _print(summary: report.Summary, queues: dict[str, QueueConfig], *, title: st
         table.add_column(column, justify="left" if column == "queue" else "right", no_wrap=True)
     for name, f in summary.queues.items():
         queue = queues.get(name) or QueueConfig(name)
+        target = f"{queue.sl_threshold_s:g} s / {queue.sl_target:.0%}"
+        if f["offered"].mean == 0:  # e.g. an overflow target nothing overflowed to
+            table.add_row(name, "0", "0", "-", target, "-", "-", "-", style="dim")
+            continue
         table.add_row(
             name, show(f["offered"], "{:.1f}"), show(f["answered"], "{:.1f}"), show(f["service_level"], "{:.1%}"),
-            f"{queue.sl_threshold_s:g} s / {queue.sl_target:.0%}", show(f["asa_s"], "{:.1f} s"),
-            show(f["abandonment_rate"], "{:.1%}"), show(f["longest_wait_s"], "{:.0f} s"),
+            target, show(f["asa_s"], "{:.1f} s"), show(f["abandonment_rate"], "{:.1%}"),
+            show(f["longest_wait_s"], "{:.0f} s"),
             style=None if f["service_level"].mean >= queue.sl_target else "red",
         )
     console = Console(width=max(Console().width, 132))  # not a terminal: rich assumes 80 columns and wraps figures

@@ -18,7 +18,7 @@ are ready again as soon as their wrap-up ends; an agent whose offer timed out
 takes the platform's no-answer break for ``no_answer_break_s``; a caller hangs
 up once after their patience and never calls again. Thresholds are acted on
 exactly when due, where a node sees them up to one dispatch interval late.
-Admission under ``max_length`` mirrors ``api.interactions.admit``.
+Admission under ``max_length`` is ``whatif.admission``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from ccp_acd.domain.models import (
     REASON_NO_ANSWER,
@@ -44,6 +44,10 @@ from ccp_acd.domain.models import (
     Reservation,
 )
 from ccp_acd.domain.routing import apply_reroute, plan
+from ccp_acd.whatif.admission import admit
+from ccp_acd.whatif.scenarios import Arrival, Options, Outcome, StaffMember
+
+__all__ = ["Arrival", "Options", "Outcome", "StaffMember", "simulate"]
 
 SITE = ""
 NODE = "what-if"
@@ -57,58 +61,15 @@ MAX_ROUNDS = 10_000
 _COMPLETE, _READY, _ACCEPT, _ARRIVE, _TICK, _ABANDON = range(6)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Arrival:
-    """One caller: arrives at ``at_s``, needs ``handle_s`` of talk, hangs up after ``patience_s`` unanswered."""
-
-    id: str
-    at_s: float
-    queue: str
-    handle_s: float
-    patience_s: float | None = None  # None: waits as long as it takes
-    channel: Channel = Channel.VOICE
-    priority: int = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class StaffMember:
-    id: str
-    skills: Mapping[str, int] = field(default_factory=dict)
-    capacity: Mapping[Channel, int] = field(default_factory=lambda: {Channel.VOICE: 1})
-
-
-@dataclass(frozen=True, kw_only=True)
-class Options:
-    # Seconds from an offer to the agent's accept; at or beyond the queue's offer timeout nobody answers.
-    answer_delay_s: float = 0.0
-    # The platform puts an agent whose offer timed out on a break; seconds until the simulated agent is back.
-    no_answer_break_s: float = 60.0
-    max_calls: int = 100_000
-    # Virtual seconds after which the run stops; calls still in the system are reported unfinished.
-    max_time_s: float = 7 * 24 * 3600.0
-
-
-@dataclass(frozen=True)
-class Outcome:
-    calls: tuple[Call, ...]  # the last record of every admitted call: ended, or still live when the run stopped
-    refused: tuple[str, ...]  # arrivals a full queue turned away (max length, action wait)
-    busy: Mapping[str, tuple[tuple[float, float], ...]]  # per agent: offered, talking or in wrap-up
-    end_s: float
-    agents: int
-
-    @property
-    def unfinished(self) -> tuple[Call, ...]:
-        return tuple(c for c in self.calls if not c.state.terminal)
-
-
 def simulate(
     *,
     queues: Mapping[str, QueueConfig],
     staff: Sequence[StaffMember],
     arrivals: Sequence[Arrival],
-    options: Options = Options(),
+    options: Options | None = None,
 ) -> Outcome:
     """Play ``arrivals`` (at most ``max_calls``, earliest first) against ``staff`` under ``queues``."""
+    options = options or Options()
     if options.answer_delay_s < 0 or options.no_answer_break_s < 0 or options.max_time_s < 0:
         raise ValueError("answer_delay_s, no_answer_break_s and max_time_s must not be negative")
     if len({a.id for a in arrivals}) != len(arrivals) or len({s.id for s in staff}) != len(staff):
@@ -256,7 +217,8 @@ class _Run:
             arrival.id, arrival.queue, channel=arrival.channel, priority=arrival.priority, site=SITE,
             enqueued_at=now, queued_since=now,
         )
-        call, outcome = self.admit(call, now)
+        waiting = sum(1 for c in self.live.values() if c.queue == call.queue and c.state is CallState.QUEUED)
+        call, outcome = admit(call, self.queue(call.queue), self.queues, waiting=waiting)
         if outcome == "refused":
             self.refused.append(call.id)
             return
@@ -267,22 +229,6 @@ class _Run:
         self.watch_thresholds(call)
         if arrival.patience_s is not None:
             self.push(now + arrival.patience_s, _ABANDON, call.id)
-
-    def admit(self, call: Call, now: float) -> tuple[Call, str]:
-        """Max-length admission, as ``api.interactions.admit`` does it at Enqueue."""
-        queue = self.queue(call.queue)
-        waiting = sum(1 for c in self.live.values() if c.queue == queue.name and c.state is CallState.QUEUED)
-        if queue.max_length is None or waiting < queue.max_length:
-            return call, "queued"
-        action = queue.on_max_length
-        reason = f"max-length {queue.max_length} in {queue.name}: {action.describe()}"
-        if action.kind is ActionKind.QUEUE and action.target_queue in self.queues and action.target_queue != queue.name:
-            return replace(call, queue=action.target_queue, route_history=(queue.name,), reason=reason), "queued"
-        if action.kind is ActionKind.CALLBACK:
-            return replace(call, channel=Channel.CALLBACK, reason=reason), "queued"
-        if action.kind is ActionKind.VOICEMAIL:
-            return replace(call, reason=reason), "voicemail"
-        return call, "refused"
 
     def accept(self, call_id: str, now: float) -> None:
         reservation = self.reservations.get(call_id)
