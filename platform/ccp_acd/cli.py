@@ -169,6 +169,7 @@ def _register() -> None:
     main.add_command(chaos)
     main.add_command(site)
     main.add_command(wallboard)
+    main.add_command(__import__("ccp_acd.whatif.cli", fromlist=["what_if"]).what_if)
     main.add_command(__import__("ccp_acd.report_cli", fromlist=["report"]).report)
 
 
