@@ -152,29 +152,28 @@ class Wallboard:
         try:
             token = _token(request)
             principal = await self._principal(token)
+            # The first snapshot before the headers: a screen that cannot be served gets a status, not
+            # an empty stream, and the headers come with data (headless browsers stop waiting on headers).
+            first = await self._snapshots.get(principal.tenant)
         except Unauthenticated as e:
             return _error(401, "unauthenticated", str(e))
         except PermissionDenied as e:
             return _error(403, "permission_denied", str(e))
-        except CcpError as e:  # etcd unreachable while checking the token: the client retries
+        except CcpError as e:  # etcd unreachable: the client retries
             return _error(503, "unavailable", str(e))
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         )
         await response.prepare(request)
         try:
-            await self._stream(response, token=token, tenant=principal.tenant)
+            await self._stream(response, token=token, tenant=principal.tenant, event=_event(first))
         except ConnectionError:
             log.debug("a wallboard of %s went away", principal.tenant)
         return response
 
-    async def _stream(self, response: web.StreamResponse, *, token: str, tenant: str) -> None:
+    async def _stream(self, response: web.StreamResponse, *, token: str, tenant: str, event: bytes) -> None:
         while True:
-            try:
-                await response.write(_event(await self._snapshots.get(tenant)))
-            except CcpError as e:  # etcd unavailable for a moment: say so and keep the screen's stream
-                log.warning("wallboard snapshot of %s failed: %s", tenant, e)
-                await response.write(_event({"error": "unavailable", "message": str(e)}, event="error"))
+            await response.write(event)
             try:
                 async with asyncio.timeout(self._interval_s):
                     await self._closing.wait()
@@ -189,8 +188,13 @@ class Wallboard:
             except PermissionDenied as e:
                 await response.write(_event({"error": "permission_denied", "message": str(e)}, event="error"))
                 return
-            except CcpError:  # cannot check the token right now: the snapshot read will report it
+            except CcpError:  # cannot check the token right now: the snapshot read below reports it
                 pass
+            try:
+                event = _event(await self._snapshots.get(tenant))
+            except CcpError as e:  # etcd unavailable for a moment: say so and keep the screen's stream
+                log.warning("wallboard snapshot of %s failed: %s", tenant, e)
+                event = _event({"error": "unavailable", "message": str(e)}, event="error")
 
 
 async def start_wallboard(
