@@ -98,13 +98,14 @@ def test_a_skill_ring_widens_the_pool_exactly_when_due():
     queue = QueueConfig(
         "support",
         skills=(SkillRequirement("support", 5),),
-        rings=(SkillRing(after_s=20.3, skills=(SkillRequirement("support", 1),)),),
+        rings=(SkillRing(after_s=1.1, skills=(SkillRequirement("support", 1),)),),
     )
+    # In floats (76.2 + 1.1) - 76.2 < 1.1: a wake-up at 76.2 + 1.1 would find the ring not yet due.
     outcome = simulate(
         queues={"support": queue}, staff=[StaffMember(id="a", skills={"support": 2})],
-        arrivals=_calls(0.1, queue="support"),
+        arrivals=_calls(76.2, queue="support"),
     )
-    assert _by_id(outcome)["c0"].answered_at == pytest.approx(20.4)
+    assert _by_id(outcome)["c0"].answered_at == pytest.approx(77.3)
 
 
 def test_a_higher_priority_call_is_served_first_when_the_agent_frees():
