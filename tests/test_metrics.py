@@ -11,7 +11,7 @@ import urllib.request
 import grpc.aio
 import pytest
 from ccp_acd.api.auth import issue_token
-from ccp_acd.domain.models import Call, Channel, Presence, QueueConfig
+from ccp_acd.domain.models import Action, ActionKind, Call, Channel, Presence, QueueConfig
 from ccp_acd.embedded.processes import free_port
 from ccp_acd.state.store import AgentProfile
 from ccpapi.v1 import agent_pb2, agent_pb2_grpc, common_pb2, interaction_pb2, interaction_pb2_grpc
@@ -73,6 +73,7 @@ async def test_call_counters_and_histograms_follow_answers_abandons_and_completi
     agents = {a: AgentProfile(capacity={Channel.VOICE: 1}, site="site-a") for a in ("a1", "a2")}
     await seed_tenant(store, tenant, queue=QueueConfig("q", offer_timeout_s=60, sl_threshold_s=30), agents=agents)
     await store.put_queue_config(tenant, QueueConfig("slow", offer_timeout_s=60, sl_threshold_s=0.0))
+    await store.put_queue_config(tenant, QueueConfig("vm", max_length=0, on_max_length=Action(ActionKind.VOICEMAIL)))
     metrics = f"127.0.0.1:{free_port()}"
     node = await asyncio.to_thread(node_processes, f"{tenant}-n1", env={"CCP_METRICS_LISTEN": metrics})
     caller = bearer(await issue_token(store, tenant=tenant, role="interaction"))
@@ -97,6 +98,7 @@ async def test_call_counters_and_histograms_follow_answers_abandons_and_completi
             answered[call_id] = agent
         left = await enqueue("q")  # both agents busy: it waits, and the caller hangs up
         await interactions.Cancel(interaction_pb2.CancelRequest(interaction_id=left), metadata=caller)
+        await enqueue("vm")  # full at once: straight to voicemail
         for call_id, agent in answered.items():
             await desk.Complete(agent_pb2.CompleteRequest(agent_id=agent, interaction_id=call_id), metadata=tokens[agent])
     records = {call_id: await store.get_call(tenant, call_id) for call_id in answered}
@@ -114,8 +116,9 @@ async def test_call_counters_and_histograms_follow_answers_abandons_and_completi
         ("ccp_calls_enqueued_total", "q", 2), ("ccp_calls_enqueued_total", "slow", 1),
         ("ccp_calls_answered_total", "q", 1), ("ccp_calls_answered_total", "slow", 1),
         ("ccp_calls_answered_within_threshold_total", "q", 1),
-        ("ccp_calls_abandoned_total", "q", 1),
+        ("ccp_calls_abandoned_total", "q", 1), ("ccp_calls_abandoned_within_threshold_total", "q", 1),
         ("ccp_calls_completed_total", "q", 1),
+        ("ccp_calls_enqueued_total", "vm", 1), ("ccp_calls_voicemail_total", "vm", 1),
         ("ccp_call_wait_seconds_count", "q", 1), ("ccp_call_talk_seconds_count", "q", 1),
         ("ccp_call_wait_seconds_bucket", "q", 1),
     ]:

@@ -12,7 +12,8 @@ etcd read. Names follow OpenTelemetry's Prometheus conventions (``ccp_`` prefix)
 Call counters and histograms are recorded where the event happens, by the
 node that commits it (``CallEvents``, with the call's spans from ``tracing``):
 
-- ``ccp_calls_{enqueued,answered,answered_within_threshold,abandoned,completed}_total{tenant,queue,site}``
+- ``ccp_calls_{enqueued,answered,abandoned,voicemail,completed}_total{tenant,queue,site}`` and
+  ``ccp_calls_{answered,abandoned}_within_threshold_total`` (the queue's service-level threshold)
 - ``ccp_call_wait_seconds{tenant,queue,site}`` (enqueue to answer), ``ccp_call_talk_seconds`` (answer to end)
 
 ``site`` is the site routing the call at the event. Without a scrape endpoint
@@ -43,12 +44,10 @@ from ccp_acd.domain.models import (
     Call,
     CallState,
     Decision,
-    ExpireOfferDecision,
     LiveView,
     Presence,
     RerouteDecision,
     Reservation,
-    SiteMoveDecision,
 )
 from ccp_acd.settings import NodeSettings
 from ccp_acd.state import keys
@@ -102,20 +101,17 @@ class CallMetrics:
         self.active = active
         self.enqueued = meter.create_counter("ccp_calls_enqueued", description="Calls admitted into a queue")
         self.answered = meter.create_counter("ccp_calls_answered", description="Calls an agent accepted")
-        self.within = meter.create_counter(
-            "ccp_calls_answered_within_threshold",
-            description="Calls answered within their queue's service-level threshold (from first arrival)",
-        )
+        self.within = meter.create_counter("ccp_calls_answered_within_threshold",
+                                           description="Answered within the queue's service-level threshold")
         self.abandoned = meter.create_counter("ccp_calls_abandoned", description="Calls the caller left while queued")
+        self.short_abandons = meter.create_counter("ccp_calls_abandoned_within_threshold",
+                                                   description="Abandoned within the service-level threshold")
+        self.voicemail = meter.create_counter("ccp_calls_voicemail", description="Calls sent to voicemail")
         self.completed = meter.create_counter("ccp_calls_completed", description="Calls an agent completed")
-        self.wait = meter.create_histogram(
-            "ccp_call_wait", unit="s", description="Wait from first arrival to answer",
-            explicit_bucket_boundaries_advisory=WAIT_BUCKETS_S,
-        )
-        self.talk = meter.create_histogram(
-            "ccp_call_talk", unit="s", description="Talk time, answer to completion",
-            explicit_bucket_boundaries_advisory=TALK_BUCKETS_S,
-        )
+        self.wait = meter.create_histogram("ccp_call_wait", unit="s", description="Wait from first arrival to answer",
+                                           explicit_bucket_boundaries_advisory=WAIT_BUCKETS_S)
+        self.talk = meter.create_histogram("ccp_call_talk", unit="s", description="Talk time, answer to completion",
+                                           explicit_bucket_boundaries_advisory=TALK_BUCKETS_S)
 
 
 def _labels(tenant: str, call: Call) -> dict[str, str]:
@@ -149,7 +145,7 @@ class CallEvents:
         return decode(Reservation, records[0][1]) if records else None
 
     async def threshold_s(self, store: EtcdStore, tenant: str, queue: str) -> float:
-        """The queue's service-level threshold (read only when metrics are recorded)."""
+        """The queue's service-level threshold (read only when metrics are recorded: else the default)."""
         config = (await store.get_queue_configs(tenant)).get(queue) if self.metrics.active else None
         return config.sl_threshold_s if config is not None else DEFAULT_SL_THRESHOLD_S
 
@@ -158,8 +154,9 @@ class CallEvents:
         if not created:
             return  # a retried Enqueue: counted the first time
         self.metrics.enqueued.add(1, _labels(tenant, call))
-        if call.state is CallState.VOICEMAIL and call.ended_at is not None:
+        if call.state is CallState.VOICEMAIL and call.ended_at is not None:  # max-length voicemail at admission
             self.spans.queued(tenant, call, outcome="voicemail", end=call.ended_at)
+            self.metrics.voicemail.add(1, _labels(tenant, call))
 
     def answered(self, tenant: str, call: Call, *, offer: Reservation | None, threshold_s: float) -> None:
         answered_at = call.answered_at if call.answered_at is not None else time.time()
@@ -176,10 +173,12 @@ class CallEvents:
     def rejected(self, tenant: str, call: Call, offer: Reservation, *, at: float) -> None:
         self.spans.offer(tenant, call, offer, outcome="rejected", end=at)
 
-    def abandoned(self, tenant: str, call: Call) -> None:
+    def abandoned(self, tenant: str, call: Call, *, threshold_s: float) -> None:
         end = call.ended_at if call.ended_at is not None else time.time()
         self.spans.queued(tenant, call, outcome="abandoned", end=end)
         self.metrics.abandoned.add(1, _labels(tenant, call))
+        if call.waited(end) <= threshold_s:  # "short abandons": left out of service level (docs/kpis.md)
+            self.metrics.short_abandons.add(1, _labels(tenant, call))
 
     def completed(self, tenant: str, call: Call) -> None:
         self.spans.talk(tenant, call)
@@ -193,21 +192,9 @@ class CallEvents:
         call = view.calls.get(decision.call_id)
         if call is None:
             return
-        if isinstance(decision, ExpireOfferDecision):
-            offer = view.reservations.get(decision.call_id)
-            if offer is not None:
-                self.spans.offer(tenant, call, offer, outcome="expired", end=min(now, offer.expires_at))
-        elif isinstance(decision, RerouteDecision):
-            action = decision.action
-            self.spans.mark("call.reroute", tenant, call, at=now, attributes={
-                "ccp.action": str(action.kind), "ccp.target_queue": action.target_queue or "", "ccp.reason": decision.reason,
-            })
-            if action.kind is ActionKind.VOICEMAIL:
-                self.spans.queued(tenant, call, outcome="voicemail", end=now)
-        elif isinstance(decision, SiteMoveDecision):
-            self.spans.mark("call.site_move", tenant, call, at=now, attributes={
-                "ccp.from_site": call.site, "ccp.to_site": decision.to_site, "ccp.reason": decision.reason,
-            })
+        self.spans.decided(tenant, call, decision, offer=view.reservations.get(decision.call_id), now=now)
+        if isinstance(decision, RerouteDecision) and decision.action.kind is ActionKind.VOICEMAIL:
+            self.metrics.voicemail.add(1, _labels(tenant, call))
 
 
 _NOOP_METER = NoOpMeterProvider().get_meter("ccp_acd")

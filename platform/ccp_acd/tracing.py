@@ -36,7 +36,15 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.trace import Link, NoOpTracer, NoOpTracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from ccp_acd.domain.models import Call, Reservation
+from ccp_acd.domain.models import (
+    ActionKind,
+    Call,
+    Decision,
+    ExpireOfferDecision,
+    RerouteDecision,
+    Reservation,
+    SiteMoveDecision,
+)
 
 PROPAGATOR = TraceContextTextMapPropagator()
 SCOPE = "ccp_acd.calls"
@@ -201,3 +209,19 @@ class CallSpans:
     def mark(self, name: str, tenant: str, call: Call, *, at: float, attributes: Mapping[str, str]) -> None:
         """A moment in the call's life (a re-route, a site move): a span without duration."""
         self.record(name, tenant, call, start=at, end=at, attributes=attributes)
+
+    def decided(self, tenant: str, call: Call, decision: Decision, *, offer: Reservation | None, now: float) -> None:
+        """A routing decision committed at ``now``: an offer expiry, a re-route, a site move."""
+        if isinstance(decision, ExpireOfferDecision) and offer is not None:
+            self.offer(tenant, call, offer, outcome="expired", end=min(now, offer.expires_at))
+        elif isinstance(decision, RerouteDecision):
+            action = decision.action
+            self.mark("call.reroute", tenant, call, at=now, attributes={
+                "ccp.action": str(action.kind), "ccp.target_queue": action.target_queue or "", "ccp.reason": decision.reason,
+            })
+            if action.kind is ActionKind.VOICEMAIL:
+                self.queued(tenant, call, outcome="voicemail", end=now)
+        elif isinstance(decision, SiteMoveDecision):
+            self.mark("call.site_move", tenant, call, at=now, attributes={
+                "ccp.from_site": call.site, "ccp.to_site": decision.to_site, "ccp.reason": decision.reason,
+            })
