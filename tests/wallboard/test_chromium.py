@@ -69,7 +69,7 @@ async def test_the_page_shows_each_queue_and_colours_the_missed_service_level_re
     dom = (await run_chromium(chromium, url, tmp_path, "--dump-dom")).decode()
     assert board.tenant in dom, dom[-3000:]
     assert (waiting_shown(dom, "sales"), waiting_shown(dom, "support")) == ("2", "1")
-    assert 'id="total-waiting" class="value">3<' in dom
+    assert 'id="total-waiting" class="value">3<' in dom and 'id="total-connected" class="value">0<' in dom
     assert "sl-missed" in re.search(r'data-queue="sales">(.*?)</article>', dom, re.S)[1]
     assert "<polyline" in dom or "<circle" in dom, "the chart drew no service-level point"
 

@@ -87,6 +87,7 @@ def test_waiting_longest_wait_expected_wait_and_agents_per_queue(snapshot):
 def test_tenant_totals_count_each_agent_once(snapshot):
     totals = snapshot["totals"]
     assert (totals["waiting"], totals["longest_wait_s"], totals["offered"], totals["abandoned"]) == (3, 45.0, 6, 2)
+    assert totals["connected"] == 1
     assert totals["agents"] == {"logged_in": 3, "available": 1, "busy": 1, "wrap_up": 0, "on_break": 1}
 
 

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 from ccp_acd.api.auth import issue_token
 from ccp_acd.domain.models import QueueConfig
+from ccp_acd.state.store import Credential
 
 from tests.helpers import scaled
 from tests.wallboard.conftest import make_tenant
@@ -118,3 +119,17 @@ async def test_stopping_the_node_ends_open_streams(node, base_url, board):
         with pytest.raises((EOFError, aiohttp.ClientPayloadError)):
             while True:
                 await read_event(r)
+
+
+async def test_a_revoked_token_ends_its_open_stream_with_an_error_event(base_url, board, store):
+    async with aiohttp.ClientSession() as http, http.get(f"{base_url}/wallboard/events", headers=auth(board.admin)) as r:
+        assert (await read_event(r))[0] == "message"
+        tenant, key_id, _ = board.admin.split(".")
+        # a new secret for the key id: the old token no longer verifies (after the node's 5 s credential cache)
+        await store.put_credential(tenant, key_id, Credential(sha256="0" * 64, role="admin"))
+        kind, body = await read_event(r)
+        while kind == "message":
+            kind, body = await read_event(r)
+        assert (kind, body["error"]) == ("error", "unauthenticated")
+        with pytest.raises(EOFError):
+            await read_event(r)

@@ -34,8 +34,6 @@ AMBER_BAND = 0.05
 
 SlStatus = Literal["met", "near", "missed"]
 
-# A queue nobody is excluded from (no skill requirement): its agent counts are every logged-in agent once.
-_EVERY_AGENT = QueueConfig(name="")
 _NO_LIVE_CALLS = LiveView(agents={}, calls={}, reservations={})
 
 
@@ -113,15 +111,17 @@ def build_snapshot(
     for queue in sorted(queues, key=lambda q: q.name):
         stats = kpis.queue_stats(queue=queue, view=view, history=history, now=now, window_s=window_s)
         shown.append(_queue(stats, name=queue.name, series=_series(queue, by_bucket, starts, now=now)))
+    live = kpis.live_stats(view, now=now)
     totals = {
-        "waiting": sum(q["waiting"] for q in shown),
-        "longest_wait_s": max((q["longest_wait_s"] for q in shown), default=0.0),
+        # kpis.live_stats: every queued call and logged-in agent of the tenant once, whatever the queues
+        "waiting": live.waiting,
+        "longest_wait_s": round(live.longest_wait_s, 1),
+        "connected": live.connected,
         "offered": sum(q["offered"] for q in shown),
         "answered": sum(q["answered"] for q in shown),
         "answered_within_threshold": sum(q["answered_within_threshold"] for q in shown),
         "abandoned": sum(q["abandoned"] for q in shown),
-        # Each agent once, whatever the queues they serve.
-        "agents": asdict(kpis.agent_counts(_EVERY_AGENT, view, now=now)),
+        "agents": asdict(live.agents),
         "series": [
             {
                 "start": start,

@@ -127,6 +127,7 @@
     const t = snapshot.totals;
     $('total-waiting').textContent = String(t.waiting);
     $('total-longest').textContent = duration(t.longest_wait_s);
+    $('total-connected').textContent = String(t.connected);
     for (const state of ['available', 'busy', 'wrap_up', 'on_break']) $(`agents-${state}`).textContent = String(t.agents[state]);
     $('clock').textContent = new Date(snapshot.generated_at * 1000).toLocaleTimeString();
     $('queues').replaceChildren(...snapshot.queues.map(queueCard));
