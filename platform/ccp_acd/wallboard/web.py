@@ -118,8 +118,11 @@ class Wallboard:
     async def start(self, listen: str) -> int:
         host, _, port = listen.rpartition(":")
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host or "127.0.0.1", int(port))
-        await site.start()
+        try:
+            await web.TCPSite(self._runner, host or "127.0.0.1", int(port)).start()
+        except BaseException:
+            await self._runner.cleanup()
+            raise
         self.port = self._runner.addresses[0][1]
         log.info("wallboard on http://%s:%d/wallboard", host or "127.0.0.1", self.port)
         return self.port
