@@ -164,13 +164,12 @@ def issue(tenant, role, agent_id, endpoint) -> None:
 
 def _register() -> None:
     from ccp_acd.chaos.cli import chaos, site
+    from ccp_acd.report_cli import report
     from ccp_acd.wallboard.terminal import wallboard
+    from ccp_acd.whatif.cli import what_if
 
-    main.add_command(chaos)
-    main.add_command(site)
-    main.add_command(wallboard)
-    main.add_command(__import__("ccp_acd.whatif.cli", fromlist=["what_if"]).what_if)
-    main.add_command(__import__("ccp_acd.report_cli", fromlist=["report"]).report)
+    for command in (chaos, site, report, wallboard, what_if):
+        main.add_command(command)
 
 
 _register()

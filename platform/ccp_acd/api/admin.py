@@ -82,7 +82,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def DeleteAgent(self, request, context):
         validate.agent_id_only(request)
         tenant = await self._tenant(context)
-        await self._store.delete_agent(tenant, request.agent_id)
+        await self._store.delete_agent(tenant, request.agent_id, now=self._clock())
         return admin_pb2.DeleteAgentResponse()
 
     # -- statistics -----------------------------------------------------------

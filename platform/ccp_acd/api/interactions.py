@@ -35,8 +35,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Callable
 
 import grpc.aio
 from ccpapi.v1 import interaction_pb2_grpc
@@ -44,7 +43,8 @@ from ccpapi.v1 import interaction_pb2_grpc
 from ccp_acd.api import convert, validate
 from ccp_acd.api.auth import Authenticator
 from ccp_acd.api.status import ResourceExhausted, grpc_errors
-from ccp_acd.domain.models import Action, ActionKind, Call, CallState, Channel, QueueConfig, RerouteDecision
+from ccp_acd.domain.admission import admit
+from ccp_acd.domain.models import Action, ActionKind, Call, CallState, QueueConfig, RerouteDecision
 from ccp_acd.domain.sites import adopter
 from ccp_acd.errors import FailedPrecondition, NotFound
 from ccp_acd.state.sites import SiteDirectory
@@ -59,27 +59,6 @@ VOICEMAIL_ATTEMPTS = 3
 def new_call_id() -> str:
     """A time-sortable, unique interaction id (see module doc)."""
     return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
-
-
-def admit(
-    call: Call, queue: QueueConfig, queues: Mapping[str, QueueConfig], *, waiting: int
-) -> tuple[Call, bool]:
-    """The call to enqueue under the max-length policy, and whether it goes to voicemail at once."""
-    if queue.max_length is None or waiting < queue.max_length:
-        return call, False
-    action = queue.on_max_length
-    reason = f"max-length {queue.max_length} in {queue.name}: {action.describe()}"
-    if (
-        action.kind is ActionKind.QUEUE
-        and action.target_queue in queues
-        and action.target_queue != queue.name
-    ):
-        return replace(call, queue=action.target_queue, route_history=(queue.name,), reason=reason), False
-    if action.kind is ActionKind.CALLBACK:
-        return replace(call, channel=Channel.CALLBACK, reason=reason), False
-    if action.kind is ActionKind.VOICEMAIL:
-        return call, True
-    raise ResourceExhausted(f"queue {queue.name!r} is full (max_length {queue.max_length})")
 
 
 class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
@@ -125,7 +104,7 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         address = request.caller.address
         for blocked in await self._store.list_blocked(tenant):
             if blocked.matches(address):
-                raise FailedPrecondition(f"caller.address: caller {address!r} is on the tenant's blocklist")
+                raise FailedPrecondition("caller.address: the caller is on the tenant's blocklist")
         now = self._clock()
         call = Call(
             id=new_call_id(),
@@ -156,7 +135,10 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
             waiting = sum(
                 1 for c in view.calls.values() if c.queue == queue.name and c.state is CallState.QUEUED
             )
-            call, to_voicemail = admit(call, queue, queues, waiting=waiting)
+            call, outcome = admit(call, queue, queues, waiting=waiting)
+            if outcome == "refused":
+                raise ResourceExhausted(f"queue {queue.name!r} is full (max_length {queue.max_length})")
+            to_voicemail = outcome == "voicemail"
         call, created = await self._store.enqueue(tenant, call)
         if created and to_voicemail:
             call = await self._to_voicemail(tenant, call, queue, now=now)

@@ -28,6 +28,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from ccp_acd.domain.admission import admit
 from ccp_acd.domain.models import (
     REASON_NO_ANSWER,
     ActionKind,
@@ -44,7 +45,6 @@ from ccp_acd.domain.models import (
     Reservation,
 )
 from ccp_acd.domain.routing import apply_reroute, plan
-from ccp_acd.whatif.admission import admit
 from ccp_acd.whatif.scenarios import Arrival, Options, Outcome, StaffMember
 
 __all__ = ["Arrival", "Options", "Outcome", "StaffMember", "simulate"]

@@ -1,8 +1,4 @@
-"""Max-length admission at Enqueue, as ``api.interactions.admit`` decides it.
-
-A copy, because that function lives in the gRPC layer, which the simulation
-must not import; tests/whatif/test_admission.py holds the two to the same answers.
-"""
+"""Max-length admission at Enqueue: the one rule the API (``api.interactions``) and the what-if share."""
 
 from __future__ import annotations
 
