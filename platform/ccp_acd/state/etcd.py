@@ -51,6 +51,7 @@ from ccp_acd.domain.models import (
     Reservation,
     SiteMoveDecision,
 )
+from ccp_acd.domain.presence import closed_intervals
 from ccp_acd.domain.routing import apply_reroute
 from ccp_acd.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound, StateUnavailable
 from ccp_acd.state import keys
@@ -787,36 +788,6 @@ class EtcdStore:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(WATCH_CANCEL_TIMEOUT_S):
                     await watch.cancel()
-
-
-def closed_intervals(agent: Agent, now: float) -> list[PresenceInterval]:
-    """The presence intervals ``agent`` closes by changing presence at ``now``.
-
-    Logged-out time is not logged (not staffed time). A wrap-up that ran out
-    before ``now`` is two intervals: wrap-up until ``wrap_up_until`` (with the
-    call it followed), then available. Empty intervals are dropped, so two
-    changes at one instant log nothing between them.
-    """
-    if agent.presence is Presence.LOGGED_OUT:
-        return []
-
-    def interval(presence: Presence, start: float, end: float, after_call: str = "") -> PresenceInterval:
-        return PresenceInterval(
-            agent_id=agent.id, presence=presence, start=start, end=end, site=agent.site,
-            reason_code=agent.reason_code, after_call=after_call,
-        )
-
-    since = agent.presence_since
-    if agent.presence is Presence.WRAP_UP:
-        until = min(max(agent.wrap_up_until, since), now)
-        closed = [
-            interval(Presence.WRAP_UP, since, until, after_call=agent.wrap_up_call),
-            interval(Presence.AVAILABLE, until, now),
-        ]
-    else:
-        closed = [interval(agent.presence, since, now)]
-    # Compared as the nanoseconds the keys carry: one agent's intervals never share a key.
-    return [i for i in closed if keys.nanos(i.end) > keys.nanos(i.start)]
 
 
 def _work_of(view: LiveView, agent_id: str) -> list[str]:
