@@ -52,6 +52,8 @@ def test_ccp_up_runs_to_completion_and_leaves_no_process_behind():
     assert 0 < completed <= planned <= 60
     assert "lost 0, duplicated 0, inconsistent 0" in output
     assert "queues (times in model seconds)" in output and "agents by site and state" in output
+    assert re.search(r"Prometheus: http://127\.0\.0\.1:\d+/metrics, http://127\.0\.0\.1:\d+/metrics", output), output
+    assert re.search(r"wallboard: http://127\.0\.0\.1:\d+/wallboard#token=acme\.", output), output
     _assert_nothing_left(*_children(output))
     assert "STILL RUNNING" not in output
 

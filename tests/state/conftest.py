@@ -13,6 +13,9 @@ from ccp_acd.settings import NodeSettings
 from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.store import AgentProfile, TenantConfig
 
+# Seconds each step of stopping an in-process node may take (a real node's stop is bounded too).
+STOP_STEP_TIMEOUT_S = 30.0
+
 
 class RouterNode:
     """A router with its own etcd connection and lease: one ACD node's routing, in-process."""
@@ -29,11 +32,18 @@ class RouterNode:
         await self.store.close()
 
     async def stop(self) -> None:
+        """Stop as a node does; each step bounded, so a hang fails fast and names the step."""
         self.task.cancel()
+        for step, stop in (("router", self._finished), ("session", self.session.close), ("store", self.store.close)):
+            try:
+                async with asyncio.timeout(STOP_STEP_TIMEOUT_S):
+                    await stop()
+            except TimeoutError:
+                raise AssertionError(f"stopping {step} took over {STOP_STEP_TIMEOUT_S}s") from None
+
+    async def _finished(self) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
-        await self.session.close()
-        await self.store.close()
 
 
 @pytest.fixture

@@ -29,13 +29,13 @@ async def test_offers_of_a_node_whose_lease_lapses_return_to_the_queue_in_order(
         reservations = (await store.load_live(TENANT)).reservations
         return next(iter(reservations.values()), None)
 
-    node_a = await start_router("node-a", ttl_s=2)
+    node_a = await start_router("node-a", ttl_s=2, tenants=TENANT)
     first = await eventually(offer, timeout_s=10, what="node-a's first offer")
     assert (first.call_id, first.node_id) == (ids[0], "node-a")
 
     await node_a.crash()
     crashed_at = time.monotonic()
-    await start_router("node-b", ttl_s=2)
+    await start_router("node-b", ttl_s=2, tenants=TENANT)
 
     async def reoffered():
         r = await offer()

@@ -67,7 +67,7 @@ async def test_racing_routers_never_double_assign_a_call_or_overfill_an_agent(st
                 task.add_done_callback(handling.discard)
 
     desk_task = asyncio.create_task(desks())
-    routers = [await start_router(f"n{i}") for i in range(3)]
+    routers = [await start_router(f"n{i}", tenants=TENANT) for i in range(3)]
 
     for burst in range(CALLS // 30):
         channel_for = [Channel.CHAT if rng.random() < 0.3 else Channel.VOICE for _ in range(30)]

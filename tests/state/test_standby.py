@@ -41,10 +41,10 @@ async def test_one_owner_per_queue_and_a_standby_takes_over_when_it_dies(store, 
     tenant = f"standby-{time.time_ns()}"
     await seed_tenant(store, tenant, queue=QueueConfig("q", offer_timeout_s=60),
                       agents={"ann": AgentProfile(capacity={Channel.VOICE: 1}, site="hs")})
-    first = await start_router("hs-1", site="hs", ttl_s=1)
+    first = await start_router("hs-1", site="hs", ttl_s=1, tenants=tenant)
     owner = await eventually(lambda: _owner(store, "hs", tenant), what="an owner for q")
     assert owner == "hs-1"
-    second = await start_router("hs-2", site="hs", ttl_s=1)
+    second = await start_router("hs-2", site="hs", ttl_s=1, tenants=tenant)
     call_1 = await _enqueue(store, tenant, 1, site="hs")
     offered = await eventually(lambda: _reservation(store, tenant, call_1), what="the owner's offer")
     assert offered.node_id == "hs-1", "only the owner routes the queue"
@@ -70,8 +70,8 @@ async def _reservation(store, tenant: str, call_id: str):
 
 async def test_a_site_declared_down_is_fenced_and_its_calls_are_adopted_in_order(store, start_router):
     tenant = await _two_site_tenant(store, "failover", "fa", "fb")
-    node_a = await start_router("fa-1", site="fa", ttl_s=1)
-    node_b = await start_router("fb-1", site="fb", ttl_s=1)
+    node_a = await start_router("fa-1", site="fa", ttl_s=1, tenants=tenant)
+    node_b = await start_router("fb-1", site="fb", ttl_s=1, tenants=tenant)
     await eventually(lambda: _owner(store, "fa", tenant), what="an owner at fa")
     await eventually(lambda: _owner(store, "fb", tenant), what="an owner at fb")
     waiting = [await _enqueue(store, tenant, n, site="fa") for n in range(3)]
@@ -110,8 +110,8 @@ async def _no_owner(store, site: str, tenant: str) -> bool:
 
 async def test_a_site_with_no_live_node_is_declared_down_and_fenced_when_it_returns(store, start_router):
     tenant = await _two_site_tenant(store, "lost", "la", "lb")
-    node_a = await start_router("la-1", site="la", ttl_s=1)
-    await start_router("lb-1", site="lb", ttl_s=1)
+    node_a = await start_router("la-1", site="la", ttl_s=1, tenants=tenant)
+    await start_router("lb-1", site="lb", ttl_s=1, tenants=tenant)
     await eventually(lambda: _owner(store, "la", tenant), what="an owner at la")
     call = await _enqueue(store, tenant, 1, site="la")
     await node_a.crash()
@@ -130,7 +130,7 @@ async def test_a_site_with_no_live_node_is_declared_down_and_fenced_when_it_retu
     print(f"lost site's call adopted after {adopted_s:.2f}s")
 
     # la comes back: fenced (manual failback), it owns nothing and routes nothing.
-    returned = await start_router("la-2", site="la", ttl_s=1)
+    returned = await start_router("la-2", site="la", ttl_s=1, tenants=tenant)
     await eventually(lambda: _directory_has(returned, "la"), what="la-2's directory")
     assert not returned.router.directory.is_up("la")
     assert await _owner(store, "la", tenant) == ""

@@ -99,7 +99,7 @@ class EtcdProcess(Child):
 ETCD_TIMING = ("--heartbeat-interval=100", "--election-timeout=600")
 
 
-def _free_ports(count: int, host: str) -> list[int]:
+def free_ports(count: int, host: str) -> list[int]:
     """``count`` distinct free ports (``free_port`` alone may hand out the same one twice)."""
     ports: list[int] = []
     while len(ports) < count:
@@ -138,7 +138,7 @@ def _spawn_etcd_member(
 
 def spawn_etcd(workdir: Path, *, name: str = "ccp-etcd", host: str = "127.0.0.1") -> EtcdProcess:
     """Start a single-member etcd with its data in ``workdir``; does not wait (see ``wait_listening``)."""
-    port, peer_port = _free_ports(2, host)
+    port, peer_port = free_ports(2, host)
     return _spawn_etcd_member(workdir, name, host, port, peer_port, f"{name}=http://{host}:{peer_port}", name)
 
 
@@ -193,7 +193,7 @@ def start_etcd_cluster(
     (a leader was elected and a quorum answers).
     """
     names = [f"ccp-etcd-{i}" for i in range(members)]
-    ports = _free_ports(2 * members, host)
+    ports = free_ports(2 * members, host)
     peers = ports[members:]
     initial_cluster = ",".join(f"{name}=http://{host}:{peer}" for name, peer in zip(names, peers, strict=True))
     token = f"ccp-{uuid.uuid4().hex[:12]}"  # a fresh cluster id: members of another cluster never join this one

@@ -52,6 +52,7 @@ from ccp_acd.embedded.processes import (
     Child,
     EtcdProcess,
     NodeProcess,
+    free_ports,
     spawn_etcd,
     spawn_node,
     stop_all,
@@ -102,6 +103,8 @@ class Platform:
     workdir: Path
     etcd: EtcdProcess | None = None
     nodes: list[NodeProcess] = field(default_factory=list)
+    # node id -> (Prometheus port, wallboard port), both on 127.0.0.1
+    http_ports: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def children(self) -> list[Child]:
@@ -118,14 +121,17 @@ class Platform:
         atexit.register(self.stop)  # a safety net if the interpreter exits past our finally
         self.etcd = spawn_etcd(self.workdir)
         await asyncio.to_thread(wait_listening, self.etcd, timeout_s=START_TIMEOUT_S)
+        ports = iter(free_ports(2 * len(sites) * nodes_per_site, "127.0.0.1"))
         for site in sites:
             for i in range(nodes_per_site):
-                self.nodes.append(
-                    spawn_node(
-                        self.workdir, self.etcd.endpoint, node_id=f"{site}-{i + 1}", site=site,
-                        env={"CCP_CLUSTER_TOKEN": cluster_token},
-                    )
-                )
+                node_id = f"{site}-{i + 1}"
+                metrics, wallboard = self.http_ports[node_id] = (next(ports), next(ports))
+                env = {
+                    "CCP_CLUSTER_TOKEN": cluster_token,
+                    "CCP_METRICS_LISTEN": f"127.0.0.1:{metrics}",
+                    "CCP_WALLBOARD_LISTEN": f"127.0.0.1:{wallboard}",
+                }
+                self.nodes.append(spawn_node(self.workdir, self.etcd.endpoint, node_id=node_id, site=site, env=env))
         waits = [asyncio.to_thread(wait_serving, n, timeout_s=START_TIMEOUT_S) for n in self.nodes]
         failures = [r for r in await asyncio.gather(*waits, return_exceptions=True) if isinstance(r, BaseException)]
         if failures:
@@ -304,6 +310,10 @@ async def run_up(options: UpOptions, console: Console) -> Verdict:
         home = addresses[tenant.home_site][0] if tenant.home_site in addresses else platform.nodes[0].address
         await _create_agents(home, admin_token, agents)
         console.print(f"  created {len(agents)} agents: " + ", ".join(f"{a.id}@{a.site}" for a in agents), soft_wrap=True)
+        metrics = ", ".join(f"http://127.0.0.1:{m}/metrics" for m, _ in platform.http_ports.values())
+        console.print(f"  Prometheus: {metrics}", soft_wrap=True)
+        board = platform.http_ports[next(n.node_id for n in platform.nodes if n.address == home)][1]
+        console.print(f"  wallboard: http://127.0.0.1:{board}/wallboard#token={admin_token}", soft_wrap=True, markup=False)
         simulation = Simulation(
             workload, agents, targets=addresses, tokens=tokens, time_scale=options.time_scale,
             drain_timeout_s=options.drain_timeout_s,
