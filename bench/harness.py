@@ -1,0 +1,149 @@
+"""Processes a benchmark starts and what it reads from them: etcd with fsync, ACD nodes, CPU, RSS, etcd counters.
+
+Everything is on 127.0.0.1 and stopped in a ``finally`` (``embedded.processes.stop_all``).
+The etcd here is started exactly as the embedded platform starts it, which does
+*not* pass ``--unsafe-no-fsync``: every committed write is on disk, as in production.
+
+CPU is read with psutil (user + system seconds of each process, before and after a
+window); resident memory is VmRSS from ``/proc/<pid>/status``. etcd's own counters
+come from its ``/metrics`` endpoint on the client port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from ccp_acd.embedded.processes import (
+    Child,
+    EtcdProcess,
+    NodeProcess,
+    spawn_node,
+    start_etcd,
+    stop_all,
+    wait_leader,
+    wait_serving,
+)
+
+SITE = "site-a"
+# etcd counters read before and after a window: writes through raft (each one a WAL entry;
+# concurrent ones share an fsync), the fsyncs themselves, and the key-value operations.
+ETCD_COUNTERS = (
+    "etcd_server_proposals_committed_total",
+    "etcd_disk_wal_fsync_duration_seconds_count",
+    "etcd_mvcc_put_total",
+    "etcd_mvcc_delete_total",
+    "etcd_mvcc_range_total",
+    "etcd_mvcc_txn_total",
+)
+# Seconds a node may take to answer gRPC health after it is spawned (several start at once on 2 cores).
+NODE_START_TIMEOUT_S = 60.0
+
+
+def etcd_counters(endpoint: str) -> dict[str, float]:
+    """The counters of ``ETCD_COUNTERS`` from etcd's /metrics (a missing one reads 0)."""
+    with urllib.request.urlopen(f"http://{endpoint}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    found = dict.fromkeys(ETCD_COUNTERS, 0.0)
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in found:
+            found[name] = float(value)
+    return found
+
+
+def counters_delta(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
+    return {name: after[name] - before[name] for name in before}
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` in MiB (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+class CpuMeter:
+    """CPU seconds (user + system) used by named processes over a window: ``start()``, then ``stop()``."""
+
+    def __init__(self, pids: Mapping[str, int]):
+        self._processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self._before: dict[str, float] = {}
+        self._started = 0.0
+
+    @staticmethod
+    def _used(process: psutil.Process) -> float:
+        times = process.cpu_times()
+        return times.user + times.system
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self._before = {name: self._used(p) for name, p in self._processes.items()}
+
+    def stop(self) -> dict:
+        """``{"wall_s": ..., "cpu_s": {name: seconds}}``; a process gone meanwhile reads 0."""
+        used = {}
+        for name, process in self._processes.items():
+            try:
+                used[name] = round(self._used(process) - self._before[name], 3)
+            except psutil.NoSuchProcess:
+                used[name] = 0.0
+        return {"wall_s": round(time.monotonic() - self._started, 3), "cpu_s": used}
+
+
+@dataclass
+class Cluster:
+    """One etcd and the ACD nodes of one site, in a temporary folder removed at the end."""
+
+    workdir: Path
+    etcd: EtcdProcess
+    nodes: list[NodeProcess] = field(default_factory=list)
+
+    @property
+    def children(self) -> list[Child]:
+        return [*self.nodes, self.etcd]
+
+    def start_nodes(self, count: int, *, env: Mapping[str, str] | None = None, lease_ttl_s: int = 3) -> list[NodeProcess]:
+        """``count`` more nodes of ``SITE``, spawned together, returned once all serve gRPC."""
+        start = len(self.nodes)
+        spawned = []
+        for i in range(start, start + count):
+            node = spawn_node(
+                self.workdir, self.etcd.endpoint, node_id=f"bench-n{i}", site=SITE, lease_ttl_s=lease_ttl_s,
+                env=dict(env or {}),
+            )
+            self.nodes.append(node)
+            spawned.append(node)
+        for node in spawned:
+            wait_serving(node, timeout_s=NODE_START_TIMEOUT_S)
+        return spawned
+
+    def pids(self, *, driver: bool = True) -> dict[str, int]:
+        """Names for the CPU meter: ``etcd``, ``node0``.., and this process as ``driver``."""
+        found = {"etcd": self.etcd.pid, **{f"node{i}": n.pid for i, n in enumerate(self.nodes)}}
+        if driver:
+            found["driver"] = psutil.Process().pid
+        return found
+
+
+@contextlib.contextmanager
+def cluster(prefix: str = "ccp-bench-") -> Iterator[Cluster]:
+    """A fresh etcd (fsync on) in a temporary folder; every process started through it is stopped after."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    etcd = start_etcd(workdir)
+    running = Cluster(workdir=workdir, etcd=etcd)
+    try:
+        wait_leader(etcd, timeout_s=20)
+        yield running
+    finally:
+        stop_all(running.children)
+        shutil.rmtree(workdir, ignore_errors=True)
+
