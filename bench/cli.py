@@ -16,6 +16,11 @@ NAMES = ("etcd", "routing", "latency", "scaling", "memory", "quality")
 console = Console(highlight=False)
 
 
+def _shown(path) -> str:
+    """``path`` relative to the repository when it is inside it."""
+    return str(path.relative_to(results.ROOT)) if path.is_relative_to(results.ROOT) else str(path)
+
+
 def _say(text: str) -> None:
     console.print(text, markup=False, soft_wrap=True)
 
@@ -65,7 +70,7 @@ def run_one(name: str, *, quick: bool, rate: float | None = None) -> dict:
         "figures": figures,
     }
     path = results.write(result)
-    _say(f"{name}: {result['seconds']:.0f} s, written to {path.relative_to(results.ROOT)}")
+    _say(f"{name}: {result['seconds']:.0f} s, written to {_shown(path)}")
     return result
 
 
@@ -81,7 +86,7 @@ def main(name: str, quick: bool, rate: float | None) -> None:
         from bench import report
 
         path = report.write()
-        _say(f"written {path.relative_to(results.ROOT)}")
+        _say(f"written {_shown(path)}")
         return
     names = NAMES if name == "all" else (name,)
     for each in names:
@@ -90,4 +95,4 @@ def main(name: str, quick: bool, rate: float | None) -> None:
         from bench import report
 
         path = report.write()
-        _say(f"written {path.relative_to(results.ROOT)}")
+        _say(f"written {_shown(path)}")

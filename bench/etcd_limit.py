@@ -153,7 +153,9 @@ def run(plan: Plan, *, say=print) -> dict:
             say(_line(rows[-1]))
         widest = max(plan.concurrency)
         for processes in plan.processes:
-            rows.append(_many_processes(endpoint, etcd, processes=processes, concurrency=widest, plan=plan, tag=f"p{processes}"))
+            rows.append(
+                _many_processes(endpoint, etcd, processes=processes, concurrency=widest, plan=plan, tag=f"p{processes}")
+            )
             say(_line(rows[-1]))
         after = harness.etcd_counters(endpoint)
     sequential = next(r for r in rows if r["in_flight"] == 1 and r["processes"] == 1)

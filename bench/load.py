@@ -80,9 +80,8 @@ async def seed_tenants(store: EtcdStore, *, tenants: int, agents_per_tenant: int
     await _bounded([store.put_queue_config(name, queue) for name in names])
     now = time.time()
     agent_ids = [f"a{j:03d}" for j in range(agents_per_tenant)]
-    await _bounded(
-        [store.create_agent(n, a, AgentProfile(site=harness.SITE, capacity={Channel.VOICE: 1}), now=now) for n in names for a in agent_ids]
-    )
+    profile = AgentProfile(site=harness.SITE, capacity={Channel.VOICE: 1})
+    await _bounded([store.create_agent(n, a, profile, now=now) for n in names for a in agent_ids])
     interaction = await _bounded([issue_token(store, tenant=n, role="interaction") for n in names])
     agent_tokens = await _bounded(
         [issue_token(store, tenant=n, role="agent", agent_id=a) for n in names for a in agent_ids]
@@ -201,7 +200,9 @@ async def play(
     routed = len(completed)
     span = (max(completed) - min(enqueued)) if completed and enqueued else 0.0
     lag = (max(completed) - max(enqueued)) if completed and enqueued else float("inf")
-    offer_waits = [t.offered_at - t.enqueued_at for _, t in timelines if t.offered_at is not None and t.enqueued_at is not None]
+    offer_waits = [
+        t.offered_at - t.enqueued_at for _, t in timelines if t.offered_at is not None and t.enqueued_at is not None
+    ]
     sustained = routed == planned > 0 and lag <= max(0.5, 0.1 * step.seconds)
     result = {
         "offered_per_s": step.rate,

@@ -49,7 +49,7 @@ async def measure(plan: Plan, *, say: Callable[[str], None] = print) -> dict:
 
 
 async def run(plan: Plan, *, say: Callable[[str], None] = print) -> dict:
-    ref = reference.raw_etcd_limit(say=say)
+    ref = await reference.raw_etcd_limit(say=say)
     say(f"routing: {plan.nodes} node(s), {plan.tenants} tenant(s) x {plan.agents_per_tenant} agents, "
         f"steps of {plan.seconds:g} s at {', '.join(f'{r:g}' for r in plan.rates)} calls/s")
     found = await measure(plan, say=say)

@@ -1,0 +1,73 @@
+"""Enqueue -> offer latency at half the measured maximum routing rate (or a given rate).
+
+Client side: from the moment the caller sends Enqueue to the moment the offer
+arrives on the agent's StreamOffers stream (both in this process, one clock).
+Node side: the call record's ``enqueued_at`` to the reservation's ``offered_at``,
+both written by the node, read back from etcd (the reservation is replayed from
+etcd's history, since accepting an offer deletes it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ccp_acd.state.etcd import EtcdStore
+
+from bench import harness, load, results, routing
+
+TARGET_P99_MS = 10.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    agents: int
+    seconds: float
+    max_calls: int
+    drain_s: float
+    default_rate: float   # when neither --rate nor a routing result gives one
+    routing: routing.Plan  # the ramp run to find the maximum when no routing result exists
+
+
+FULL = Plan(agents=40, seconds=20.0, max_calls=40_000, drain_s=10.0, default_rate=50.0, routing=routing.FULL)
+QUICK = Plan(agents=4, seconds=2.0, max_calls=100, drain_s=3.0, default_rate=10.0, routing=routing.QUICK)
+
+
+async def half_load(plan: Plan, rate: float | None, *, say: Callable[[str], None]) -> tuple[float, str]:
+    """The rate to measure at and where it came from."""
+    if rate is not None:
+        return rate, "given (--rate)"
+    found = results.read("routing")
+    if found is None:
+        say("no bench/results/routing.json: ramping routing first to find the maximum")
+        maximum = (await routing.measure(plan.routing, say=say))["sustained_calls_per_s"]
+        source = "half the maximum measured in this run"
+    else:
+        maximum = found["figures"]["sustained_calls_per_s"]
+        source = f"half the sustained maximum of bench/results/routing.json ({found['date']})"
+    if maximum <= 0:
+        return plan.default_rate, "default (no sustained maximum measured)"
+    return round(maximum / 2, 1), source
+
+
+async def run(plan: Plan, *, rate: float | None = None, say: Callable[[str], None] = print) -> dict:
+    at, source = await half_load(plan, rate, say=say)
+    say(f"latency: {at:g} calls/s ({source}) for {plan.seconds:g} s, {plan.agents} agents")
+    with harness.cluster("ccp-bench-latency-") as running:
+        store = await EtcdStore.connect(running.etcd.endpoint)
+        try:
+            tenants = await load.seed_tenants(store, tenants=1, agents_per_tenant=plan.agents, nodes=1)
+            running.start_nodes(1)
+            step = load.Step(rate=at, seconds=plan.seconds, max_calls=plan.max_calls, drain_s=plan.drain_s)
+            found = await load.play(running, store, tenants, step, seed=7, node_side=True)
+        finally:
+            await store.close()
+    say(load.step_line(found))
+    client, node = found["enqueue_to_offer"], found["node_enqueue_to_offer"]
+    say(
+        f"latency: enqueue->offer p50/p90/p99 {client['p50_ms']}/{client['p90_ms']}/{client['p99_ms']} ms at the client, "
+        f"{node['p50_ms']}/{node['p90_ms']}/{node['p99_ms']} ms on the node's clock; target p99 <= {TARGET_P99_MS:g} ms: "
+        f"p99/target = {client['p99_ms'] / TARGET_P99_MS:.2f}"
+    )
+    return {"rate": at, "rate_source": source, "step": found, "client": client, "node": node,
+            "target_p99_ms": TARGET_P99_MS}

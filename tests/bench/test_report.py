@@ -1,0 +1,91 @@
+"""BENCHMARKS.md from hand-made results: the tables, the targets and the met / missed verdicts."""
+
+from __future__ import annotations
+
+import json
+
+from bench import report
+
+MACHINE = {"cpu": "Test CPU 9000", "cores": 2, "ram_mb": 4096, "kernel": "6.1.0", "etcd": "3.4.23",
+           "python": "3.11.7", "load_at_start": [0.1, 0.2, 0.3], "etcd_data_fs": "ext4"}
+
+
+def _result(name: str, figures: dict, *, quick: bool = False) -> dict:
+    return {"name": name, "quick": quick, "date": "2026-11-27T00:00:00+00:00", "seconds": 12.0,
+            "command": f".venv/bin/python -m bench {name}", "machine": MACHINE, "figures": figures}
+
+
+def _cpu() -> dict:
+    return {"wall_s": 2.0, "cpu_s": {"etcd": 0.5, "node0": 1.0, "driver": 0.4}}
+
+
+def _step(calls_per_s: float, *, sustained: bool = True) -> dict:
+    return {"offered_per_s": calls_per_s, "routed": 100, "planned": 100, "calls_per_s": calls_per_s,
+            "sustained": sustained, "drain_lag_s": 0.1, "enqueue_to_offer": {"n": 100, "p50_ms": 3.0, "p90_ms": 5.0,
+                                                                               "p99_ms": 8.0, "max_ms": 9.0},
+            "cpu": _cpu(), "etcd_per_call": {"etcd_server_proposals_committed_total": 4.0}}
+
+
+def _routing(calls_per_s: float, raw: float) -> dict:
+    return _result("routing", {
+        "steps": [_step(calls_per_s)], "sustained_calls_per_s": calls_per_s, "peak_calls_per_s": calls_per_s,
+        "busiest": _step(calls_per_s), "etcd_writes_per_call": 4.0, "etcd_fsyncs_per_call": 1.0,
+        "etcd_ranges_per_call": 10.0, "calls_vs_raw": calls_per_s / raw, "writes_vs_raw": 4 * calls_per_s / raw,
+        "reference": {"raw_txn_per_s": raw, "sequential_txn_per_s": raw / 3, "source": "bench/results/etcd.json"},
+    })
+
+
+def _latency(p99_ms: float) -> dict:
+    q = {"n": 50, "p50_ms": 2.0, "p90_ms": 4.0, "p99_ms": p99_ms, "max_ms": p99_ms + 1}
+    return _result("latency", {"rate": 500.0, "rate_source": "given (--rate)", "step": _step(500.0), "client": q,
+                               "node": q, "target_p99_ms": 10.0})
+
+
+def _memory(rss_mb: float, *, calls: int = 10_000, agents: int = 1_000) -> dict:
+    return _result("memory", {"calls": calls, "agents": agents, "idle_rss_mb": 70.0, "rss_mb": rss_mb,
+                              "node_cpu_share_while_waiting": 0.5,
+                              "dispatch": {"dispatch_ms": 300.0, "load_live_ms": 200.0, "plan_ms": 100.0}})
+
+
+def _target_row(text: str, target: str) -> str:
+    (row,) = [line for line in text.splitlines() if line.startswith(f"| {target}")]
+    return row
+
+
+def test_routing_target_is_met_by_a_thousand_calls_or_half_the_raw_etcd_limit():
+    assert report.routing_met(1000.0, raw_txn_per_s=5000.0)
+    assert report.routing_met(600.0, raw_txn_per_s=1000.0)     # below 1,000/s but >= 50 % of a slow etcd
+    assert not report.routing_met(999.0, raw_txn_per_s=5000.0)
+    assert not report.routing_met(0.0, raw_txn_per_s=0.0)
+
+
+def test_the_targets_table_says_met_or_missed_for_each_target():
+    text = report.render({"routing": _routing(1200.0, 4000.0), "latency": _latency(12.5), "memory": _memory(250.0)})
+    assert "**met**" in _target_row(text, "routed calls/s per site")
+    assert "1200.0 (0.300 of 4000)" in _target_row(text, "routed calls/s per site")
+    assert "**missed**" in _target_row(text, "p99 enqueue → offer")
+    assert "**met**" in _target_row(text, "RSS per node")
+    assert "Machine: Test CPU 9000, 2 cores, 4,096 MiB RAM, Linux 6.1.0, etcd 3.4.23" in text
+    assert "`.venv/bin/python -m bench routing` on 2026-11-27T00:00:00+00:00" in text
+    assert "Not run: etcd, scaling, quality." in text
+
+
+def test_memory_is_judged_in_megabytes_and_only_at_the_targets_size():
+    assert report.memory_verdict(286.0, calls=10_000, agents=1_000) == "met"       # 299.9 MB
+    assert report.memory_verdict(287.0, calls=10_000, agents=1_000) == "missed"    # 300.9 MB
+    assert report.memory_verdict(100.0, calls=300, agents=30).startswith("not judged")
+    text = report.render({"memory": _memory(90.0, calls=300, agents=30)})
+    assert "not judged" in _target_row(text, "RSS per node")
+
+
+def test_quick_results_are_flagged_as_smoke_sizes():
+    text = report.render({"routing": _result("routing", _routing(10.0, 1000.0)["figures"], quick=True)})
+    assert "quick form: smoke sizes, not a measurement" in text
+    assert "Quick (smoke-size) results: routing" in text
+
+
+def test_write_reads_the_result_files(tmp_path):
+    (tmp_path / "latency.json").write_text(json.dumps(_latency(4.0)))
+    out = report.write(directory=tmp_path, out=tmp_path / "BENCHMARKS.md")
+    text = out.read_text()
+    assert "**met**" in _target_row(text, "p99 enqueue → offer") and "## Enqueue → offer latency" in text
