@@ -46,6 +46,8 @@ from ccp_acd.domain.sites import SiteContext, site_moves
 from ccp_acd.domain.skills import eligible
 
 PHONE_CHANNELS = frozenset({Channel.VOICE, Channel.CALLBACK})
+# The capacities work consumes (a callback uses voice capacity).
+CAPACITY_CHANNELS = (Channel.VOICE, Channel.CHAT, Channel.EMAIL)
 
 def capacity_channel(channel: Channel) -> Channel:
     """The capacity a channel consumes: a callback is a phone call, it uses voice capacity."""
@@ -122,20 +124,26 @@ def plan(
     ]
     load = workload(view)
     site_agents = [a for a in view.agents.values() if a.site == site]
+    # Agents that can still take some work: ready, with room on some channel. Only offers made in
+    # this plan add load, so an agent leaves this set for good once full; with every agent busy a
+    # waiting call costs O(1) here instead of a scan of all agents (O(calls x agents) per plan).
+    open_agents = {a.id: a for a in site_agents if a.ready(now) and _has_room(a, load[a.id])}
+    staffed: dict[str, bool] = {}
     for call in waiting_order(view, queues, now=now, site=site):
         if call.id in view.reservations or not mine(call.queue):
             continue
         queue = queues.get(call.queue) or QueueConfig(name=call.queue)
-        reroute = _policy_reroute(call, queue, site_agents, now=now)
+        reroute = _policy_reroute(call, queue, site_agents, now=now, staffed=staffed)
         if reroute is not None:
             decisions.append(reroute)
+            continue
+        if not open_agents:
             continue
         requirements = queue.requirements_after(now - call.queued_since)
         candidates = [
             a
-            for a in site_agents
-            if a.ready(now)
-            and a.id not in call.declined_by
+            for a in open_agents.values()
+            if a.id not in call.declined_by
             and has_capacity(a, load[a.id], call.channel)
             and eligible(a, requirements)
         ]
@@ -143,6 +151,8 @@ def plan(
             continue
         agent = choose_agent(queue.strategy, candidates, requirements)
         load[agent.id][capacity_channel(call.channel)] += 1
+        if not _has_room(agent, load[agent.id]):
+            del open_agents[agent.id]
         decisions.append(
             OfferDecision(call_id=call.id, agent_id=agent.id, expires_at=now + queue.offer_timeout_s)
         )
@@ -153,17 +163,23 @@ def plan(
     return decisions
 
 
+def _has_room(agent: Agent, held: Counter[Channel]) -> bool:
+    """Whether the agent could take work of any channel on top of ``held``."""
+    return any(has_capacity(agent, held, channel) for channel in CAPACITY_CHANNELS)
+
+
 def _policy_reroute(
-    call: Call, queue: QueueConfig, site_agents: list[Agent], *, now: float
+    call: Call, queue: QueueConfig, site_agents: list[Agent], *, now: float, staffed: dict[str, bool]
 ) -> RerouteDecision | None:
-    """Max wait first, then "no agents logged in"; never a silent drop."""
+    """Max wait first, then "no agents logged in"; never a silent drop. ``staffed`` memoizes per queue."""
     if queue.max_wait_s is not None and now - call.queued_since >= queue.max_wait_s:
         decision = _reroute(call, queue.on_max_wait, f"max-wait {queue.max_wait_s:g}s in {queue.name}")
         if decision is not None:
             return decision
-    widest = queue.widest_requirements()
-    staffed = any(a.logged_in and eligible(a, widest) for a in site_agents)
-    if not staffed:
+    if queue.name not in staffed:
+        widest = queue.widest_requirements()
+        staffed[queue.name] = any(a.logged_in and eligible(a, widest) for a in site_agents)
+    if not staffed[queue.name]:
         return _reroute(call, queue.on_no_agents, f"no agents logged in for {queue.name}")
     return None
 
