@@ -134,7 +134,8 @@ async def run(plan: Plan, *, say: Callable[[str], None] = print) -> dict:
     busy = cpu["cpu_s"]["node"] / cpu["wall_s"] if cpu["wall_s"] else 0.0
     say(
         f"memory: RSS {loaded_mb:.1f} MiB with {plan.calls} calls and {plan.agents} agents (idle {idle_mb:.1f} MiB); "
-        f"target <= {TARGET_MB:g} MiB: {loaded_mb / TARGET_MB:.2f} of it. One dispatch: {dispatch['dispatch_ms']} ms "
+        f"target <= {TARGET_MB:g} MB: {loaded_mb * 1.048576 / TARGET_MB:.2f} of it. "
+        f"One dispatch: {dispatch['dispatch_ms']} ms "
         f"(read {dispatch['load_live_ms']} ms + plan {dispatch['plan_ms']} ms); the node was busy {busy:.0%} of a core "
         f"while idle-routing this view"
     )
