@@ -1,10 +1,16 @@
 """The router: runs the planner for every tenant and commits its decisions.
 
-One task per tenant. Each wakes on any change under the tenant's ``live/``
-prefix (a watch) or after ``dispatch_interval_s`` (time alone moves skill
-rings, max waits and offer timeouts), reads the live view at one revision,
-plans, and commits decisions one transaction each. A lost compare-and-set
-means another node (or an agent) changed the view: re-read and re-plan.
+One task per tenant. Each keeps the tenant's live view in memory
+(``state.live.LiveCache``: one range read, then a watch that decodes only
+what changed), wakes on any change it applies or after
+``dispatch_interval_s`` (time alone moves skill rings, max waits and offer
+timeouts), plans on a snapshot of it, and commits decisions one transaction
+each. A dispatch first waits (bounded) for the cache to show this node's own
+earlier commits. A lost compare-and-set means another node (or an agent)
+changed a record the decision rests on: the re-plan waits until the cache
+shows a change on one of the records that commit compared, so it never
+re-plans on the same stale view; past ``CONFLICT_WAIT_S`` (e.g. the fence
+failed, which the live view does not hold) it re-plans on a fresh range read.
 
 Hot standby: every node of a site runs a loop per tenant, but a queue is
 routed by one node at a time, its owner (``SiteDirectory.campaign``, an etcd
@@ -27,14 +33,15 @@ import logging
 import time
 from collections.abc import Callable
 
-from ccp_acd.domain.models import LiveView, QueueConfig
+from ccp_acd.domain.models import Decision, LiveView, QueueConfig
 from ccp_acd.domain.routing import plan
 from ccp_acd.domain.sites import SiteContext, adopter
 from ccp_acd.errors import StateUnavailable
 from ccp_acd.failover import SiteMonitor
 from ccp_acd.settings import NodeSettings
 from ccp_acd.state import keys
-from ccp_acd.state.etcd import EtcdStore, Session
+from ccp_acd.state.etcd import EtcdStore, Session, compared_keys
+from ccp_acd.state.live import LiveViews
 from ccp_acd.state.sites import SiteDirectory
 from ccp_acd.state.store import TenantConfig
 from ccp_acd.telemetry import CallEvents
@@ -45,6 +52,8 @@ log = logging.getLogger(__name__)
 TENANT_DISCOVERY_INTERVAL_S = 2.0
 # Re-plans after lost compare-and-sets before waiting for the next wake-up.
 REPLAN_ATTEMPTS = 5
+# Seconds a re-plan after a lost compare waits for the live view to show the change before reading etcd.
+CONFLICT_WAIT_S = 0.5
 
 
 class Router:
@@ -57,8 +66,11 @@ class Router:
         directory: SiteDirectory | None = None,
         clock: Callable[[], float] = time.time,
         events: CallEvents | None = None,
+        views: LiveViews | None = None,
     ):
         self._store = store
+        # The watch-fed live views of the tenants this router serves; the node's API reads them too.
+        self._views = views or LiveViews(store)
         # Spans and metrics of what the router commits: offer expiries, re-routes, site moves.
         self._events = events or CallEvents.noop()
         self._session = session
@@ -76,6 +88,10 @@ class Router:
     @property
     def directory(self) -> SiteDirectory:
         return self._directory
+
+    @property
+    def views(self) -> LiveViews:
+        return self._views
 
     async def run(self) -> None:
         """Mirror the sites, watch for lost ones, and route every tenant this node serves, until cancelled."""
@@ -113,29 +129,28 @@ class Router:
         wake = self._wakes[tenant] = asyncio.Event()
         queues_stale = asyncio.Event()
         queues_stale.set()
-        watchers = [
-            asyncio.create_task(self._watch(keys.live_prefix(tenant), wake)),
-            asyncio.create_task(self._watch(keys.queues_prefix(tenant), queues_stale, also=wake)),
-        ]
+        watchers = [asyncio.create_task(self._watch(keys.queues_prefix(tenant), queues_stale, also=wake))]
         queues: dict[str, QueueConfig] = {}
         config = TenantConfig(name=tenant)
         try:
-            while True:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-                # races with the event, and this loop would then outlive its node.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._settings.dispatch_interval_s):
-                        await wake.wait()
-                wake.clear()
-                try:
-                    if queues_stale.is_set():
-                        queues_stale.clear()
-                        queues = await self._store.get_queue_configs(tenant)
-                        config = await self._store.get_tenant_config(tenant) or TenantConfig(name=tenant)
-                    await self.dispatch(tenant, queues, config)
-                except StateUnavailable as e:
-                    queues_stale.set()
-                    log.warning("routing %s paused: %s", tenant, e)
+            # The tenant's live view, kept by a watch; each change it applies wakes this loop.
+            async with self._views.serving(tenant, on_change=wake.set):
+                while True:
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                    # races with the event, and this loop would then outlive its node.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self._settings.dispatch_interval_s):
+                            await wake.wait()
+                    wake.clear()
+                    try:
+                        if queues_stale.is_set():
+                            queues_stale.clear()
+                            queues = await self._store.get_queue_configs(tenant)
+                            config = await self._store.get_tenant_config(tenant) or TenantConfig(name=tenant)
+                        await self.dispatch(tenant, queues, config)
+                    except StateUnavailable as e:
+                        queues_stale.set()
+                        log.warning("routing %s paused: %s", tenant, e)
         finally:
             self._wakes.pop(tenant, None)
             for task in watchers:
@@ -186,8 +201,8 @@ class Router:
         committed = 0
         owned = await self.elect(tenant, queues)
         context = self.site_context(config or TenantConfig(name=tenant))
+        view = await self._views.read(tenant)
         for _ in range(REPLAN_ATTEMPTS):
-            view = await self._store.load_live(tenant)
             self.last_views[tenant] = view
             if not owned:
                 return committed
@@ -195,7 +210,7 @@ class Router:
             decisions = plan(view, queues, site=self._settings.site, now=now, owned=owned, sites=context)
             if not decisions:
                 return committed
-            stale = False
+            lost: Decision | None = None
             for decision in decisions:
                 fence = self._directory.fence(tenant, view.calls[decision.call_id].queue)
                 ok = await self._store.commit(
@@ -209,8 +224,18 @@ class Router:
                     self._events.decided(tenant, view, decision, now=now)
                 else:
                     self.conflicts += 1
-                    stale = True
+                    lost = decision
                     break
-            if not stale:
+            if lost is None:
                 return committed
+            view = await self._view_after_conflict(tenant, view, lost)
         return committed
+
+    async def _view_after_conflict(self, tenant: str, view: LiveView, lost: Decision) -> LiveView:
+        """A view that differs from ``view`` where ``lost`` failed its compare (module doc)."""
+        cache = self._views.cache(tenant)
+        if cache is not None:
+            compared = {key: view.versions.get(key, 0) for key in compared_keys(tenant, lost)}
+            if await cache.wait_changed(compared, timeout_s=CONFLICT_WAIT_S):
+                return await self._views.read(tenant)
+        return await self._views.load(tenant)

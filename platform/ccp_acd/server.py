@@ -48,6 +48,7 @@ from ccp_acd.api.sites import SiteServicer
 from ccp_acd.routing import Router
 from ccp_acd.settings import NodeSettings
 from ccp_acd.state.etcd import EtcdStore, Session
+from ccp_acd.state.live import LiveViews
 from ccp_acd.state.sites import SiteDirectory
 from ccp_acd.telemetry import Telemetry, start_telemetry
 from ccp_acd.wallboard.web import Wallboard, start_wallboard
@@ -125,16 +126,19 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
         cluster_token = settings.cluster_token.get_secret_value()
         auth = Authenticator(store)
         directory = SiteDirectory(store, site=settings.site, node_id=settings.node_id)
+        # The live views the router keeps for its tenants; the API and the wallboard read them too.
+        views = LiveViews(store)
         server = grpc.aio.server(interceptors=telemetry.server_interceptors())
-        agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(store, auth, events=events), server)
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(store, auth, events=events, views=views), server)
         interaction_pb2_grpc.add_InteractionServiceServicer_to_server(
             InteractionServicer(
-                store, auth, site=settings.site, node_id=settings.node_id, directory=directory, events=events
+                store, auth, site=settings.site, node_id=settings.node_id, directory=directory, events=events,
+                views=views,
             ),
             server,
         )
         admin_pb2_grpc.add_AdminServiceServicer_to_server(
-            AdminServicer(store, auth, site=settings.site), server
+            AdminServicer(store, auth, site=settings.site, views=views), server
         )
         site_pb2_grpc.add_SiteServiceServicer_to_server(
             SiteServicer(store, ClusterAuthenticator(cluster_token), site=settings.site), server
@@ -165,11 +169,11 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
             telemetry.shutdown()
         raise
     await server.start()
-    router = Router(store, session=session, settings=settings, directory=directory, events=events)
+    router = Router(store, session=session, settings=settings, directory=directory, events=events, views=views)
     router_task = asyncio.create_task(router.run(), name="router")
     telemetry.observe(router)
     wallboard = await start_wallboard(
-        settings.wallboard_listen, store, auth, interval_s=settings.wallboard_interval_s
+        settings.wallboard_listen, store, auth, interval_s=settings.wallboard_interval_s, views=views
     )
     for key, name in SERVICES.items():
         serving = key != "site" or bool(cluster_token)

@@ -2,9 +2,11 @@
 
 Admin role only; the tenant is the token's. Statistics are computed on one
 live view plus the history of calls that arrived in the window (ending now),
-by ``domain.kpis``; nothing is cached, so each call costs two etcd range
-reads per request (plus the queue configs) — fine for dashboards polling every
-few seconds, not meant for per-call use.
+by ``domain.kpis``. The live view is the node's watch-fed one for tenants it
+routes (``state.live``: no etcd read, this node's own writes shown), a range
+read otherwise; the history is one range read per request (plus the queue
+configs) — fine for dashboards polling every few seconds, not meant for
+per-call use.
 
 Reports (``domain.reports``) read the call records of the window plus
 ``TALK_LOOKBACK_S`` before it (their talk is agent time inside it) and the
@@ -30,6 +32,7 @@ from ccp_acd.api.status import grpc_errors
 from ccp_acd.domain import kpis, reports
 from ccp_acd.domain.models import QueueConfig
 from ccp_acd.errors import NotFound
+from ccp_acd.state.live import LiveViews
 from ccp_acd.state.store import BlockedCaller, Store
 
 ADMIN_ROLES = ("admin",)
@@ -39,9 +42,11 @@ TALK_LOOKBACK_S = 3600.0
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     def __init__(
-        self, store: Store, auth: Authenticator, *, site: str, clock: Callable[[], float] = time.time
+        self, store: Store, auth: Authenticator, *, site: str, clock: Callable[[], float] = time.time,
+        views: LiveViews | None = None,
     ):
         self._store = store
+        self._views = views or LiveViews(store)
         self._auth = auth
         self._site = site
         self._clock = clock
@@ -91,7 +96,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, tenant: str, queues: list[QueueConfig], window_s: float
     ) -> list[admin_pb2.QueueStats]:
         now = self._clock()
-        view = await self._store.load_live(tenant)
+        view = await self._views.read(tenant)
         history = await self._store.history_since(tenant, now - window_s)
         return [
             convert.queue_stats(
@@ -120,7 +125,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @grpc_errors
     async def ListAgentStatuses(self, request, context):
         tenant = await self._tenant(context)
-        view = await self._store.load_live(tenant)
+        view = await self._views.read(tenant)
         now = self._clock()
         return admin_pb2.ListAgentStatusesResponse(
             agents=[
@@ -133,7 +138,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def GetTenantStats(self, request, context):
         tenant = await self._tenant(context)
         now = self._clock()
-        view = await self._store.load_live(tenant)
+        view = await self._views.read(tenant)
         config = await self._store.get_tenant_config(tenant)
         sites = (config.home_site, *config.failover_sites) if config else ()
         whole, per_site = kpis.tenant_live_stats(view, now=now, sites=sites)

@@ -34,6 +34,7 @@ from ccp_acd.domain.models import CallState, Presence, Reservation
 from ccp_acd.errors import NotFound, PermissionDenied, StateUnavailable
 from ccp_acd.state import keys
 from ccp_acd.state.codec import decode
+from ccp_acd.state.live import LiveViews
 from ccp_acd.state.store import Store, WatchEvent
 from ccp_acd.telemetry import CallEvents
 
@@ -61,8 +62,11 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         clock: Callable[[], float] = time.time,
         heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
         events: CallEvents | None = None,
+        views: LiveViews | None = None,
     ):
         self._store = store
+        # The node's watch-fed live views (``state.live``): this node's writes shown, no etcd read.
+        self._views = views or LiveViews(store)
         # Spans and metrics of answers, rejections and completions (module ``telemetry``).
         self._events = events or CallEvents.noop()
         self._auth = auth
@@ -75,7 +79,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         return principal.tenant
 
     async def _status(self, tenant: str, agent_id: str) -> agent_pb2.AgentStatus:
-        view = await self._store.load_live(tenant)
+        view = await self._views.read(tenant)
+        if agent_id not in view.agents:  # created through another node, its watch event not applied yet
+            view = await self._views.load(tenant)
         agent = view.agents.get(agent_id)
         if agent is None:
             raise NotFound(f"agent {agent_id!r} not found")

@@ -26,6 +26,12 @@ invariant). A retried Enqueue (same request_id) whose call is still live is
 answered with that call even if the queue is now full; one whose call already
 ended and whose queue is now full gets RESOURCE_EXHAUSTED.
 
+Live views: the replies' position and expected wait come from the node's
+watch-fed live view of the tenant (``state.live.LiveViews.read``), which
+first shows this node's own writes (the call just enqueued counts in its own
+position); for a tenant this node does not route, and when the view lags,
+they come from a range read of etcd.
+
 Telemetry: Enqueue opens the call's trace (``tracing``: the ``call`` span,
 whose traceparent the record carries) and counts admitted calls; Cancel
 records the abandoned wait.
@@ -47,6 +53,7 @@ from ccp_acd.domain.admission import admit
 from ccp_acd.domain.models import Action, ActionKind, Call, CallState, QueueConfig, RerouteDecision
 from ccp_acd.domain.sites import adopter
 from ccp_acd.errors import FailedPrecondition, NotFound
+from ccp_acd.state.live import LiveViews
 from ccp_acd.state.sites import SiteDirectory
 from ccp_acd.state.store import Store
 from ccp_acd.telemetry import CallEvents
@@ -72,8 +79,11 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         directory: SiteDirectory | None = None,
         clock: Callable[[], float] = time.time,
         events: CallEvents | None = None,
+        views: LiveViews | None = None,
     ):
         self._store = store
+        # Without the node's views (no router): every read is a range read of etcd.
+        self._views = views or LiveViews(store)
         self._events = events or CallEvents.noop()
         self._auth = auth
         self._site = site
@@ -127,7 +137,7 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         """Enqueue ``call`` under the queue's max-length policy (module doc); the interaction to answer."""
         to_voicemail = False
         if queue.max_length is not None:
-            view = await self._store.load_live(tenant)
+            view = await self._views.read(tenant)
             if request_id:
                 for existing in view.calls.values():
                     if existing.request_id == request_id:
@@ -143,7 +153,7 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         if created and to_voicemail:
             call = await self._to_voicemail(tenant, call, queue, now=now)
         self._events.enqueued(tenant, call, created=created)
-        view = await self._store.load_live(tenant)
+        view = await self._views.read(tenant)
         return convert.interaction(view.calls.get(call.id, call), view=view, queues=queues, now=self._clock())
 
     async def _to_voicemail(self, tenant: str, call: Call, queue: QueueConfig, *, now: float) -> Call:
@@ -152,8 +162,9 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
             action=Action(kind=ActionKind.VOICEMAIL),
             reason=f"max-length {queue.max_length} in {queue.name}: voicemail",
         )
-        for _ in range(VOICEMAIL_ATTEMPTS):
-            view = await self._store.load_live(tenant)
+        for attempt in range(VOICEMAIL_ATTEMPTS):
+            # After a lost compare, a range read: the live view may not show the change yet.
+            view = await (self._views.read(tenant) if attempt == 0 else self._views.load(tenant))
             live = view.calls.get(call.id)
             if live is None or live.state is not CallState.QUEUED or call.id in view.reservations:
                 break  # something else already moved it on: report what it is now
@@ -179,6 +190,8 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         call = await self._store.get_call(tenant, request.interaction_id)
         if call.state is not CallState.QUEUED:
             return convert.interaction(call)
-        view = await self._store.load_live(tenant)
+        view = await self._views.read(tenant)
+        if call.id not in view.calls:  # enqueued through another node, its watch event not applied yet
+            view = await self._views.load(tenant)
         queues = await self._store.get_queue_configs(tenant)
         return convert.interaction(view.calls.get(call.id, call), view=view, queues=queues, now=self._clock())

@@ -148,6 +148,9 @@ class EtcdStore:
     def __init__(self, client: aetcd.Client, *, timeout_s: float):
         self.client = client
         self._timeout_s = timeout_s
+        # Per tenant, the revision of the last transaction through this store that wrote its live/ keys:
+        # what a watch-fed view must have applied to show this node's own writes (``state.live``).
+        self._written: dict[str, int] = {}
 
     @classmethod
     async def connect(cls, endpoint: str, *, timeout_s: float = 5.0) -> EtcdStore:
@@ -197,7 +200,28 @@ class EtcdStore:
         return None if got is None else _Record(got.value, got.mod_revision)
 
     async def _txn(self, compare: list, success: list, failure: list | None = None) -> tuple[bool, list]:
-        return await self._call(self.client.transaction(compare=compare, success=success, failure=failure or []))
+        ok, responses = await self._call(
+            self.client.transaction(compare=compare, success=success, failure=failure or [])
+        )
+        if ok:
+            self._note_written(success, responses)
+        return ok, responses
+
+    def _note_written(self, ops: list, responses: list) -> None:
+        """Remember the revision of a committed transaction for each tenant whose live/ keys it wrote."""
+        tenants = {tenant for op in ops if (tenant := _live_tenant(op.key))}
+        if not tenants:
+            return
+        # Every put / delete response of a transaction carries the transaction's revision.
+        revision = next(
+            (getattr(r, r.WhichOneof("response")).header.revision for r in responses if not isinstance(r, list)), 0
+        )
+        for tenant in tenants:
+            self._written[tenant] = max(self._written.get(tenant, 0), revision)
+
+    def written(self, tenant: str) -> int:
+        """The revision of this store's last write to ``tenant``'s live/ keys (0: none yet)."""
+        return self._written.get(tenant, 0)
 
     def _mod(self, key: str):
         return self.client.transactions.mod(key.encode())
@@ -790,8 +814,12 @@ class EtcdStore:
 
     # -- watches ------------------------------------------------------------
 
-    async def watch_prefix(self, prefix: str, *, start_revision: int | None = None) -> AsyncIterator[WatchEvent]:
-        watch = await self._call(self.client.watch_prefix(prefix.encode(), start_revision=start_revision, prev_kv=True))
+    async def watch_prefix(
+        self, prefix: str, *, start_revision: int | None = None, prev_kv: bool = True
+    ) -> AsyncIterator[WatchEvent]:
+        watch = await self._call(
+            self.client.watch_prefix(prefix.encode(), start_revision=start_revision, prev_kv=prev_kv)
+        )
         try:
             async for event in watch:
                 is_put = event.kind == aetcd.rtypes.EventKind.PUT
@@ -810,6 +838,30 @@ class EtcdStore:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(WATCH_CANCEL_TIMEOUT_S):
                     await watch.cancel()
+
+
+_TENANTS = keys.tenants_prefix().encode()
+
+
+def _live_tenant(key: bytes | str) -> str:
+    """The tenant whose live/ prefix ``key`` is under, or ""."""
+    raw = key.encode() if isinstance(key, str) else key
+    if not raw.startswith(_TENANTS):
+        return ""
+    tenant, _, rest = raw[len(_TENANTS):].partition(b"/")
+    return tenant.decode() if rest.startswith(b"live/") else ""
+
+
+def compared_keys(tenant: str, decision: Decision) -> tuple[str, ...]:
+    """The live/ keys whose mod_revisions ``EtcdStore.commit`` compares for ``decision`` (the fence aside).
+
+    After a lost compare, one of them changed: a watch-fed view that shows a change on one is no
+    longer the view the decision was made on (``routing.Router``).
+    """
+    call, reservation = keys.call(tenant, decision.call_id), keys.reservation(tenant, decision.call_id)
+    if isinstance(decision, OfferDecision | ExpireOfferDecision):
+        return (call, reservation, keys.agent(tenant, decision.agent_id))
+    return (call, reservation)
 
 
 def _work_of(view: LiveView, agent_id: str) -> list[str]:

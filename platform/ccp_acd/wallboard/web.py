@@ -12,8 +12,9 @@
   before each event (a revoked token's stream ends within the
   authenticator's cache TTL plus one interval, with ``event: error``).
 
-Cost: a snapshot is three etcd range reads (queue configs, live view, the
-hour's call records); it is shared by every stream of the tenant for half an
+Cost: a snapshot is two etcd range reads (queue configs, the hour's call
+records) and the live view, which is the node's watch-fed one for tenants it
+routes (``state.live``) and a third range read otherwise; it is shared by every stream of the tenant for half an
 interval, so ten screens cost what one does.
 
 Not for: the KPI definitions (``domain.kpis``) or the snapshot's shape (``snapshot``).
@@ -33,6 +34,7 @@ from aiohttp import web
 
 from ccp_acd.api.auth import Authenticator, Principal
 from ccp_acd.errors import CcpError, PermissionDenied, Unauthenticated
+from ccp_acd.state.live import LiveViews
 from ccp_acd.state.store import Store
 from ccp_acd.wallboard.snapshot import WINDOW_S, build_snapshot
 
@@ -76,8 +78,11 @@ def _event(data: Any, *, event: str = "") -> bytes:
 class Snapshots:
     """The last snapshot per tenant, reused while younger than ``max_age_s`` (one load at a time per tenant)."""
 
-    def __init__(self, store: Store, *, max_age_s: float, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, store: Store, *, max_age_s: float, clock: Callable[[], float] = time.time, views: LiveViews | None = None
+    ):
         self._store = store
+        self._views = views or LiveViews(store)
         self._max_age_s = max_age_s
         self._clock = clock
         self._last: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -90,7 +95,7 @@ class Snapshots:
                 return last[1]
             now = self._clock()
             queues = await self._store.get_queue_configs(tenant)
-            view = await self._store.load_live(tenant)
+            view = await self._views.read(tenant)
             history = await self._store.history_since(tenant, now - WINDOW_S)
             snapshot = build_snapshot(tenant=tenant, queues=queues.values(), view=view, history=history, now=now)
             self._last[tenant] = (now, snapshot)
@@ -100,10 +105,13 @@ class Snapshots:
 class Wallboard:
     """The listener; ``start`` binds (port 0 picks a free one, see ``port``), ``stop`` ends every stream."""
 
-    def __init__(self, store: Store, auth: Authenticator, *, interval_s: float, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, store: Store, auth: Authenticator, *, interval_s: float, clock: Callable[[], float] = time.time,
+        views: LiveViews | None = None,
+    ):
         self._auth = auth
         self._interval_s = interval_s
-        self._snapshots = Snapshots(store, max_age_s=interval_s / 2, clock=clock)
+        self._snapshots = Snapshots(store, max_age_s=interval_s / 2, clock=clock, views=views)
         self._closing = asyncio.Event()
         package = resources.files("ccp_acd.wallboard") / "static"
         self._static = {name: (package / name).read_bytes() for name in STATIC}
@@ -201,11 +209,11 @@ class Wallboard:
 
 
 async def start_wallboard(
-    listen: str, store: Store, auth: Authenticator, *, interval_s: float
+    listen: str, store: Store, auth: Authenticator, *, interval_s: float, views: LiveViews | None = None
 ) -> Wallboard | None:
     """The node's wallboard, or None when ``listen`` is empty (the default)."""
     if not listen:
         return None
-    wallboard = Wallboard(store, auth, interval_s=interval_s)
+    wallboard = Wallboard(store, auth, interval_s=interval_s, views=views)
     await wallboard.start(listen)
     return wallboard
