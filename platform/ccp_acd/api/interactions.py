@@ -32,6 +32,13 @@ first shows this node's own writes (the call just enqueued counts in its own
 position); for a tenant this node does not route, and when the view lags,
 they come from a range read of etcd.
 
+Config: the queues and the blocklist come from the node's watch-fed config
+cache of the tenant (``LiveViews.queue_configs`` / ``blocked``), not from two
+etcd range reads per call. A change made elsewhere (``ccpctl apply``, another
+node's admin API) applies eventually, within milliseconds (its watch event);
+a blocklist change through this node applies to the next Enqueue. A queue the
+cache does not know yet is looked up in etcd before NOT_FOUND.
+
 Telemetry: Enqueue opens the call's trace (``tracing``: the ``call`` span,
 whose traceparent the record carries) and counts admitted calls; Cancel
 records the abandoned wait.
@@ -107,12 +114,12 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
     async def Enqueue(self, request, context):
         validate.enqueue(request)
         tenant = await self._tenant(context)
-        queues = await self._store.get_queue_configs(tenant)
+        queues = await self._views.queue_configs(tenant, require=request.queue)
         queue = queues.get(request.queue)
         if queue is None:
             raise NotFound(f"queue: queue {request.queue!r} not found")
         address = request.caller.address
-        for blocked in await self._store.list_blocked(tenant):
+        for blocked in await self._views.blocked(tenant):
             if blocked.matches(address):
                 raise FailedPrecondition("caller.address: the caller is on the tenant's blocklist")
         now = self._clock()
@@ -193,5 +200,5 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         view = await self._views.read(tenant)
         if call.id not in view.calls:  # enqueued through another node, its watch event not applied yet
             view = await self._views.load(tenant)
-        queues = await self._store.get_queue_configs(tenant)
+        queues = await self._views.queue_configs(tenant, require=call.queue)
         return convert.interaction(view.calls.get(call.id, call), view=view, queues=queues, now=self._clock())

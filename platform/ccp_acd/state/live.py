@@ -39,6 +39,31 @@ range read after ``RESYNC_DELAY_S`` and watches again from there. Meanwhile it
 serves its last state, which commits guard as above, and reads that need a
 revision it has not reached fall back to etcd.
 
+Offer subscriptions (``LiveCache.subscribe``): the agent API's offer streams
+of a routed tenant are fed from this one watch instead of one etcd watch per
+stream. Each reservation change is handed only to the queues of the agent it
+concerns (``OfferChange``: put, or delete with the record as it was), already
+decoded; so an offer costs one decode, not one per connected agent. A range
+read installed over the cache (a resync after a broken watch, or a fallback
+read's fast-forward) hides the events in between: the subscribers are then
+given the difference instead, puts for the offers that appeared or changed and
+deletes for those that vanished, tagged with the read's revision. A stream
+skips changes at or below the revision of the view it sent its initial offers
+from and ignores an offer it already sent (``api.agents``), so nothing is lost
+or sent twice. When the node stops routing the tenant, every subscriber is
+handed ``StateUnavailable`` (the stream ends UNAVAILABLE and the client
+reopens it).
+
+Config caches (``ConfigCache``): the tenant's ``queues/`` and ``blocklist/``
+records, each kept by its own range read and watch, for Enqueue's admission
+(no etcd read per call). Changes made elsewhere (``ccpctl apply``, the admin
+API of another node) are seen when their watch event arrives: eventually,
+within milliseconds. Blocklist changes through this node's admin API are read
+back (``ConfigWriteNotes``: the next read re-reads etcd). A queue the cache
+does not know is looked up in etcd before NOT_FOUND (``queue_configs``); a
+queue deleted a moment ago may still admit calls until its event arrives. While
+a config watch is broken, reads go to etcd.
+
 Not for: decisions (``domain``) or writes (``state.etcd``).
 """
 
@@ -48,14 +73,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any, Literal
 
-from ccp_acd.domain.models import Agent, Call, LiveView, Reservation
+from ccp_acd.domain.models import Agent, Call, LiveView, QueueConfig, Reservation
 from ccp_acd.errors import StateUnavailable
 from ccp_acd.state import keys
 from ccp_acd.state.codec import decode
 from ccp_acd.state.etcd import EtcdStore
-from ccp_acd.state.store import WatchEvent
+from ccp_acd.state.store import BlockedCaller, WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +90,15 @@ log = logging.getLogger(__name__)
 FRESH_WAIT_S = 0.5
 # Seconds between a broken watch and the resync (a fresh range read and a new watch).
 RESYNC_DELAY_S = 0.2
+
+
+@dataclass(frozen=True)
+class OfferChange:
+    """A reservation put, or deleted (``reservation`` as it was), at ``revision`` (module doc: offer subscriptions)."""
+
+    kind: Literal["put", "delete"]
+    reservation: Reservation
+    revision: int
 
 
 class LiveCache:
@@ -92,6 +128,48 @@ class LiveCache:
         self.ready = asyncio.Event()
         self.resyncs = 0
         self.watch_task: asyncio.Task[None] | None = None
+        # Offer streams of this node by agent id (module doc: offer subscriptions).
+        self._offer_subscribers: dict[str, set[asyncio.Queue]] = {}
+
+    # -- offer subscriptions ------------------------------------------------------
+
+    def subscribe_offers(self, agent_id: str) -> asyncio.Queue:
+        """A queue that receives ``OfferChange``s of ``agent_id``'s reservations (or an exception: the end)."""
+        queue: asyncio.Queue = asyncio.Queue()
+        self._offer_subscribers.setdefault(agent_id, set()).add(queue)
+        return queue
+
+    def unsubscribe_offers(self, agent_id: str, queue: asyncio.Queue) -> None:
+        subscribers = self._offer_subscribers.get(agent_id)
+        if subscribers is not None:
+            subscribers.discard(queue)
+            if not subscribers:
+                del self._offer_subscribers[agent_id]
+
+    def offer_subscribers(self) -> int:
+        return sum(len(queues) for queues in self._offer_subscribers.values())
+
+    def end_subscriptions(self, error: BaseException) -> None:
+        """Hand ``error`` to every subscriber (the node stops routing the tenant)."""
+        for queues in self._offer_subscribers.values():
+            for queue in queues:
+                queue.put_nowait(error)
+        self._offer_subscribers.clear()
+
+    def _offer_changed(self, kind: Literal["put", "delete"], reservation: Reservation, revision: int) -> None:
+        for queue in self._offer_subscribers.get(reservation.agent_id, ()):
+            queue.put_nowait(OfferChange(kind, reservation, revision))
+
+    def _offers_replaced(self, before: Mapping[str, Reservation], revision: int) -> None:
+        """Subscribers' share of a range read installed over ``before`` (module doc)."""
+        after = self._reservations
+        for call_id, old in before.items():
+            new = after.get(call_id)
+            if new is None or new.agent_id != old.agent_id:
+                self._offer_changed("delete", old, revision)
+        for call_id, new in after.items():
+            if before.get(call_id) != new:
+                self._offer_changed("put", new, revision)
 
     # -- reading ----------------------------------------------------------------
 
@@ -135,10 +213,13 @@ class LiveCache:
         """Take a range read's view (``load_live``) as the state, unless the cache is already past it."""
         if view.revision <= self.revision:
             return
+        before = self._reservations
         self._agents, self._calls = dict(view.agents), dict(view.calls)
         self._reservations, self._versions = dict(view.reservations), dict(view.versions)
         self._shared = False
         self.revision = self._installed = view.revision
+        if self._offer_subscribers:
+            self._offers_replaced(before, view.revision)
         self._changed()
 
     def apply(self, event: WatchEvent) -> None:
@@ -157,12 +238,19 @@ class LiveCache:
             self._agents if record_type is Agent else self._calls if record_type is Call else self._reservations
         )
         record_id = event.key[len(prefix):]
+        before = records.get(record_id) if record_type is Reservation and self._offer_subscribers else None
         if event.kind == "put" and event.value is not None:
-            records[record_id] = decode(record_type, event.value)
+            record = records[record_id] = decode(record_type, event.value)
             self._versions[event.key] = event.revision
+            if record_type is Reservation and self._offer_subscribers:
+                if before is not None and before.agent_id != record.agent_id:
+                    self._offer_changed("delete", before, event.revision)
+                self._offer_changed("put", record, event.revision)
         else:
             records.pop(record_id, None)
             self._versions.pop(event.key, None)
+            if before is not None:
+                self._offer_changed("delete", before, event.revision)
         self.revision = max(self.revision, event.revision)
         self._changed()
 
@@ -201,6 +289,101 @@ class LiveCache:
             self.apply(event)
 
 
+class ConfigCache:
+    """One tenant's config records under ``prefix``, fed by a watch (module doc: config caches).
+
+    ``decode_record(key, value)`` gives the record of a key (None: not one to keep); ``shape(records)``
+    what readers get, computed once per change.
+    """
+
+    def __init__(
+        self,
+        store: EtcdStore,
+        prefix: str,
+        *,
+        decode_record: Callable[[str, bytes], Any],
+        shape: Callable[[dict[str, Any]], Any],
+    ):
+        self._store = store
+        self._prefix_key = prefix
+        self._decode = decode_record
+        self._shape = shape
+        self._records: dict[str, Any] = {}
+        self._value: Any = shape({})
+        self.revision = 0
+        self._installed = 0
+        self.ready = asyncio.Event()
+        # Writes through this node (``mark_written``) and how many of them a completed re-read covers:
+        # a read while some are not covered re-reads etcd first (read-your-writes).
+        self._writes = 0
+        self._covered = 0
+
+    async def read(self) -> Any:
+        """The current records (shaped), or None while the cache is not following its watch."""
+        if not self.ready.is_set():
+            return None
+        writes = self._writes
+        if writes > self._covered:
+            await self.refresh()
+            self._covered = max(self._covered, writes)
+        return self._value
+
+    def mark_written(self) -> None:
+        self._writes += 1
+
+    async def refresh(self) -> None:
+        """A fresh range read installed over the cache."""
+        self._install(await self._store._prefix(self._prefix_key))
+
+    def _install(self, found) -> None:
+        if found.header.revision <= self.revision:
+            return
+        records = {}
+        for kv in found.kvs:
+            key = kv.key.decode()
+            record = self._decode(key, kv.value)
+            if record is not None:
+                records[key] = record
+        self._records, self._value = records, self._shape(records)
+        self.revision = self._installed = found.header.revision
+
+    def _apply(self, event: WatchEvent) -> None:
+        if event.revision <= self._installed:
+            return
+        records = dict(self._records)
+        record = self._decode(event.key, event.value) if event.kind == "put" and event.value is not None else None
+        if record is not None:
+            records[event.key] = record
+        else:
+            records.pop(event.key, None)
+        self._records, self._value = records, self._shape(records)
+        self.revision = max(self.revision, event.revision)
+
+    async def run(self) -> None:
+        """Load, follow, and resync after every break, until cancelled."""
+        while True:
+            try:
+                await self.refresh()
+                self.ready.set()
+                watch = self._store.watch_prefix(self._prefix_key, start_revision=self.revision + 1, prev_kv=False)
+                async for event in watch:
+                    self._apply(event)
+            except StateUnavailable as e:
+                log.warning("config cache of %s: %s; resyncing", self._prefix_key, e)
+            except Exception:
+                log.exception("config cache of %s failed; resyncing", self._prefix_key)
+            self.ready.clear()
+            await asyncio.sleep(RESYNC_DELAY_S)
+
+
+def _queue_record(key: str, value: bytes) -> QueueConfig | None:
+    return decode(QueueConfig, value) if key.endswith("/config") else None
+
+
+def _blocked_record(key: str, value: bytes) -> BlockedCaller:
+    return decode(BlockedCaller, value)
+
+
 class LiveViews:
     """The node's live caches, one per tenant it routes, and reads that fall back to etcd for the others."""
 
@@ -208,6 +391,8 @@ class LiveViews:
         self._store = store
         self._fresh_wait_s = fresh_wait_s
         self._caches: dict[str, LiveCache] = {}
+        # Per routed tenant: its queues/ and blocklist/ caches (module doc: config caches).
+        self._configs: dict[str, tuple[ConfigCache, ConfigCache]] = {}
         self.fallbacks = 0
 
     def cache(self, tenant: str) -> LiveCache | None:
@@ -217,16 +402,58 @@ class LiveViews:
     async def serving(self, tenant: str, *, on_change: Callable[[], None] | None = None):
         """Run ``tenant``'s cache for the duration of the block (the router's tenant loop)."""
         cache = LiveCache(self._store, tenant, on_change=on_change)
+        configs = (
+            ConfigCache(
+                self._store, keys.queues_prefix(tenant), decode_record=_queue_record,
+                shape=lambda records: {queue.name: queue for queue in records.values()},
+            ),
+            ConfigCache(
+                self._store, keys.blocklist_prefix(tenant), decode_record=_blocked_record,
+                shape=lambda records: tuple(records.values()),
+            ),
+        )
         self._caches[tenant] = cache
-        task = asyncio.create_task(cache.run(), name=f"live-cache-{tenant}")
+        self._configs[tenant] = configs
+        tasks = [
+            asyncio.create_task(cache.run(), name=f"live-cache-{tenant}"),
+            *(asyncio.create_task(config.run(), name=f"config-cache-{tenant}") for config in configs),
+        ]
         try:
             yield cache
         finally:
             if self._caches.get(tenant) is cache:
                 del self._caches[tenant]
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if self._configs.get(tenant) is configs:
+                del self._configs[tenant]
+            cache.end_subscriptions(StateUnavailable(f"this node stopped routing tenant {tenant!r}"))
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def queue_configs(self, tenant: str, *, require: str | None = None) -> dict[str, QueueConfig]:
+        """The tenant's queues by name, from its config cache (etcd for tenants not routed here, or if
+        ``require`` is not among them: a queue created a moment ago, its watch event not applied yet)."""
+        configs = self._configs.get(tenant)
+        queues = await configs[0].read() if configs is not None else None
+        if queues is None or (require is not None and require not in queues):
+            return await self._store.get_queue_configs(tenant)
+        return dict(queues)
+
+    async def blocked(self, tenant: str) -> tuple[BlockedCaller, ...]:
+        """The tenant's blocklist, from its config cache (etcd for tenants not routed here)."""
+        configs = self._configs.get(tenant)
+        blocked = await configs[1].read() if configs is not None else None
+        if blocked is None:
+            return tuple(await self._store.list_blocked(tenant))
+        return blocked
+
+    def blocklist_written(self, tenant: str) -> None:
+        """This node changed ``tenant``'s blocklist: the next read re-reads etcd (read-your-writes)."""
+        configs = self._configs.get(tenant)
+        if configs is not None:
+            configs[1].mark_written()
 
     async def read(self, tenant: str) -> LiveView:
         """The tenant's view, with this node's writes to it applied (module doc: freshness)."""
@@ -243,3 +470,26 @@ class LiveViews:
             self.fallbacks += 1
             cache.install(view)
         return view
+
+
+class ConfigWriteNotes:
+    """The store as the admin API uses it: its blocklist writes mark the config cache stale (module doc)."""
+
+    def __init__(self, store: EtcdStore, views: LiveViews):
+        self._store = store
+        self._views = views
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def add_blocked(self, tenant: str, blocked: BlockedCaller) -> BlockedCaller:
+        try:
+            return await self._store.add_blocked(tenant, blocked)
+        finally:  # also when the outcome is unknown: a re-read is always safe
+            self._views.blocklist_written(tenant)
+
+    async def remove_blocked(self, tenant: str, pattern: str) -> None:
+        try:
+            return await self._store.remove_blocked(tenant, pattern)
+        finally:
+            self._views.blocklist_written(tenant)
