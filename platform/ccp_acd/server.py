@@ -48,7 +48,7 @@ from ccp_acd.api.sites import SiteServicer
 from ccp_acd.routing import Router
 from ccp_acd.settings import NodeSettings
 from ccp_acd.state.etcd import EtcdStore, Session
-from ccp_acd.state.live import ConfigWriteNotes, LiveViews
+from ccp_acd.state.live import LiveViews
 from ccp_acd.state.sites import SiteDirectory
 from ccp_acd.telemetry import Telemetry, start_telemetry
 from ccp_acd.wallboard.web import Wallboard, start_wallboard
@@ -139,7 +139,7 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
         )
         admin_pb2_grpc.add_AdminServiceServicer_to_server(
             # Blocklist writes through this node mark its config cache stale: the next Enqueue sees them.
-            AdminServicer(ConfigWriteNotes(store, views), auth, site=settings.site, views=views), server
+            AdminServicer(store, auth, site=settings.site, views=views), server
         )
         site_pb2_grpc.add_SiteServiceServicer_to_server(
             SiteServicer(store, ClusterAuthenticator(cluster_token), site=settings.site), server

@@ -195,13 +195,19 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         blocked = BlockedCaller(
             pattern=request.blocked.pattern, reason=request.blocked.reason, created_at=self._clock()
         )
-        return convert.blocked(await self._store.add_blocked(tenant, blocked))
+        try:
+            return convert.blocked(await self._store.add_blocked(tenant, blocked))
+        finally:  # also when the outcome is unknown: the next Enqueue re-reads the blocklist
+            self._views.blocklist_written(tenant)
 
     @grpc_errors
     async def RemoveBlockedCaller(self, request, context):
         validate.remove_blocked_caller(request)
         tenant = await self._tenant(context)
-        await self._store.remove_blocked(tenant, request.pattern)
+        try:
+            await self._store.remove_blocked(tenant, request.pattern)
+        finally:
+            self._views.blocklist_written(tenant)
         return admin_pb2.RemoveBlockedCallerResponse()
 
     @grpc_errors

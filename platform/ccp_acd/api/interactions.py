@@ -34,7 +34,7 @@ they come from a range read of etcd.
 
 Config: the queues and the blocklist come from the node's watch-fed config
 cache of the tenant (``LiveViews.queue_configs`` / ``blocked``), not from two
-etcd range reads per call. A change made elsewhere (``ccpctl apply``, another
+etcd range reads per call. A change made elsewhere (``ccp apply``, another
 node's admin API) applies eventually, within milliseconds (its watch event);
 a blocklist change through this node applies to the next Enqueue. A queue the
 cache does not know yet is looked up in etcd before NOT_FOUND.

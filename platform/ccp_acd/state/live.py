@@ -54,15 +54,7 @@ or sent twice. When the node stops routing the tenant, every subscriber is
 handed ``StateUnavailable`` (the stream ends UNAVAILABLE and the client
 reopens it).
 
-Config caches (``ConfigCache``): the tenant's ``queues/`` and ``blocklist/``
-records, each kept by its own range read and watch, for Enqueue's admission
-(no etcd read per call). Changes made elsewhere (``ccpctl apply``, the admin
-API of another node) are seen when their watch event arrives: eventually,
-within milliseconds. Blocklist changes through this node's admin API are read
-back (``ConfigWriteNotes``: the next read re-reads etcd). A queue the cache
-does not know is looked up in etcd before NOT_FOUND (``queue_configs``); a
-queue deleted a moment ago may still admit calls until its event arrives. While
-a config watch is broken, reads go to etcd.
+Config caches: see ``state.configs``.
 
 Not for: decisions (``domain``) or writes (``state.etcd``).
 """
@@ -75,12 +67,13 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Literal
 
 from ccp_acd.domain.models import Agent, Call, LiveView, QueueConfig, Reservation
 from ccp_acd.errors import StateUnavailable
 from ccp_acd.state import keys
 from ccp_acd.state.codec import decode
+from ccp_acd.state.configs import RESYNC_DELAY_S, ConfigCache, blocked_record, queue_record
 from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.store import BlockedCaller, WatchEvent
 
@@ -88,8 +81,6 @@ log = logging.getLogger(__name__)
 
 # Seconds a read waits for the cache to apply this node's last write before reading etcd instead.
 FRESH_WAIT_S = 0.5
-# Seconds between a broken watch and the resync (a fresh range read and a new watch).
-RESYNC_DELAY_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -289,101 +280,6 @@ class LiveCache:
             self.apply(event)
 
 
-class ConfigCache:
-    """One tenant's config records under ``prefix``, fed by a watch (module doc: config caches).
-
-    ``decode_record(key, value)`` gives the record of a key (None: not one to keep); ``shape(records)``
-    what readers get, computed once per change.
-    """
-
-    def __init__(
-        self,
-        store: EtcdStore,
-        prefix: str,
-        *,
-        decode_record: Callable[[str, bytes], Any],
-        shape: Callable[[dict[str, Any]], Any],
-    ):
-        self._store = store
-        self._prefix_key = prefix
-        self._decode = decode_record
-        self._shape = shape
-        self._records: dict[str, Any] = {}
-        self._value: Any = shape({})
-        self.revision = 0
-        self._installed = 0
-        self.ready = asyncio.Event()
-        # Writes through this node (``mark_written``) and how many of them a completed re-read covers:
-        # a read while some are not covered re-reads etcd first (read-your-writes).
-        self._writes = 0
-        self._covered = 0
-
-    async def read(self) -> Any:
-        """The current records (shaped), or None while the cache is not following its watch."""
-        if not self.ready.is_set():
-            return None
-        writes = self._writes
-        if writes > self._covered:
-            await self.refresh()
-            self._covered = max(self._covered, writes)
-        return self._value
-
-    def mark_written(self) -> None:
-        self._writes += 1
-
-    async def refresh(self) -> None:
-        """A fresh range read installed over the cache."""
-        self._install(await self._store._prefix(self._prefix_key))
-
-    def _install(self, found) -> None:
-        if found.header.revision <= self.revision:
-            return
-        records = {}
-        for kv in found.kvs:
-            key = kv.key.decode()
-            record = self._decode(key, kv.value)
-            if record is not None:
-                records[key] = record
-        self._records, self._value = records, self._shape(records)
-        self.revision = self._installed = found.header.revision
-
-    def _apply(self, event: WatchEvent) -> None:
-        if event.revision <= self._installed:
-            return
-        records = dict(self._records)
-        record = self._decode(event.key, event.value) if event.kind == "put" and event.value is not None else None
-        if record is not None:
-            records[event.key] = record
-        else:
-            records.pop(event.key, None)
-        self._records, self._value = records, self._shape(records)
-        self.revision = max(self.revision, event.revision)
-
-    async def run(self) -> None:
-        """Load, follow, and resync after every break, until cancelled."""
-        while True:
-            try:
-                await self.refresh()
-                self.ready.set()
-                watch = self._store.watch_prefix(self._prefix_key, start_revision=self.revision + 1, prev_kv=False)
-                async for event in watch:
-                    self._apply(event)
-            except StateUnavailable as e:
-                log.warning("config cache of %s: %s; resyncing", self._prefix_key, e)
-            except Exception:
-                log.exception("config cache of %s failed; resyncing", self._prefix_key)
-            self.ready.clear()
-            await asyncio.sleep(RESYNC_DELAY_S)
-
-
-def _queue_record(key: str, value: bytes) -> QueueConfig | None:
-    return decode(QueueConfig, value) if key.endswith("/config") else None
-
-
-def _blocked_record(key: str, value: bytes) -> BlockedCaller:
-    return decode(BlockedCaller, value)
-
-
 class LiveViews:
     """The node's live caches, one per tenant it routes, and reads that fall back to etcd for the others."""
 
@@ -404,11 +300,11 @@ class LiveViews:
         cache = LiveCache(self._store, tenant, on_change=on_change)
         configs = (
             ConfigCache(
-                self._store, keys.queues_prefix(tenant), decode_record=_queue_record,
+                self._store, keys.queues_prefix(tenant), decode_record=queue_record,
                 shape=lambda records: {queue.name: queue for queue in records.values()},
             ),
             ConfigCache(
-                self._store, keys.blocklist_prefix(tenant), decode_record=_blocked_record,
+                self._store, keys.blocklist_prefix(tenant), decode_record=blocked_record,
                 shape=lambda records: tuple(records.values()),
             ),
         )
@@ -470,26 +366,3 @@ class LiveViews:
             self.fallbacks += 1
             cache.install(view)
         return view
-
-
-class ConfigWriteNotes:
-    """The store as the admin API uses it: its blocklist writes mark the config cache stale (module doc)."""
-
-    def __init__(self, store: EtcdStore, views: LiveViews):
-        self._store = store
-        self._views = views
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    async def add_blocked(self, tenant: str, blocked: BlockedCaller) -> BlockedCaller:
-        try:
-            return await self._store.add_blocked(tenant, blocked)
-        finally:  # also when the outcome is unknown: a re-read is always safe
-            self._views.blocklist_written(tenant)
-
-    async def remove_blocked(self, tenant: str, pattern: str) -> None:
-        try:
-            return await self._store.remove_blocked(tenant, pattern)
-        finally:
-            self._views.blocklist_written(tenant)
