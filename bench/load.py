@@ -30,7 +30,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ccp_acd.api.auth import issue_token
-from ccp_acd.domain.models import Channel, Presence, QueueConfig, Reservation, Strategy
+from ccp_acd.domain.models import CallState, Channel, Presence, QueueConfig, Reservation, Strategy
+from ccp_acd.errors import CcpError
 from ccp_acd.sim.driver import Simulation, Tokens
 from ccp_acd.sim.history import CallTimeline
 from ccp_acd.sim.workload import PlannedCall, SimAgent
@@ -106,6 +107,33 @@ async def make_available(store: EtcdStore, tenants: Sequence[Tenant]) -> None:
     )
 
 
+async def clear_leftovers(store: EtcdStore, tenants: Sequence[Tenant]) -> int:
+    """End the calls an earlier step left in the system (a saturated step's backlog); how many.
+
+    Left there, they would be offered to the next step's agents, whose driver does not know them
+    and lets the offers time out: every agent would end on a no-answer break and the step would
+    route nothing.
+    """
+    now = time.time()
+    ends = []
+    for tenant in tenants:
+        for call in (await store.load_live(tenant.name)).calls.values():
+            if call.state is CallState.CONNECTED and call.agent_id:
+                ends.append(store.complete(tenant.name, call.agent_id, call.id, disposition="bench-reset",
+                                           wrap_up_s=0.0, now=now))
+            else:
+                ends.append(store.cancel(tenant.name, call.id, reason="bench-reset", now=now))
+
+    async def ended(end) -> bool:
+        try:
+            await end
+        except CcpError:  # ended meanwhile (the old driver's last accepts and cancels)
+            return False
+        return True
+
+    return sum(await _bounded([ended(end) for end in ends]))
+
+
 def workloads(tenants: Sequence[Tenant], step: Step, *, nodes: int, seed: int) -> list[list[PlannedCall]]:
     """One Poisson stream at ``step.rate`` dealt round-robin to the tenants, and to the nodes within each."""
     rng = random.Random(seed)
@@ -162,6 +190,7 @@ async def play(
     nodes = len(running.nodes)
     addresses = [n.address for n in running.nodes]
     targets = {f"n{k}": addresses[k:] + addresses[:k] for k in range(nodes)}
+    await clear_leftovers(store, tenants)
     await make_available(store, tenants)
     plans = workloads(tenants, step, nodes=nodes, seed=seed)
     sims = [
