@@ -57,6 +57,8 @@ async def test_the_metrics_endpoint_reports_queues_agents_and_routing(store, nod
     assert samples[("ccp_agents", (("site", "site-a"), ("state", "break"), ("tenant", tenant)))] == 1
     assert samples[("ccp_queue_oldest_wait_seconds", queue)] >= 0
     assert samples[("ccp_router_commits_total", ())] >= 1
+    dispatches = samples[("ccp_router_dispatch_seconds_count", (("tenant", tenant),))]
+    assert dispatches >= 1 and samples[("ccp_router_dispatch_seconds_sum", (("tenant", tenant),))] > 0
 
 
 async def _offered_to(store, tenant: str, call_id: str) -> str:

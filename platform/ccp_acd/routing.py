@@ -197,7 +197,14 @@ class Router:
         return SiteContext(site=site, live=live, adopting=adopting)
 
     async def dispatch(self, tenant: str, queues: dict[str, QueueConfig], config: TenantConfig | None = None) -> int:
-        """Plan and commit until the plan is empty or committed; returns commits made."""
+        """Plan and commit until the plan is empty or committed; returns commits made (timed in the metrics)."""
+        started = time.perf_counter()
+        try:
+            return await self._dispatch(tenant, queues, config)
+        finally:
+            self._events.dispatched(tenant, time.perf_counter() - started)
+
+    async def _dispatch(self, tenant: str, queues: dict[str, QueueConfig], config: TenantConfig | None) -> int:
         committed = 0
         owned = await self.elect(tenant, queues)
         context = self.site_context(config or TenantConfig(name=tenant))

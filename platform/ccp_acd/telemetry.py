@@ -8,6 +8,7 @@ etcd read. Names follow OpenTelemetry's Prometheus conventions (``ccp_`` prefix)
 - ``ccp_queue_oldest_wait_seconds{tenant,queue,site}``: the longest current wait
 - ``ccp_agents{tenant,site,state}``: agents by state (busy = holding work)
 - ``ccp_router_commits_total`` / ``ccp_router_conflicts_total``: decisions committed / lost compare-and-sets
+- ``ccp_router_dispatch_seconds{tenant}``: one dispatch (view, plan, commits, re-plans after lost compares)
 
 Call counters and histograms are recorded where the event happens, by the
 node that commits it (``CallEvents``, with the call's spans from ``tracing``):
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,7 @@ from ccp_acd.domain.models import (
     Decision,
     LiveView,
     Presence,
+    QueueConfig,
     RerouteDecision,
     Reservation,
 )
@@ -62,6 +64,8 @@ SERVICE_NAME = "ccp-acd"
 WAIT_BUCKETS_S = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
 # Seconds. Talk time: from a short chat answer to an hour-long support call.
 TALK_BUCKETS_S = (10.0, 30.0, 60.0, 120.0, 180.0, 300.0, 450.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0)
+# Seconds. One router dispatch: well under a millisecond idle, hundreds under overload.
+DISPATCH_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 # Used when the queue's config is gone by the time its call is answered (the QueueConfig default).
 DEFAULT_SL_THRESHOLD_S = 20.0
 
@@ -112,6 +116,9 @@ class CallMetrics:
                                            explicit_bucket_boundaries_advisory=WAIT_BUCKETS_S)
         self.talk = meter.create_histogram("ccp_call_talk", unit="s", description="Talk time, answer to completion",
                                            explicit_bucket_boundaries_advisory=TALK_BUCKETS_S)
+        self.dispatch = meter.create_histogram("ccp_router_dispatch", unit="s",
+                                               description="One router dispatch of a tenant: view, plan, commits",
+                                               explicit_bucket_boundaries_advisory=DISPATCH_BUCKETS_S)
 
 
 def _labels(tenant: str, call: Call) -> dict[str, str]:
@@ -144,10 +151,16 @@ class CallEvents:
         records, _ = await store.read_prefix(keys.reservation(tenant, call_id))
         return decode(Reservation, records[0][1]) if records else None
 
-    async def threshold_s(self, store: EtcdStore, tenant: str, queue: str) -> float:
-        """The queue's service-level threshold (read only when metrics are recorded: else the default)."""
-        config = (await store.get_queue_configs(tenant)).get(queue) if self.metrics.active else None
+    async def threshold_s(
+        self, queues: Callable[[str], Awaitable[Mapping[str, QueueConfig]]], tenant: str, queue: str
+    ) -> float:
+        """The queue's service-level threshold, from ``queues(tenant)`` (the node's config cache), read only
+        when metrics are recorded: else the default."""
+        config = (await queues(tenant)).get(queue) if self.metrics.active else None
         return config.sl_threshold_s if config is not None else DEFAULT_SL_THRESHOLD_S
+
+    def dispatched(self, tenant: str, seconds: float) -> None:
+        self.metrics.dispatch.record(seconds, {"tenant": tenant})
 
     def enqueued(self, tenant: str, call: Call, *, created: bool) -> None:
         self.spans.admitted(tenant, call)

@@ -143,7 +143,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         offer = await self._events.offer_before(self._store, tenant, request.interaction_id)
         call = await self._store.accept(tenant, request.agent_id, request.interaction_id, now=self._clock())
         if self._events.active:
-            threshold_s = await self._events.threshold_s(self._store, tenant, call.queue)
+            threshold_s = await self._events.threshold_s(self._views.queue_configs, tenant, call.queue)
             self._events.answered(tenant, call, offer=offer, threshold_s=threshold_s)
         return convert.interaction(call)
 

@@ -186,7 +186,7 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         now = self._clock()
         call = await self._store.cancel(tenant, request.interaction_id, reason=request.reason, now=now)
         if call.state is CallState.ABANDONED and call.ended_at == now:  # ended by this request, not an earlier one
-            threshold_s = await self._events.threshold_s(self._store, tenant, call.queue)
+            threshold_s = await self._events.threshold_s(self._views.queue_configs, tenant, call.queue)
             self._events.abandoned(tenant, call, threshold_s=threshold_s)
         return convert.interaction(call)
 
