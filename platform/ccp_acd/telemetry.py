@@ -144,10 +144,18 @@ class CallEvents:
         """Whether anything is recorded: when not, callers skip the reads recording needs."""
         return self.spans.enabled or self.metrics.active
 
-    async def offer_before(self, store: EtcdStore, tenant: str, call_id: str) -> Reservation | None:
-        """The offer pending now, read before accept / reject delete it; None when spans are not recorded."""
+    async def offer_before(
+        self, store: EtcdStore, tenant: str, call_id: str, *, cached: LiveView | None = None
+    ) -> Reservation | None:
+        """The offer pending now, before accept / reject delete it; None when spans are not recorded.
+
+        From ``cached`` (the node's live view of a tenant it routes, which holds every offer its
+        agents were sent), else read from etcd.
+        """
         if not self.spans.enabled:
             return None
+        if cached is not None and call_id in cached.reservations:
+            return cached.reservations[call_id]
         records, _ = await store.read_prefix(keys.reservation(tenant, call_id))
         return decode(Reservation, records[0][1]) if records else None
 

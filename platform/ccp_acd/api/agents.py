@@ -43,7 +43,7 @@ from ccpapi.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 from ccp_acd.api import convert, validate
 from ccp_acd.api.auth import Authenticator
 from ccp_acd.api.status import grpc_errors
-from ccp_acd.domain.models import Call, CallState, Presence, Reservation
+from ccp_acd.domain.models import Call, CallState, LiveView, Presence, Reservation
 from ccp_acd.errors import NotFound, PermissionDenied, StateUnavailable
 from ccp_acd.state import keys
 from ccp_acd.state.codec import decode
@@ -140,7 +140,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def AcceptOffer(self, request, context):
         validate.accept_offer(request)
         tenant = await self._principal(context, request.agent_id)
-        offer = await self._events.offer_before(self._store, tenant, request.interaction_id)
+        offer = await self._events.offer_before(
+            self._store, tenant, request.interaction_id, cached=self._cached_view(tenant)
+        )
         call = await self._store.accept(tenant, request.agent_id, request.interaction_id, now=self._clock())
         if self._events.active:
             threshold_s = await self._events.threshold_s(self._views.queue_configs, tenant, call.queue)
@@ -151,7 +153,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def RejectOffer(self, request, context):
         validate.reject_offer(request)
         tenant = await self._principal(context, request.agent_id)
-        offer = await self._events.offer_before(self._store, tenant, request.interaction_id)
+        offer = await self._events.offer_before(
+            self._store, tenant, request.interaction_id, cached=self._cached_view(tenant)
+        )
         now = self._clock()
         await self._store.reject(tenant, request.agent_id, request.interaction_id, reason=request.reason, now=now)
         if offer is not None:
@@ -264,6 +268,11 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                         yield event
         finally:
             cache.unsubscribe_offers(agent_id, changes)
+
+    def _cached_view(self, tenant: str) -> LiveView | None:
+        """The node's live view of ``tenant`` when it routes it (no read), else None."""
+        cache = self._views.cache(tenant)
+        return cache.view() if cache is not None else None
 
     def _cached_call(self, tenant: str, cache: LiveCache) -> Callable[[str], Awaitable[Call]]:
         """The call record from the cache (which has applied at least the change at hand), else etcd."""
