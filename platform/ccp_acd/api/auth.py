@@ -20,6 +20,12 @@ credential keeps working on a node for up to that long. Failures are not
 cached (a wrong token costs one etcd read; rate limiting belongs in front of
 the node).
 
+Expiry: a credential with ``expires_at`` (epoch seconds, set when the
+operator rotates a tenant's tokens) is refused from then on, with the same
+"invalid or revoked token" as an unknown one; its cache entry never outlives
+the expiry. Expiry is judged by this node's wall clock (``wall_clock``), so a
+node whose clock is off by more than the grace period ends it early or late.
+
 The node-to-node SiteService uses the cluster token instead
 (``settings.cluster_token``, see :class:`ClusterAuthenticator`).
 """
@@ -74,8 +80,10 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-async def issue_token(store: Store, *, tenant: str, role: Role, agent_id: str = "") -> str:
-    """Create a credential and return the token; only its hash is stored, the token is shown once."""
+async def issue_token(store: Store, *, tenant: str, role: Role, agent_id: str = "", expires_at: float = 0.0) -> str:
+    """Create a credential and return the token; only its hash is stored, the token is shown once.
+
+    ``expires_at``: epoch seconds after which it is refused (0: never)."""
     if not _TENANT.match(tenant):
         raise ValueError(f"invalid tenant {tenant!r}")
     if role not in ROLES:
@@ -84,7 +92,8 @@ async def issue_token(store: Store, *, tenant: str, role: Role, agent_id: str = 
         raise ValueError("agent_id is required with role 'agent' and only with it")
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    await store.put_credential(tenant, key_id, Credential(sha256=_hash(secret), role=role, agent_id=agent_id))
+    credential = Credential(sha256=_hash(secret), role=role, agent_id=agent_id, expires_at=expires_at)
+    await store.put_credential(tenant, key_id, credential)
     return f"{tenant}.{key_id}.{secret}"
 
 
@@ -105,11 +114,17 @@ class Authenticator:
     """Resolves a request's bearer token to a :class:`Principal` (tenant tokens)."""
 
     def __init__(
-        self, store: Store, *, cache_ttl_s: float = CACHE_TTL_S, clock: Callable[[], float] = time.monotonic
+        self,
+        store: Store,
+        *,
+        cache_ttl_s: float = CACHE_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ):
         self._store = store
         self._ttl = cache_ttl_s
-        self._clock = clock
+        self._clock = clock  # for the cache's lifetimes
+        self._wall_clock = wall_clock  # for credential expiry (epoch seconds, as stored)
         self._cache: dict[str, tuple[Principal, float]] = {}
 
     async def principal(self, context: grpc.aio.ServicerContext, *, roles: Collection[Role]) -> Principal:
@@ -134,13 +149,19 @@ class Authenticator:
         if not (_TENANT.match(tenant) and _KEY_ID.match(key_id) and _SECRET.match(secret)):
             raise Unauthenticated("malformed token: expected '{tenant}.{key_id}.{secret}'")
         credential = await self._store.get_credential(tenant, key_id)
-        if credential is None or not hmac.compare_digest(credential.sha256, _hash(secret)):
-            # One message for both: do not tell a guesser which tenants or key ids exist.
+        wall_now = self._wall_clock()
+        if (
+            credential is None
+            or not hmac.compare_digest(credential.sha256, _hash(secret))
+            or credential.expired(wall_now)
+        ):
+            # One message for all: do not tell a guesser which tenants or key ids exist, or which expired.
             raise Unauthenticated("invalid or revoked token")
         principal = Principal(tenant=tenant, role=credential.role, agent_id=credential.agent_id)
         if len(self._cache) >= CACHE_MAX_ENTRIES:
             self._cache.clear()
-        self._cache[cache_key] = (principal, now + self._ttl)
+        lifetime = self._ttl if not credential.expires_at else min(self._ttl, credential.expires_at - wall_now)
+        self._cache[cache_key] = (principal, now + lifetime)
         return principal
 
 

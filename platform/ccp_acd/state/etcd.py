@@ -322,6 +322,16 @@ class EtcdStore:
         record = await self._get(keys.credential(tenant, key_id))
         return None if record is None else decode(Credential, record.value)
 
+    async def list_credentials(self, tenant: str) -> dict[str, Credential]:
+        prefix = keys.credentials_prefix(tenant)
+        return {kv.key.decode()[len(prefix):]: decode(Credential, kv.value) for kv in await self._prefix(prefix)}
+
+    async def delete_credential(self, tenant: str, key_id: str) -> None:
+        await self._call(self.client.delete(keys.credential(tenant, key_id).encode()))
+
+    async def revoke_credentials(self, tenant: str) -> None:
+        await self._call(self.client.delete_prefix(keys.credentials_prefix(tenant).encode()))
+
     # -- blocklist ----------------------------------------------------------
 
     async def add_blocked(self, tenant: str, blocked: BlockedCaller) -> BlockedCaller:

@@ -15,8 +15,10 @@ lives on a lease, and the compare-and-set that guards it:
 ``/ccp/v1/tenants/{t}/trunks/{tr}/config``
     Trunk config (numbers, carrier, codecs, home site). Operator / ``ccp apply``.
 ``/ccp/v1/tenants/{t}/credentials/{key_id}``
-    ``{"sha256": hex, "role": "admin"|"agent"|"interaction", "agent_id": str}``.
-    The token itself is never stored. Written by ``ccp token issue`` / operator.
+    ``{"sha256": hex, "role": "admin"|"agent"|"interaction", "agent_id": str, "expires_at": epoch s}``.
+    The token itself is never stored. Written by ``ccp token issue`` / operator;
+    a rotation sets ``expires_at`` on the old ones, the operator deletes them
+    once expired and deletes the whole prefix with the tenant.
 ``/ccp/v1/tenants/{t}/blocklist/{pattern}``
     ``{"reason", "created_at"}``. Admin API; plain put/delete.
 ``/ccp/v1/tenants/{t}/live/agents/{a}``
@@ -118,8 +120,12 @@ def trunk_config(tenant: str, trunk: str) -> str:
     return f"{trunks_prefix(tenant)}{_seg(trunk)}/config"
 
 
+def credentials_prefix(tenant: str) -> str:
+    return f"{tenant_prefix(tenant)}credentials/"
+
+
 def credential(tenant: str, key_id: str) -> str:
-    return f"{tenant_prefix(tenant)}credentials/{_seg(key_id)}"
+    return f"{credentials_prefix(tenant)}{_seg(key_id)}"
 
 
 def blocklist_prefix(tenant: str) -> str:

@@ -71,6 +71,11 @@ class Credential:
     role: Literal["admin", "agent", "interaction"]
     # For role "agent": the only agent this token may act as.
     agent_id: str = ""
+    # Epoch seconds after which the token is refused (a rotated-out credential's grace); 0: never.
+    expires_at: float = 0.0
+
+    def expired(self, now: float) -> bool:
+        return 0 < self.expires_at <= now
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,9 @@ class Store(Protocol):
     # -- credentials --
     async def put_credential(self, tenant: str, key_id: str, credential: Credential) -> None: ...
     async def get_credential(self, tenant: str, key_id: str) -> Credential | None: ...
+    async def list_credentials(self, tenant: str) -> dict[str, Credential]: ...  # by key id
+    async def delete_credential(self, tenant: str, key_id: str) -> None: ...  # absent: no-op
+    async def revoke_credentials(self, tenant: str) -> None: ...  # all of the tenant's, at once
 
     # -- blocklist --
     async def add_blocked(self, tenant: str, blocked: BlockedCaller) -> BlockedCaller: ...
