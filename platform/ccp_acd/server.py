@@ -43,6 +43,7 @@ from opentelemetry import trace
 from ccp_acd.api.admin import AdminServicer
 from ccp_acd.api.agents import AgentServicer
 from ccp_acd.api.auth import Authenticator, ClusterAuthenticator
+from ccp_acd.api.decoding import RequestDecoding
 from ccp_acd.api.interactions import InteractionServicer
 from ccp_acd.api.sites import SiteServicer
 from ccp_acd.routing import Router
@@ -128,7 +129,8 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
         directory = SiteDirectory(store, site=settings.site, node_id=settings.node_id)
         # The live views the router keeps for its tenants; the API and the wallboard read them too.
         views = LiveViews(store)
-        server = grpc.aio.server(interceptors=telemetry.server_interceptors())
+        # RequestDecoding last: next to the handlers, so the tracing interceptor sees its INVALID_ARGUMENT.
+        server = grpc.aio.server(interceptors=(*telemetry.server_interceptors(), RequestDecoding()))
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(store, auth, events=events, views=views), server)
         interaction_pb2_grpc.add_InteractionServiceServicer_to_server(
             InteractionServicer(
