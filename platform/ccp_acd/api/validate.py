@@ -196,12 +196,16 @@ def blocklist_pattern(value: str, field: str) -> str:
         raise _fail(field, "is required")
     if value == "*":
         raise _fail(field, "'*' alone would block every caller")
-    if not PATTERN.match(value) or not value.isprintable():
-        raise _fail(
-            field,
-            f"{_shown(value)} is not an address or a prefix ending in one '*' "
-            "(printable, no spaces or '/', at most 256 characters)",
-        )
+    # The messages say which rule failed, never the pattern: it is a caller's number, and status messages
+    # reach traces and client logs.
+    if len(value) > MAX_ADDRESS:
+        raise _fail(field, f"is {len(value)} characters long; at most {MAX_ADDRESS}")
+    if not value.isprintable() or any(c.isspace() for c in value):
+        raise _fail(field, "must be printable without spaces")
+    if "/" in value:
+        raise _fail(field, "must not contain '/'")
+    if not PATTERN.match(value):
+        raise _fail(field, "is not an address or a prefix ending in one '*' ('*' only at the end, once)")
     return value
 
 

@@ -341,7 +341,7 @@ class EtcdStore:
     async def remove_blocked(self, tenant: str, pattern: str) -> None:
         deleted = await self._call(self.client.delete(keys.blocked(tenant, pattern).encode()))
         if not deleted:
-            raise NotFound(f"pattern {pattern!r} is not on the blocklist")
+            raise NotFound("the pattern is not on the blocklist")  # not repeated: it is a caller's number
 
     async def list_blocked(self, tenant: str) -> list[BlockedCaller]:
         return [decode(BlockedCaller, kv.value) for kv in await self._prefix(keys.blocklist_prefix(tenant))]
