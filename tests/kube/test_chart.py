@@ -37,11 +37,13 @@ def test_the_chart_renders_everything_a_deployment_needs():
     assert kinds["Deployment"] == ["ccp-operator"]
     assert {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "NetworkPolicy", "PodDisruptionBudget",
             "ClusterKopfPeering"} <= set(kinds)
-    external = _render(values={"etcd": {"enabled": False, "endpoints": "etcd.example:2379"}})
-    assert not [d for d in external if "etcd" in d["metadata"]["name"]]
+    external = _render(values={"etcd": {"enabled": False, "endpoints": "etcd.example:2379",
+                                        "tls": {"existingClientSecret": "etcd-client"}}})
+    assert not [d for d in external if "etcd" in d["metadata"]["name"] and d["kind"] != "Deployment"]
     operator = next(d for d in external if d["kind"] == "Deployment")
     env = {e["name"]: e["value"] for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["CCP_ETCD_ENDPOINT"] == "etcd.example:2379"
+    assert operator["spec"]["template"]["spec"]["volumes"] == [{"name": "etcd-tls", "secret": {"secretName": "etcd-client"}}]
 
 
 def test_nodes_and_operator_get_the_otel_variables_and_nodes_are_scraped():
@@ -73,9 +75,17 @@ def test_nodes_and_operator_get_the_otel_variables_and_nodes_are_scraped():
         {"image": {"pullPolicy": "Sometimes"}},
         {"observability": {"otlpEndpoint": "otel:4318"}},
         {"observability": {"tracesSampleRatio": 2}},
+        {"tls": {"enabled": "yes"}},
+        {"tls": {"existingSecret": ["acd-tls"]}},
+        {"tls": {"validityDays": 30}},
+        {"tls": {"extraDnsNames": "acd.example.com"}},
+        {"etcd": {"tls": {"enabled": "false"}}},
+        {"etcd": {"enabled": False, "endpoints": "etcd.example:2379"}},
     ],
     ids=["site-not-dns-label", "no-sites", "no-acd-replicas", "external-etcd-without-endpoints", "even-etcd", "pull",
-         "otlp-without-scheme", "sample-ratio-above-1"],
+         "otlp-without-scheme", "sample-ratio-above-1", "tls-enabled-not-boolean", "tls-secret-not-string",
+         "cert-validity-too-short", "extra-names-not-a-list", "etcd-tls-enabled-not-boolean",
+         "external-etcd-tls-without-client-secret"],
 )
 def test_the_values_schema_refuses_bad_values(values):
     with pytest.raises(helm.HelmError):
