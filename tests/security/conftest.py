@@ -1,0 +1,140 @@
+"""Fixtures of the isolation and fuzzing suites, and the count of cases they tried.
+
+The suites share one tally per session (``pytest``'s stash): the isolation
+suite counts each (token, request) case, the fuzzers count each example per
+method and the status codes answered, the spec fuzzer each spec and whether
+it was accepted. ``pytest_terminal_summary`` prints it, so CI output shows
+how much was tried ("isolation: N cases; fuzz: M cases across K methods").
+
+Nodes: each module gets one real node (etcd on the session's server, gRPC on
+127.0.0.1, port 0) for all its tests (``module_node``), because hypothesis
+runs many examples against one server; tenants have random names, so
+modules sharing the etcd never see each other's data.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import grpc
+import grpc.aio
+import pytest
+import pytest_asyncio
+from ccp_acd.api.auth import issue_token
+from ccp_acd.domain.models import QueueConfig
+from ccp_acd.server import Node, start_node
+from ccp_acd.settings import NodeSettings
+from ccp_acd.state import keys
+from ccp_acd.state.etcd import EtcdStore
+from ccp_acd.state.store import TenantConfig
+
+from tests.helpers import bearer
+
+SITE = "site-a"
+
+
+@dataclass
+class Tally:
+    """What the security suites tried, for the terminal summary."""
+
+    isolation: Counter[str] = field(default_factory=Counter)  # method -> cases
+    fuzz: dict[str, Counter[str]] = field(default_factory=dict)  # method -> status code name -> examples
+    specs: dict[str, Counter[str]] = field(default_factory=dict)  # spec kind -> outcome -> examples
+
+    def fuzzed(self, method: str, code: grpc.StatusCode) -> None:
+        self.fuzz.setdefault(method, Counter())[code.name] += 1
+
+    def spec(self, kind: str, outcome: str) -> None:
+        self.specs.setdefault(kind, Counter())[outcome] += 1
+
+
+TALLY = pytest.StashKey[Tally]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[TALLY] = Tally()
+
+
+@pytest.fixture(scope="session")
+def tally(pytestconfig: pytest.Config) -> Tally:
+    return pytestconfig.stash[TALLY]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    tally = config.stash.get(TALLY, None)
+    if tally is None or not (tally.isolation or tally.fuzz or tally.specs):
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("security suites: cases tried")
+    fuzz_cases = sum(sum(c.values()) for c in tally.fuzz.values())
+    spec_cases = sum(sum(c.values()) for c in tally.specs.values())
+    write(
+        f"isolation: {sum(tally.isolation.values())} cases across {len(tally.isolation)} methods; "
+        f"fuzz: {fuzz_cases} cases across {len(tally.fuzz)} methods; specs: {spec_cases} cases"
+    )
+    if tally.fuzz:
+        write(f"{'method':<45} {'examples':>8}  status codes")
+        for method in sorted(tally.fuzz):
+            codes = tally.fuzz[method]
+            seen = ", ".join(f"{name} {n}" for name, n in codes.most_common())
+            write(f"{method:<45} {sum(codes.values()):>8}  {seen}")
+    for kind in sorted(tally.specs):
+        outcomes = ", ".join(f"{name} {n}" for name, n in tally.specs[kind].most_common())
+        write(f"spec {kind:<40} {sum(tally.specs[kind].values()):>8}  {outcomes}")
+
+
+def node_settings(etcd_endpoint: str) -> NodeSettings:
+    return NodeSettings(
+        site=SITE,
+        node_id=f"sec-{secrets.token_hex(3)}",
+        grpc_listen="127.0.0.1:0",
+        etcd_endpoint=etcd_endpoint,
+        lease_ttl_s=2,
+        dispatch_interval_s=0.1,
+        plaintext=True,  # these suites test the API, not the transport (tests/security/test_tls.py does)
+    )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_store(etcd_server) -> AsyncIterator[EtcdStore]:
+    s = await EtcdStore.connect(etcd_server.endpoint)
+    yield s
+    await s.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_node(etcd_server) -> AsyncIterator[Node]:
+    started = await start_node(node_settings(etcd_server.endpoint))
+    yield started
+    await started.stop(grace_s=0.5)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_channel(module_node: Node) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(module_node.address) as ch:
+        yield ch
+
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+async def new_tenant(store: EtcdStore, prefix: str, *queues: str) -> str:
+    """A tenant with a random name (``prefix-xxxxxxxx``) homed at this site, with the given queues."""
+    name = f"{prefix}-{secrets.token_hex(4)}"
+    await store.put_tenant_config(TenantConfig(name=name, home_site=SITE))
+    for queue in queues:
+        await store.put_queue_config(name, QueueConfig(name=queue))
+    return name
+
+
+async def token(store: EtcdStore, tenant: str, role: str, agent_id: str = "") -> Metadata:
+    return bearer(await issue_token(store, tenant=tenant, role=role, agent_id=agent_id))  # type: ignore[arg-type]
+
+
+async def tenant_records(store: EtcdStore, tenant: str) -> dict[str, bytes]:
+    """Every key and value under the tenant's prefix, at one revision."""
+    records, _ = await store.read_prefix(keys.tenant_prefix(tenant))
+    return {key: value for key, value, _ in records}
