@@ -3,6 +3,10 @@
 - ``Ready``: the resource's routing config is in etcd and ACD nodes are using it.
 - ``Reconciled``: the last generation was processed (False with a reason when it could not be).
 - ``Degraded``: it works, but something needs attention (e.g. a queue drained with callers left).
+- ``CredentialsRotated`` (Tenant): True once ``spec.credentials.rotation`` has issued new tokens (reason
+  ``Rotated`` while the replaced ones still work, with the rotation number and until when; ``PreviousExpired``
+  after); False with ``NotRotated`` for the first tokens, ``RotationLowered`` when the spec asks for a lower
+  rotation (refused, nothing changed).
 
 Pure: ``set_condition`` returns the new list; ``lastTransitionTime`` changes only
 when the status does.
@@ -16,6 +20,7 @@ from typing import Any
 READY = "Ready"
 RECONCILED = "Reconciled"
 DEGRADED = "Degraded"
+CREDENTIALS_ROTATED = "CredentialsRotated"
 
 # Reasons (CamelCase, as Kubernetes expects).
 APPLIED = "Applied"                  # config written to etcd
@@ -24,6 +29,10 @@ TENANT_MISSING = "TenantMissing"     # the spec names a tenant with no Tenant re
 STATE_UNAVAILABLE = "StateUnavailable"  # etcd could not be reached (retried)
 KUBERNETES_UNAVAILABLE = "KubernetesUnavailable"  # a child object could not be applied (retried)
 DRAINING = "Draining"                # deleting: waiting callers are moved to the overflow target first
+NOT_ROTATED = "NotRotated"           # credentials: the first tokens issued (rotation as in the spec)
+ROTATED = "Rotated"                  # credentials: new tokens issued; the replaced ones work until their expiry
+PREVIOUS_EXPIRED = "PreviousExpired"  # credentials: the replaced tokens expired (and are deleted from etcd)
+ROTATION_LOWERED = "RotationLowered"  # credentials: the spec's rotation is below the one done (refused)
 
 
 def now_rfc3339() -> str:

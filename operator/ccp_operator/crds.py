@@ -33,6 +33,18 @@ TENANT_RULES = [
     }
 ]
 
+# A transition rule (oldSelf). The number counts rotations done: lowering it cannot bring old tokens back.
+ROTATION_RULES = [{"rule": "self >= oldSelf", "message": "credentials.rotation may only go up"}]
+
+# Where the tenant's tokens stand: the rotation in the Secret, and until when the ones it replaced work.
+CREDENTIALS_STATUS = {
+    "type": "object",
+    "properties": {
+        "rotation": {"type": "integer"},
+        "previousExpireAt": {"type": "string", "format": "date-time"},
+    },
+}
+
 
 def _queue_root_rules() -> list[dict[str, str]]:
     """Overflow must go elsewhere: only a root rule can see metadata.name."""
@@ -179,6 +191,7 @@ KOPF_PEERING_CRD: dict[str, Any] = {
 def crds() -> list[dict[str, Any]]:
     tenant_spec = structural(TenantSpec.model_json_schema(by_alias=True))
     tenant_spec["x-kubernetes-validations"] = TENANT_RULES
+    tenant_spec["properties"]["credentials"]["properties"]["rotation"]["x-kubernetes-validations"] = ROTATION_RULES
     trunk_spec = structural(TrunkSpec.model_json_schema(by_alias=True))
     queue_spec = structural(QueueSpec.model_json_schema(by_alias=True))
     for action in ("onMaxWait", "onMaxLength", "onNoAgents"):
@@ -186,7 +199,7 @@ def crds() -> list[dict[str, Any]]:
     return [
         _crd(
             "Tenant", "tenants", ["cctenant"], tenant_spec,
-            _status({"activeSite": {"type": "string"}, "queues": {"type": "integer"}}),
+            _status({"activeSite": {"type": "string"}, "queues": {"type": "integer"}, "credentials": CREDENTIALS_STATUS}),
             [
                 {"name": "Home Site", "type": "string", "jsonPath": ".spec.homeSite"},
                 {"name": "Active Site", "type": "string", "jsonPath": ".status.activeSite"},

@@ -24,23 +24,27 @@ from typing import Any
 import kopf
 import kubernetes
 from ccp_acd import tracing
-from ccp_acd.api.auth import issue_token
+from ccp_acd.api.auth import Role
 from ccp_acd.domain.models import CallState
 from ccp_acd.errors import FailedPrecondition, NotFound, StateUnavailable
 from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.store import TenantConfig
 from opentelemetry import trace
 
-from ccp_operator import children
+from ccp_operator import children, credentials
 from ccp_operator import conditions as c
 from ccp_operator.kube import Kube, api_client
 from ccp_operator.placement import place
 from ccp_operator.settings import OperatorSettings
 from ccp_operator.specs import SpecError, queue_config, tenant_config, trunk_config
 from ccp_operator.specs.schema import GROUP, VERSION
+from ccp_operator.specs.tenants import tenant_credentials
 
 RETRY_DELAY_S = 5
 PEERING_LIFETIME_S = 15
+# How often a tenant whose rotated-out tokens are yet to expire is looked at (no I/O until they are due);
+# the timer runs only for such tenants (its ``when`` filter).
+CREDENTIALS_EXPIRY_CHECK_S = 5
 
 
 @kopf.on.startup()
@@ -130,11 +134,13 @@ async def _require_tenant(store: EtcdStore, tenant: str) -> TenantConfig:
 @kopf.on.create(GROUP, VERSION, "tenants")
 @kopf.on.update(GROUP, VERSION, "tenants", field="spec")
 async def tenant_changed(body, namespace, patch, status, memo, **_: Any) -> None:
+    outcomes: list[credentials.Outcome] = []
+
     async def write(store: EtcdStore) -> str:
         config = tenant_config(_resource(body))
         await store.put_tenant_config(config)
         objects = children.children(config, memo.acd)
-        await _ensure_credentials(store, memo.kube, config, body, namespace)
+        outcomes.append(await _ensure_credentials(store, memo.kube, config, body, namespace))
         for obj in objects:
             obj["metadata"]["namespace"] = namespace
             kopf.adopt(obj, owner=body)
@@ -144,18 +150,49 @@ async def tenant_changed(body, namespace, patch, status, memo, **_: Any) -> None
         return f"config written; ACD StatefulSets for {', '.join(children.sites(config))}; credentials in {secret}"
 
     await _reconcile(body, patch, status, memo, write)
+    _report_credentials(patch, body, outcomes[0], now=time.time())
 
 
-async def _ensure_credentials(store: EtcdStore, kube: Kube, config, body, namespace: str) -> None:
-    """Issue the tenant's API tokens once; only their hashes go to etcd, the tokens to a Secret."""
-    name = children.credentials_secret_name(config.name)
-    if await kube.exists("v1", "Secret", name, namespace):
+# The roles the operator issues a token for: one key each in the credentials Secret.
+ISSUED_ROLES: tuple[Role, ...] = ("admin", "interaction")
+
+
+async def _ensure_credentials(store: EtcdStore, kube: Kube, config, body, namespace: str) -> credentials.Outcome:
+    """Issue the tenant's API tokens once, and anew per rotation; only their hashes go to etcd, the tokens to a
+    Secret. Expired ones are deleted from etcd on the way."""
+    now = time.time()
+    spec = tenant_credentials(_resource(body))
+    outcome = await credentials.ensure(
+        store, kube, config=config, spec=spec, roles=ISSUED_ROLES, owner=body, namespace=namespace, now=now
+    )
+    await credentials.sweep(store, config.name, now=now)
+    return outcome
+
+
+def _report_credentials(patch: kopf.Patch, body, outcome: credentials.Outcome, *, now: float) -> None:
+    secret = children.credentials_secret_name(body["metadata"]["name"])
+    generation = body["metadata"].get("generation", 0)
+    found = credentials.condition(outcome, secret=secret, generation=generation, now=now)
+    patch.status["conditions"] = c.set_condition(patch.status.get("conditions"), found)
+    patch.status["credentials"] = credentials.status(outcome, now=now)
+
+
+def _expiry_pending(status, **_: Any) -> bool:
+    return bool((status.get("credentials") or {}).get("previousExpireAt"))
+
+
+@kopf.timer(GROUP, VERSION, "tenants", interval=CREDENTIALS_EXPIRY_CHECK_S, when=_expiry_pending)
+async def credentials_expiry(body, status, memo, patch, logger, **_: Any) -> None:
+    """Once the rotated-out tokens' expiry has passed: delete them from etcd and say so in the condition."""
+    due = credentials.epoch(status["credentials"]["previousExpireAt"])
+    now = time.time()
+    if due > now or body["metadata"].get("deletionTimestamp"):
         return
-    tokens = {role: await issue_token(store, tenant=config.name, role=role) for role in ("admin", "interaction")}
-    secret = children.credentials_secret(config, tokens)
-    secret["metadata"]["namespace"] = namespace
-    kopf.adopt(secret, owner=body)
-    await kube.apply(secret)
+    deleted = await credentials.sweep(memo.store, body["metadata"]["name"], now=now)
+    outcome = credentials.Outcome(rotation=status["credentials"].get("rotation", 0), previous_expire_at=int(due))
+    patch.status["conditions"] = status.get("conditions")
+    _report_credentials(patch, body, outcome, now=now)
+    logger.info("the previous credentials expired: %d deleted from etcd", len(deleted))
 
 
 @kopf.on.delete(GROUP, VERSION, "tenants")
@@ -167,6 +204,7 @@ async def tenant_deleted(name, memo, **_: Any) -> None:
         raise kopf.TemporaryError(f"tenant {name} still has queues: {', '.join(sorted(queues))}", delay=RETRY_DELAY_S)
     for trunk in await store.get_trunk_configs(name):
         await store.delete_trunk_config(name, trunk)
+    await store.revoke_credentials(name)  # every token of the tenant, the operator's and `ccp token issue`'s
     await store.delete_tenant_config(name)
 
 

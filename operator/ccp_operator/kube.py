@@ -49,6 +49,17 @@ class Kube:
         """Create or converge ``obj`` (idempotent: applying twice changes nothing)."""
         await asyncio.to_thread(self._apply, obj)
 
+    def _get(self, api_version: str, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+        resource = self._dynamic.resources.get(api_version=api_version, kind=kind)
+        try:
+            return resource.get(name=name, namespace=namespace).to_dict()
+        except NotFoundError:
+            return None
+
+    async def get(self, api_version: str, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+        """The object as the API server has it, or None."""
+        return await asyncio.to_thread(self._get, api_version, kind, name, namespace)
+
     def _exists(self, api_version: str, kind: str, name: str, namespace: str) -> bool:
         resource = self._dynamic.resources.get(api_version=api_version, kind=kind)
         try:

@@ -79,8 +79,28 @@ class Spec(BaseModel):
     kind: ClassVar[str] = ""
 
 
+# A week: long enough for any client to pick up a rotated Secret, short enough that a leaked token dies.
+MAX_GRACE_SECONDS = 7 * 86400
+
+
+class CredentialsSpec(Spec):
+    rotation: int = Field(
+        default=0,
+        ge=0,
+        le=2**31 - 1,
+        description="Raise it to issue new API tokens into the credentials Secret; it may only go up.",
+    )
+    grace_seconds: int = Field(
+        default=3600,
+        ge=0,
+        le=MAX_GRACE_SECONDS,
+        description="How long the tokens a rotation replaces keep working (0: they stop at once).",
+    )
+
+
 class TenantSpec(Spec):
     kind: ClassVar[str] = "Tenant"
+    credentials: CredentialsSpec = CredentialsSpec()
     display_name: str = Field(default="", max_length=256)
     home_site: Name
     failover_sites: Annotated[list[Name], AfterValidator(_distinct)] = Field(default_factory=list, max_length=16)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from ccp_acd.state.store import TenantConfig
 
-from ccp_operator.specs.schema import TenantSpec, validated
+from ccp_operator.specs.schema import CredentialsSpec, TenantSpec, validated
 
 
 def tenant_config(resource: Mapping) -> TenantConfig:
@@ -15,3 +15,8 @@ def tenant_config(resource: Mapping) -> TenantConfig:
     return TenantConfig(
         name=name, display_name=spec.display_name, home_site=spec.home_site, failover_sites=tuple(spec.failover_sites)
     )
+
+
+def tenant_credentials(resource: Mapping) -> CredentialsSpec:
+    """The operator's side of the spec (rotation and grace; not routing config, so not in etcd)."""
+    return validated(resource, TenantSpec)[1].credentials
