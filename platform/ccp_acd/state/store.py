@@ -28,11 +28,20 @@ from ccp_acd.domain.models import (
 
 
 @dataclass(frozen=True)
+class TenantRetention:
+    """How long a tenant's ended call records, caller index, presence log and audit log are kept
+    (Tenant ``spec.retention``, ``state.retention``). Days, counted from a call's end."""
+
+    call_records_days: int = 400
+
+
+@dataclass(frozen=True)
 class TenantConfig:
     name: str
     display_name: str = ""
     home_site: str = ""
     failover_sites: tuple[str, ...] = ()
+    retention: TenantRetention = TenantRetention()
 
 
 @dataclass(frozen=True)
