@@ -8,6 +8,13 @@ tenant's trunks). A NetworkPolicy lets only the tenant's own pods reach its
 gRPC port; SIP is open to carriers. The API credentials live in a Secret the
 operator fills once. The handler adopts every object (owner reference to the
 Tenant), so deleting the Tenant deletes them.
+
+TLS: the StatefulSets mount the node certificate and the etcd client
+certificate from the Secrets the operator is configured with (the chart names
+its own), exactly as the chart's shared ACD pool does. Secrets cannot be
+mounted across namespaces: Secrets of those names must exist in the Tenant's
+namespace (docs/security.md, "TLS in Kubernetes"). With neither a TLS Secret
+nor explicit plaintext the nodes get no TLS setting and refuse to start.
 """
 
 from __future__ import annotations
@@ -27,6 +34,21 @@ TELEMETRY_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_SAMPLER", "OTEL_TRA
 TENANT_LABEL = "ccp.dev/tenant"
 SITE_LABEL = "ccp.dev/site"
 COMPONENT_LABEL = "app.kubernetes.io/component"
+TLS_DIR = "/etc/ccp/tls"
+ETCD_TLS_DIR = "/etc/ccp/etcd-tls"
+# The readiness probe with TLS, the chart's (templates/_helpers.tpl, ccp.acdProbes) byte for byte: Kubernetes'
+# native grpc probe speaks plaintext only, so it asks grpc.health.v1 over TLS itself, verifying the node with the
+# CA (the certificate must name localhost) and presenting the node's certificate.
+TLS_PROBE_SCRIPT = """\
+import os, grpc
+from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g
+def read(name): return open(os.environ[name], "rb").read()
+creds = grpc.ssl_channel_credentials(read("CCP_TLS_CA_FILE"), read("CCP_TLS_KEY_FILE"), read("CCP_TLS_CERT_FILE"))
+port = os.environ["CCP_GRPC_LISTEN"].rpartition(":")[2]
+with grpc.secure_channel("localhost:" + port, creds) as channel:
+    reply = g.HealthStub(channel).Check(h.HealthCheckRequest(service="ccpapi.v1.AgentService"), timeout=4)
+raise SystemExit(0 if reply.status == h.HealthCheckResponse.SERVING else 1)
+"""
 
 
 @dataclass(frozen=True)
@@ -39,6 +61,16 @@ class AcdTemplate:
     lease_ttl_s: int = 3
     # (name, value) of the TELEMETRY_ENV variables set for the operator.
     telemetry_env: tuple[tuple[str, str], ...] = ()
+    # kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt) with the nodes' certificate; "" for none.
+    tls_secret: str = ""
+    # Nodes serve plaintext gRPC (CCP_PLAINTEXT=true): development only, never together with tls_secret.
+    plaintext: bool = False
+    # kubernetes.io/tls Secret with the etcd client certificate and etcd's CA; "" when etcd speaks plaintext.
+    etcd_tls_secret: str = ""
+
+    def __post_init__(self) -> None:
+        if self.tls_secret and self.plaintext:
+            raise ValueError("ACD nodes: a TLS Secret and plaintext were both configured; choose one")
 
 
 def credentials_secret_name(tenant: str) -> str:
@@ -60,6 +92,40 @@ def sites(tenant: TenantConfig) -> list[str]:
     return [tenant.home_site, *[s for s in tenant.failover_sites if s != tenant.home_site]]
 
 
+def _tls_env(template: AcdTemplate) -> list[dict[str, str]]:
+    """The variables ccp_acd.tls reads, pointing into the mounted Secrets (as the chart's ccp.acdTlsEnv)."""
+    env = []
+    if template.tls_secret:
+        env += [{"name": f"CCP_TLS_{kind}_FILE", "value": f"{TLS_DIR}/{file}"}
+                for kind, file in (("CERT", "tls.crt"), ("KEY", "tls.key"), ("CA", "ca.crt"))]
+    elif template.plaintext:
+        env.append({"name": "CCP_PLAINTEXT", "value": "true"})
+    if template.etcd_tls_secret:
+        env += [{"name": f"CCP_ETCD_{kind}_FILE", "value": f"{ETCD_TLS_DIR}/{file}"}
+                for kind, file in (("CA", "ca.crt"), ("CERT", "tls.crt"), ("KEY", "tls.key"))]
+    return env
+
+
+def _tls_volumes(template: AcdTemplate) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(volumes, volumeMounts) of the TLS Secrets."""
+    secrets = [("tls", template.tls_secret, TLS_DIR), ("etcd-tls", template.etcd_tls_secret, ETCD_TLS_DIR)]
+    volumes = [{"name": name, "secret": {"secretName": secret}} for name, secret, _ in secrets if secret]
+    mounts = [{"name": name, "mountPath": path, "readOnly": True} for name, secret, path in secrets if secret]
+    return volumes, mounts
+
+
+def _probes(template: AcdTemplate) -> dict[str, Any]:
+    if not template.tls_secret:
+        probe = {"grpc": {"port": GRPC_PORT, "service": "ccpapi.v1.AgentService"}, "periodSeconds": 5}
+        return {"readinessProbe": probe, "livenessProbe": {**probe, "failureThreshold": 6}}
+    # Liveness only asks whether the process accepts connections (cheap, every 5 s); readiness asks health over TLS.
+    return {
+        "readinessProbe": {"exec": {"command": ["python", "-c", TLS_PROBE_SCRIPT]}, "periodSeconds": 10,
+                           "timeoutSeconds": 5},
+        "livenessProbe": {"tcpSocket": {"port": "grpc"}, "periodSeconds": 5, "failureThreshold": 6},
+    }
+
+
 def statefulset(tenant: TenantConfig, site: str, template: AcdTemplate) -> dict[str, Any]:
     name = acd_name(tenant.name, site)
     env = [
@@ -73,8 +139,28 @@ def statefulset(tenant: TenantConfig, site: str, template: AcdTemplate) -> dict[
         {"name": "CCP_WALLBOARD_LISTEN", "value": f"0.0.0.0:{WALLBOARD_PORT}"},
         {"name": "OTEL_SERVICE_NAME", "value": "ccp-acd"},
         *({"name": n, "value": v} for n, v in template.telemetry_env),
+        *_tls_env(template),
     ]
-    probe = {"grpc": {"port": GRPC_PORT, "service": "ccpapi.v1.AgentService"}, "periodSeconds": 5}
+    volumes, mounts = _tls_volumes(template)
+    container: dict[str, Any] = {
+        "name": "acd",
+        "image": template.image,
+        "args": ["node"],
+        "env": env,
+        "ports": [
+            {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+            {"name": "sip", "containerPort": SIP_PORT, "protocol": "UDP"},
+            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+            {"name": "wallboard", "containerPort": WALLBOARD_PORT, "protocol": "TCP"},
+        ],
+        **_probes(template),
+        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True},
+    }
+    pod: dict[str, Any] = {"containers": [container], "terminationGracePeriodSeconds": 15}
+    if volumes:
+        container["volumeMounts"] = mounts
+        pod["volumes"] = volumes
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -88,28 +174,7 @@ def statefulset(tenant: TenantConfig, site: str, template: AcdTemplate) -> dict[
                     "labels": _labels(tenant.name, site),
                     "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)},
                 },
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "acd",
-                            "image": template.image,
-                            "args": ["node"],
-                            "env": env,
-                            "ports": [
-                                {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
-                                {"name": "sip", "containerPort": SIP_PORT, "protocol": "UDP"},
-                                {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
-                                {"name": "wallboard", "containerPort": WALLBOARD_PORT, "protocol": "TCP"},
-                            ],
-                            "readinessProbe": probe,
-                            "livenessProbe": {**probe, "failureThreshold": 6},
-                            "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
-                            "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
-                                                "readOnlyRootFilesystem": True},
-                        }
-                    ],
-                    "terminationGracePeriodSeconds": 15,
-                },
+                "spec": pod,
             },
         },
     }

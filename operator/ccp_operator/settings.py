@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ccp_acd.tls import ChannelSecurity
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ccp_operator.children import TELEMETRY_ENV, AcdTemplate
@@ -14,14 +15,34 @@ class OperatorSettings(BaseSettings):
 
     # host:port of the etcd the ACD nodes share; the operator writes routing config there.
     etcd_endpoint: str = "127.0.0.1:2379"
+    # The operator's etcd client TLS, as on the nodes: the CA that verifies etcd, and a client certificate for
+    # etcd's --client-cert-auth. All empty: plaintext etcd.
+    etcd_ca_file: str = ""
+    etcd_cert_file: str = ""
+    etcd_key_file: str = ""
+
+    def etcd_security(self) -> ChannelSecurity | None:
+        files = (self.etcd_ca_file, self.etcd_cert_file, self.etcd_key_file)
+        if not any(files):
+            return None
+        return ChannelSecurity(ca_file=self.etcd_ca_file, cert_file=self.etcd_cert_file, key_file=self.etcd_key_file)
     # Image of the ACD nodes the operator creates for each tenant.
     acd_image: str = AcdTemplate.image
     # etcd as the ACD pods reach it (a Service name in the cluster); defaults to etcd_endpoint.
     acd_etcd_endpoint: str = ""
+    # Secrets the ACD pods mount, in the Tenant's namespace (the chart sets the names of its own): the nodes'
+    # kubernetes.io/tls certificate, or acd_plaintext=true (development only); the etcd client certificate
+    # ("" when etcd speaks plaintext). Neither a TLS Secret nor plaintext: the nodes refuse to start.
+    acd_tls_secret: str = ""
+    acd_plaintext: bool = False
+    acd_etcd_tls_secret: str = ""
 
     def acd_template(self) -> AcdTemplate:
         return AcdTemplate(
             image=self.acd_image,
             etcd_endpoint=self.acd_etcd_endpoint or self.etcd_endpoint,
             telemetry_env=tuple((name, os.environ[name]) for name in TELEMETRY_ENV if os.environ.get(name)),
+            tls_secret=self.acd_tls_secret,
+            plaintext=self.acd_plaintext,
+            etcd_tls_secret=self.acd_etcd_tls_secret,
         )

@@ -1,10 +1,16 @@
-"""The per-tenant ACD StatefulSets the operator creates carry the telemetry settings and endpoints."""
+"""The per-tenant ACD StatefulSets the operator creates carry the telemetry settings, endpoints and TLS Secrets
+(compared with the chart's own ACD StatefulSet, rendered by Helm)."""
 
 from __future__ import annotations
 
+import helm_python as helm
+import pytest
+import yaml
 from ccp_acd.state.store import TenantConfig
 from ccp_operator import children
 from ccp_operator.settings import OperatorSettings
+
+from tests.helpers import ROOT
 
 TENANT = TenantConfig(name="acme", home_site="site-a", failover_sites=("site-b",))
 
@@ -41,3 +47,61 @@ def test_only_the_tenants_own_pods_reach_grpc_and_the_wallboard_while_prometheus
     own = [{"podSelector": {"matchLabels": {children.TENANT_LABEL: "acme"}}}]
     assert by_port[children.GRPC_PORT] == own and by_port[children.WALLBOARD_PORT] == own
     assert by_port[children.METRICS_PORT] == [{"namespaceSelector": {}}]
+
+
+def _chart_acd(values: dict | None = None) -> dict:
+    """The chart's own ACD StatefulSet of site-a, rendered by Helm."""
+    rendered = helm.Chart.load(str(ROOT / "charts" / "contact-center")).render(values, name="ccp", namespace="ccp-system")
+    documents = yaml.safe_load_all(rendered["contact-center/templates/acd.yaml"])
+    return next(d for d in documents if d and d["kind"] == "StatefulSet")
+
+
+def _tls_parts(statefulset: dict) -> tuple[list, list, list, dict, dict]:
+    """What TLS changes in a pod: the TLS variables, mounts, volumes and probes."""
+    pod = statefulset["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    tls_env = [e for e in container["env"] if e["name"].startswith(("CCP_TLS_", "CCP_ETCD_", "CCP_PLAINTEXT"))
+               and e["name"] != "CCP_ETCD_ENDPOINT"]
+    return (tls_env, container.get("volumeMounts", []), pod.get("volumes", []), container["readinessProbe"],
+            container["livenessProbe"])
+
+
+def test_tenant_nodes_mount_the_configured_tls_secrets_exactly_as_the_charts_own_nodes(monkeypatch):
+    # The chart's operator Deployment sets these (tests/kube/test_chart_tls.py checks it does).
+    monkeypatch.setenv("CCP_ACD_TLS_SECRET", "ccp-acd-tls")
+    monkeypatch.setenv("CCP_ACD_ETCD_TLS_SECRET", "ccp-etcd-client-tls")
+    statefulset = children.statefulset(TENANT, "site-a", OperatorSettings().acd_template())
+    tls_env, mounts, volumes, readiness, liveness = _tls_parts(statefulset)
+    assert {e["name"]: e["value"] for e in tls_env} == {
+        "CCP_TLS_CERT_FILE": "/etc/ccp/tls/tls.crt", "CCP_TLS_KEY_FILE": "/etc/ccp/tls/tls.key",
+        "CCP_TLS_CA_FILE": "/etc/ccp/tls/ca.crt", "CCP_ETCD_CA_FILE": "/etc/ccp/etcd-tls/ca.crt",
+        "CCP_ETCD_CERT_FILE": "/etc/ccp/etcd-tls/tls.crt", "CCP_ETCD_KEY_FILE": "/etc/ccp/etcd-tls/tls.key",
+    }
+    secrets = {v["name"]: v["secret"]["secretName"] for v in volumes}
+    assert secrets == {"tls": "ccp-acd-tls", "etcd-tls": "ccp-etcd-client-tls"}
+    assert readiness["exec"]["command"] == ["python", "-c", children.TLS_PROBE_SCRIPT] and "tcpSocket" in liveness
+    assert _tls_parts(statefulset) == _tls_parts(_chart_acd())
+
+
+def test_plaintext_tenant_nodes_are_told_so_explicitly_exactly_as_the_charts_own_nodes(monkeypatch):
+    monkeypatch.setenv("CCP_ACD_PLAINTEXT", "true")
+    for name in ("CCP_ACD_TLS_SECRET", "CCP_ACD_ETCD_TLS_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    statefulset = children.statefulset(TENANT, "site-a", OperatorSettings().acd_template())
+    tls_env, mounts, volumes, readiness, _ = _tls_parts(statefulset)
+    assert tls_env == [{"name": "CCP_PLAINTEXT", "value": "true"}] and mounts == volumes == []
+    assert readiness["grpc"] == {"port": children.GRPC_PORT, "service": "ccpapi.v1.AgentService"}
+    plaintext = {"tls": {"enabled": False}, "etcd": {"tls": {"enabled": False}}}
+    assert _tls_parts(statefulset) == _tls_parts(_chart_acd(plaintext))
+
+
+def test_unconfigured_tenant_nodes_get_no_tls_setting_at_all_so_they_refuse_to_start():
+    tls_env, mounts, volumes, _, _ = _tls_parts(children.statefulset(TENANT, "site-a", children.AcdTemplate()))
+    assert tls_env == [] and mounts == volumes == []
+
+
+def test_a_tls_secret_together_with_plaintext_is_refused(monkeypatch):
+    monkeypatch.setenv("CCP_ACD_TLS_SECRET", "ccp-acd-tls")
+    monkeypatch.setenv("CCP_ACD_PLAINTEXT", "true")
+    with pytest.raises(ValueError, match="choose one"):
+        OperatorSettings().acd_template()
