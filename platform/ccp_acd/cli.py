@@ -136,7 +136,7 @@ def token() -> None:
 
 @token.command("issue")
 @click.option("--tenant", required=True)
-@click.option("--role", type=click.Choice(["admin", "agent", "interaction"]), required=True)
+@click.option("--role", type=click.Choice(["admin", "supervisor", "agent", "interaction"]), required=True)
 @click.option("--agent-id", default="", help="For role agent: the only agent the token may act as.")
 @click.option("--etcd", "endpoint", default="127.0.0.1:2379", show_default=True)
 def issue(tenant, role, agent_id, endpoint) -> None:

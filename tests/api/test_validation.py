@@ -249,6 +249,8 @@ CASES = [
                                                                     end=Timestamp(seconds=1)), "end"),
     ("admin", "GetCallerHistory", admin_pb2.GetCallerHistoryRequest(address="+1555", limit=-1), "limit"),
     ("agents", "GetCallerHistory", A.AgentCallerHistoryRequest(agent_id="alice", interaction_id=""), "interaction_id"),
+    # Audit log (tests/api/test_audit.py checks the messages in full).
+    ("admin", "ListAuditEvents", admin_pb2.ListAuditEventsRequest(end_time=Timestamp(seconds=2)), "start_time"),
 ]
 
 

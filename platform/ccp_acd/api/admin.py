@@ -1,6 +1,8 @@
 """AdminService: agents and skills, real-time statistics, reports, caller history, the blocklist.
 
-Admin role only; the tenant is the token's. Statistics are computed on one
+Writes are the admin's, reads also the supervisor's (``api.roles``); the
+tenant is the token's. Every write, allowed or refused, is audited
+(``api.audit``) and the audit log is read by ListAuditEvents. Statistics are computed on one
 live view plus the history of calls that arrived in the window (ending now),
 by ``domain.kpis``. The live view is the node's watch-fed one for tenants it
 routes (``state.live``: no etcd read, this node's own writes shown), a range
@@ -27,7 +29,9 @@ import grpc.aio
 from ccpapi.v1 import admin_pb2, admin_pb2_grpc
 
 from ccp_acd.api import convert, validate
+from ccp_acd.api.audit import AuditTrail, agent_target, blocked_target
 from ccp_acd.api.auth import Authenticator
+from ccp_acd.api.roles import ADMIN
 from ccp_acd.api.status import grpc_errors
 from ccp_acd.domain import kpis, reports
 from ccp_acd.domain.models import QueueConfig
@@ -35,7 +39,6 @@ from ccp_acd.errors import NotFound
 from ccp_acd.state.live import LiveViews
 from ccp_acd.state.store import BlockedCaller, Store
 
-ADMIN_ROLES = ("admin",)
 # Seconds before a report's window whose calls may still be talking in it (longer talk is cut there).
 TALK_LOOKBACK_S = 3600.0
 
@@ -43,51 +46,56 @@ TALK_LOOKBACK_S = 3600.0
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     def __init__(
         self, store: Store, auth: Authenticator, *, site: str, clock: Callable[[], float] = time.time,
-        views: LiveViews | None = None,
+        views: LiveViews | None = None, audit: AuditTrail | None = None,
     ):
         self._store = store
+        self._audit = audit or AuditTrail(store, auth, clock=clock)
         self._views = views or LiveViews(store)
         self._auth = auth
         self._site = site
         self._clock = clock
 
-    async def _tenant(self, context: grpc.aio.ServicerContext) -> str:
-        return (await self._auth.principal(context, roles=ADMIN_ROLES)).tenant
+    async def _tenant(self, context: grpc.aio.ServicerContext, rpc: str) -> str:
+        return (await self._auth.principal(context, method=f"{ADMIN}{rpc}")).tenant
 
     # -- agents -------------------------------------------------------------
 
     @grpc_errors
     async def CreateAgent(self, request, context):
-        validate.create_agent(request)
-        tenant = await self._tenant(context)
-        profile = convert.agent_profile(request.agent, default_site=self._site)
-        agent = await self._store.create_agent(tenant, request.agent.id, profile, now=self._clock())
+        target = agent_target(request.agent.id)
+        async with self._audit.action(context, f"{ADMIN}CreateAgent", target=lambda _: target) as principal:
+            validate.create_agent(request)
+            profile = convert.agent_profile(request.agent, default_site=self._site)
+            agent = await self._store.create_agent(principal.tenant, request.agent.id, profile, now=self._clock())
         return convert.agent(agent)
 
     @grpc_errors
     async def GetAgent(self, request, context):
         validate.agent_id_only(request)
-        tenant = await self._tenant(context)
+        tenant = await self._tenant(context, "GetAgent")
         return convert.agent(await self._store.get_agent(tenant, request.agent_id))
 
     @grpc_errors
     async def ListAgents(self, request, context):
-        tenant = await self._tenant(context)
+        tenant = await self._tenant(context, "ListAgents")
         agents = sorted(await self._store.list_agents(tenant), key=lambda a: a.id)
         return admin_pb2.ListAgentsResponse(agents=[convert.agent(a) for a in agents])
 
     @grpc_errors
     async def UpdateAgent(self, request, context):
-        validate.update_agent(request)
-        tenant = await self._tenant(context)
-        profile = convert.agent_profile(request.agent, default_site=self._site)
-        return convert.agent(await self._store.update_agent(tenant, request.agent.id, profile))
+        target = agent_target(request.agent.id)
+        async with self._audit.action(context, f"{ADMIN}UpdateAgent", target=lambda _: target) as principal:
+            validate.update_agent(request)
+            profile = convert.agent_profile(request.agent, default_site=self._site)
+            agent = await self._store.update_agent(principal.tenant, request.agent.id, profile)
+        return convert.agent(agent)
 
     @grpc_errors
     async def DeleteAgent(self, request, context):
-        validate.agent_id_only(request)
-        tenant = await self._tenant(context)
-        await self._store.delete_agent(tenant, request.agent_id, now=self._clock())
+        target = agent_target(request.agent_id)
+        async with self._audit.action(context, f"{ADMIN}DeleteAgent", target=lambda _: target) as principal:
+            validate.agent_id_only(request)
+            await self._store.delete_agent(principal.tenant, request.agent_id, now=self._clock())
         return admin_pb2.DeleteAgentResponse()
 
     # -- statistics -----------------------------------------------------------
@@ -109,7 +117,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @grpc_errors
     async def GetQueueStats(self, request, context):
         window_s = validate.get_queue_stats(request)
-        tenant = await self._tenant(context)
+        tenant = await self._tenant(context, "GetQueueStats")
         queue = (await self._store.get_queue_configs(tenant)).get(request.queue)
         if queue is None:
             raise NotFound(f"queue: queue {request.queue!r} not found")
@@ -118,13 +126,13 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @grpc_errors
     async def ListQueueStats(self, request, context):
         window_s = validate.window(request)
-        tenant = await self._tenant(context)
+        tenant = await self._tenant(context, "ListQueueStats")
         queues = sorted((await self._store.get_queue_configs(tenant)).values(), key=lambda q: q.name)
         return admin_pb2.ListQueueStatsResponse(queues=await self._stats(tenant, queues, window_s))
 
     @grpc_errors
     async def ListAgentStatuses(self, request, context):
-        tenant = await self._tenant(context)
+        tenant = await self._tenant(context, "ListAgentStatuses")
         view = await self._views.read(tenant)
         now = self._clock()
         return admin_pb2.ListAgentStatusesResponse(
@@ -136,7 +144,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
 
     @grpc_errors
     async def GetTenantStats(self, request, context):
-        tenant = await self._tenant(context)
+        tenant = await self._tenant(context, "GetTenantStats")
         now = self._clock()
         view = await self._views.read(tenant)
         config = await self._store.get_tenant_config(tenant)
@@ -157,7 +165,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @grpc_errors
     async def GetReport(self, request, context):
         start, end, granularity, group_by = validate.get_report(request)
-        tenant = await self._tenant(context)
+        tenant = await self._tenant(context, "GetReport")
         first, last = reports.aligned(start, end, granularity)
         queues = await self._store.get_queue_configs(tenant)
         calls, presence, agent_sites = await self._records(tenant, first, last)
@@ -174,7 +182,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @grpc_errors
     async def ListAgentReports(self, request, context):
         start, end = validate.report_window(request)
-        tenant = await self._tenant(context)
+        tenant = await self._tenant(context, "ListAgentReports")
         calls, presence, agent_sites = await self._records(tenant, start, end)
         rows = reports.agent_report(calls=calls, presence=presence, start=start, end=end, agent_sites=agent_sites)
         return admin_pb2.ListAgentReportsResponse(agents=[convert.agent_report(r) for r in rows])
@@ -182,7 +190,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @grpc_errors
     async def GetCallerHistory(self, request, context):
         limit = validate.get_caller_history(request)
-        tenant = await self._tenant(context)
+        tenant = await self._tenant(context, "GetCallerHistory")
         calls = await self._store.caller_history(tenant, request.address, limit=limit)
         return convert.caller_history(request.address, calls)
 
@@ -190,28 +198,44 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
 
     @grpc_errors
     async def AddBlockedCaller(self, request, context):
-        validate.add_blocked_caller(request)
-        tenant = await self._tenant(context)
-        blocked = BlockedCaller(
-            pattern=request.blocked.pattern, reason=request.blocked.reason, created_at=self._clock()
-        )
-        try:
-            return convert.blocked(await self._store.add_blocked(tenant, blocked))
-        finally:  # also when the outcome is unknown: the next Enqueue re-reads the blocklist
-            self._views.blocklist_written(tenant)
+        pattern = request.blocked.pattern
+        method = f"{ADMIN}AddBlockedCaller"
+        async with self._audit.action(context, method, target=lambda p: blocked_target(p.tenant, pattern)) as principal:
+            validate.add_blocked_caller(request)
+            blocked = BlockedCaller(pattern=pattern, reason=request.blocked.reason, created_at=self._clock())
+            try:
+                added = await self._store.add_blocked(principal.tenant, blocked)
+            finally:  # also when the outcome is unknown: the next Enqueue re-reads the blocklist
+                self._views.blocklist_written(principal.tenant)
+        return convert.blocked(added)
 
     @grpc_errors
     async def RemoveBlockedCaller(self, request, context):
-        validate.remove_blocked_caller(request)
-        tenant = await self._tenant(context)
-        try:
-            await self._store.remove_blocked(tenant, request.pattern)
-        finally:
-            self._views.blocklist_written(tenant)
+        pattern = request.pattern
+        method = f"{ADMIN}RemoveBlockedCaller"
+        async with self._audit.action(context, method, target=lambda p: blocked_target(p.tenant, pattern)) as principal:
+            validate.remove_blocked_caller(request)
+            try:
+                await self._store.remove_blocked(principal.tenant, pattern)
+            finally:
+                self._views.blocklist_written(principal.tenant)
         return admin_pb2.RemoveBlockedCallerResponse()
 
     @grpc_errors
     async def ListBlockedCallers(self, request, context):
-        tenant = await self._tenant(context)
+        tenant = await self._tenant(context, "ListBlockedCallers")
         blocked = sorted(await self._store.list_blocked(tenant), key=lambda b: b.pattern)
         return admin_pb2.ListBlockedCallersResponse(blocked=[convert.blocked(b) for b in blocked])
+
+    # -- audit log --------------------------------------------------------------
+
+    @grpc_errors
+    async def ListAuditEvents(self, request, context):
+        start, end, limit, after = validate.list_audit_events(request)
+        tenant = await self._tenant(context, "ListAuditEvents")
+        # One more than asked: whether another page follows, without a second read.
+        events = await self._store.list_audit(tenant, start=start, end=end, limit=limit + 1, after=after)
+        page = events[:limit]
+        return admin_pb2.ListAuditEventsResponse(
+            events=[convert.audit_event(e) for e in page], next_page_token=page[-1].id if len(events) > limit else "",
+        )

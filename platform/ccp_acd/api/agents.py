@@ -27,6 +27,11 @@ difference (offers that appeared, revocations of those that vanished), so
 nothing is lost; a deletion is reported only for an offer the stream sent.
 When the node stops routing the tenant, the stream ends with UNAVAILABLE and
 the client reopens it. Other tenants' streams keep their own etcd watch.
+
+Roles (``api.roles``): an agent token acts only as its own agent; an admin as
+any agent; a supervisor as any agent for GetStatus, SetState and Logout only.
+Login, Logout and SetState made by anyone but the agent itself are audited
+(``api.audit``), whether allowed or refused.
 """
 
 from __future__ import annotations
@@ -41,7 +46,9 @@ import grpc.aio
 from ccpapi.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 
 from ccp_acd.api import convert, validate
-from ccp_acd.api.auth import Authenticator
+from ccp_acd.api.audit import AuditTrail, agent_target
+from ccp_acd.api.auth import Authenticator, Principal
+from ccp_acd.api.roles import AGENT
 from ccp_acd.api.status import grpc_errors
 from ccp_acd.domain.models import Call, CallState, LiveView, Presence, Reservation
 from ccp_acd.errors import NotFound, PermissionDenied, StateUnavailable
@@ -53,7 +60,6 @@ from ccp_acd.telemetry import CallEvents
 
 log = logging.getLogger(__name__)
 
-AGENT_ROLES = ("admin", "agent")
 # Presence reason code set by Login (see module doc).
 REASON_LOGGED_IN = "logged-in"
 # Seconds between heartbeats on an open offer stream.
@@ -76,8 +82,10 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
         events: CallEvents | None = None,
         views: LiveViews | None = None,
+        audit: AuditTrail | None = None,
     ):
         self._store = store
+        self._audit = audit or AuditTrail(store, auth, clock=clock)
         # The node's watch-fed live views (``state.live``): this node's writes shown, no etcd read.
         self._views = views or LiveViews(store)
         # Spans and metrics of answers, rejections and completions (module ``telemetry``).
@@ -86,10 +94,19 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self._clock = clock
         self._heartbeat_s = heartbeat_interval_s
 
-    async def _principal(self, context: grpc.aio.ServicerContext, agent_id: str) -> str:
-        principal = await self._auth.principal(context, roles=AGENT_ROLES)
-        principal.act_as(agent_id)
+    async def _principal(self, context: grpc.aio.ServicerContext, agent_id: str, rpc: str) -> str:
+        principal = await self._auth.principal(context, method=f"{AGENT}{rpc}")
+        principal.act_as(agent_id, method=f"{AGENT}{rpc}")
         return principal.tenant
+
+    def _presence_change(self, context: grpc.aio.ServicerContext, agent_id: str, rpc: str):
+        """Authorize a presence change of ``agent_id``; audited unless the agent makes it itself (module doc)."""
+        target = agent_target(agent_id)
+
+        def audited(principal: Principal) -> bool:
+            return not principal.is_agent(agent_id)
+
+        return self._audit.action(context, f"{AGENT}{rpc}", target=lambda _: target, audited=audited)
 
     async def _status(self, tenant: str, agent_id: str) -> agent_pb2.AgentStatus:
         view = await self._views.read(tenant)
@@ -102,44 +119,50 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
 
     @grpc_errors
     async def Login(self, request, context):
-        validate.login(request)
-        tenant = await self._principal(context, request.agent_id)
-        agent = await self._store.get_agent(tenant, request.agent_id)
-        if agent.presence is Presence.LOGGED_OUT:
-            await self._store.set_presence(
-                tenant, request.agent_id, Presence.BREAK, reason_code=REASON_LOGGED_IN, now=self._clock()
-            )
+        async with self._presence_change(context, request.agent_id, "Login") as principal:
+            validate.login(request)
+            principal.act_as(request.agent_id, method=f"{AGENT}Login")
+            tenant = principal.tenant
+            agent = await self._store.get_agent(tenant, request.agent_id)
+            if agent.presence is Presence.LOGGED_OUT:
+                await self._store.set_presence(
+                    tenant, request.agent_id, Presence.BREAK, reason_code=REASON_LOGGED_IN, now=self._clock()
+                )
         return await self._status(tenant, request.agent_id)
 
     @grpc_errors
     async def Logout(self, request, context):
-        validate.logout(request)
-        tenant = await self._principal(context, request.agent_id)
-        await self._store.set_presence(
-            tenant, request.agent_id, Presence.LOGGED_OUT, reason_code="", now=self._clock()
-        )
+        async with self._presence_change(context, request.agent_id, "Logout") as principal:
+            validate.logout(request)
+            principal.act_as(request.agent_id, method=f"{AGENT}Logout")
+            tenant = principal.tenant
+            await self._store.set_presence(
+                tenant, request.agent_id, Presence.LOGGED_OUT, reason_code="", now=self._clock()
+            )
         return await self._status(tenant, request.agent_id)
 
     @grpc_errors
     async def SetState(self, request, context):
-        validate.set_state(request)
-        tenant = await self._principal(context, request.agent_id)
-        presence = convert.PRESENCE_FROM_PB[request.state]
-        await self._store.set_presence(
-            tenant, request.agent_id, presence, reason_code=request.reason_code, now=self._clock()
-        )
+        async with self._presence_change(context, request.agent_id, "SetState") as principal:
+            validate.set_state(request)
+            principal.act_as(request.agent_id, method=f"{AGENT}SetState")
+            tenant = principal.tenant
+            presence = convert.PRESENCE_FROM_PB[request.state]
+            await self._store.set_presence(
+                tenant, request.agent_id, presence, reason_code=request.reason_code, now=self._clock()
+            )
         return await self._status(tenant, request.agent_id)
 
     @grpc_errors
     async def GetStatus(self, request, context):
         validate.get_status(request)
-        tenant = await self._principal(context, request.agent_id)
+        tenant = await self._principal(context, request.agent_id, "GetStatus")
         return await self._status(tenant, request.agent_id)
 
     @grpc_errors
     async def AcceptOffer(self, request, context):
         validate.accept_offer(request)
-        tenant = await self._principal(context, request.agent_id)
+        tenant = await self._principal(context, request.agent_id, "AcceptOffer")
         offer = await self._events.offer_before(
             self._store, tenant, request.interaction_id, cached=self._cached_view(tenant)
         )
@@ -152,7 +175,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     @grpc_errors
     async def RejectOffer(self, request, context):
         validate.reject_offer(request)
-        tenant = await self._principal(context, request.agent_id)
+        tenant = await self._principal(context, request.agent_id, "RejectOffer")
         offer = await self._events.offer_before(
             self._store, tenant, request.interaction_id, cached=self._cached_view(tenant)
         )
@@ -165,7 +188,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     @grpc_errors
     async def Complete(self, request, context):
         wrap_up_s = validate.complete(request)
-        tenant = await self._principal(context, request.agent_id)
+        tenant = await self._principal(context, request.agent_id, "Complete")
         await self._store.complete(
             tenant,
             request.agent_id,
@@ -183,7 +206,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         """Screen pop. Any interaction the agent does not hold (offered or connected), including unknown
         or ended ones, is PERMISSION_DENIED: the answer never tells whether an id exists."""
         limit = validate.agent_caller_history(request)
-        tenant = await self._principal(context, request.agent_id)
+        tenant = await self._principal(context, request.agent_id, "GetCallerHistory")
         view = await self._store.load_live(tenant)
         call, offer = view.calls.get(request.interaction_id), view.reservations.get(request.interaction_id)
         holds = call is not None and (
@@ -199,7 +222,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def StreamOffers(self, request, context):
         validate.stream_offers(request)
         agent_id = request.agent_id
-        tenant = await self._principal(context, agent_id)
+        tenant = await self._principal(context, agent_id, "StreamOffers")
         cache = self._views.cache(tenant)
         if cache is not None:
             async for event in self._offers_from_cache(tenant, agent_id, cache):

@@ -7,11 +7,10 @@ token acts for, ``key_id`` is a short random hex id naming the credential and
 ``hmac.compare_digest``. The tenant of every request comes from the verified
 token and never from a request field, so one tenant cannot name another's data.
 
-Roles:
-
-- ``admin``: every tenant API, and may act as any agent;
-- ``agent``: AgentService only, and only as the credential's own agent id;
-- ``interaction``: InteractionService only (SIP trunk, chat widget, gateways).
+Roles (admin, supervisor, agent, interaction): which may call which method,
+and who may act as another agent, is the table of ``api.roles``; every servicer
+asks :meth:`Authenticator.principal` with the method's full name, which refuses
+a method missing from the table.
 
 Caching: a verified credential is remembered for ``cache_ttl_s`` (default
 5 s) keyed by the sha256 of the whole token, so a busy agent desktop does not
@@ -37,18 +36,15 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import grpc.aio
 
+from ccp_acd.api.roles import ROLES, Role, may_act_as_any, refusal, short
 from ccp_acd.errors import PermissionDenied, Unauthenticated
 from ccp_acd.settings import ID_PATTERN
 from ccp_acd.state.store import Credential, Store
-
-Role = Literal["admin", "agent", "interaction"]
-ROLES: tuple[Role, ...] = ("admin", "agent", "interaction")
 
 _TENANT = re.compile(ID_PATTERN)
 _KEY_ID = re.compile(r"^[0-9a-f]{8,32}$")
@@ -66,14 +62,24 @@ class Principal:
     role: Role
     # For role "agent": the only agent this principal may act as.
     agent_id: str = ""
+    # The credential's key id (never its secret): names the actor in the audit log.
+    key_id: str = ""
 
-    def act_as(self, agent_id: str) -> None:
-        """Raise PermissionDenied unless this principal may act as ``agent_id``."""
-        if self.role == "admin":
+    def authorize(self, method: str) -> None:
+        """Raise PermissionDenied unless this principal's role may call ``method`` (``api.roles``)."""
+        reason = refusal(self.role, method)
+        if reason is not None:
+            raise PermissionDenied(reason)
+
+    def is_agent(self, agent_id: str) -> bool:
+        """Whether this is the token of agent ``agent_id`` itself."""
+        return self.role == "agent" and hmac.compare_digest(self.agent_id, agent_id)
+
+    def act_as(self, agent_id: str, *, method: str) -> None:
+        """Raise PermissionDenied unless this principal may act as ``agent_id`` in ``method``."""
+        if self.is_agent(agent_id) or may_act_as_any(self.role, method):
             return
-        if self.role == "agent" and hmac.compare_digest(self.agent_id, agent_id):
-            return
-        raise PermissionDenied(f"agent_id: this token may not act as agent {agent_id!r}")
+        raise PermissionDenied(f"agent_id: a {self.role} token may not act as agent {agent_id!r} in {short(method)}")
 
 
 def _hash(secret: str) -> str:
@@ -127,13 +133,14 @@ class Authenticator:
         self._wall_clock = wall_clock  # for credential expiry (epoch seconds, as stored)
         self._cache: dict[str, tuple[Principal, float]] = {}
 
-    async def principal(self, context: grpc.aio.ServicerContext, *, roles: Collection[Role]) -> Principal:
-        """The verified principal, if its role is one of ``roles``; else Unauthenticated/PermissionDenied."""
+    async def principal(self, context: grpc.aio.ServicerContext, *, method: str) -> Principal:
+        """The verified principal, if its role may call ``method`` (a full gRPC method name, ``api.roles``).
+
+        Unauthenticated without a valid token; PermissionDenied naming the role when the table does not
+        allow it, and for any method the table does not list (fail closed).
+        """
         principal = await self.verify(bearer_token(context))
-        if principal.role not in roles:
-            raise PermissionDenied(
-                f"role {principal.role!r} may not call this API (needs {' or '.join(roles)})"
-            )
+        principal.authorize(method)
         return principal
 
     async def verify(self, token: str) -> Principal:
@@ -157,7 +164,7 @@ class Authenticator:
         ):
             # One message for all: do not tell a guesser which tenants or key ids exist, or which expired.
             raise Unauthenticated("invalid or revoked token")
-        principal = Principal(tenant=tenant, role=credential.role, agent_id=credential.agent_id)
+        principal = Principal(tenant=tenant, role=credential.role, agent_id=credential.agent_id, key_id=key_id)
         if len(self._cache) >= CACHE_MAX_ENTRIES:
             self._cache.clear()
         lifetime = self._ttl if not credential.expires_at else min(self._ttl, credential.expires_at - wall_now)

@@ -30,7 +30,7 @@ from ccp_acd.domain.models import (
     QueueConfig,
 )
 from ccp_acd.domain.skills import eligible
-from ccp_acd.state.store import AgentProfile, BlockedCaller
+from ccp_acd.state.store import AgentProfile, AuditEvent, BlockedCaller
 
 CHANNELS: dict[Channel, int] = {
     Channel.VOICE: common_pb2.CHANNEL_VOICE,
@@ -223,6 +223,13 @@ def _prediction(
 def blocked(value: BlockedCaller) -> admin_pb2.BlockedCaller:
     return admin_pb2.BlockedCaller(
         pattern=value.pattern, reason=value.reason, created_at=timestamp(value.created_at)
+    )
+
+
+def audit_event(value: AuditEvent) -> admin_pb2.AuditEvent:
+    return admin_pb2.AuditEvent(
+        id=value.id, time=timestamp(value.at), actor_role=value.actor_role, actor_key_id=value.actor_key_id,
+        method=value.method, target=value.target, outcome=value.outcome,
     )
 
 

@@ -55,6 +55,7 @@ from ccpapi.v1 import interaction_pb2_grpc
 
 from ccp_acd.api import convert, validate
 from ccp_acd.api.auth import Authenticator
+from ccp_acd.api.roles import INTERACTION
 from ccp_acd.api.status import ResourceExhausted, grpc_errors
 from ccp_acd.domain.admission import admit
 from ccp_acd.domain.models import Action, ActionKind, Call, CallState, QueueConfig, RerouteDecision
@@ -65,7 +66,6 @@ from ccp_acd.state.sites import SiteDirectory
 from ccp_acd.state.store import Store
 from ccp_acd.telemetry import CallEvents
 
-INTERACTION_ROLES = ("admin", "interaction")
 # Attempts at committing a voicemail re-route at admission before leaving the call to the router.
 VOICEMAIL_ATTEMPTS = 3
 
@@ -98,8 +98,8 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         self._node_id = node_id
         self._clock = clock
 
-    async def _tenant(self, context: grpc.aio.ServicerContext) -> str:
-        return (await self._auth.principal(context, roles=INTERACTION_ROLES)).tenant
+    async def _tenant(self, context: grpc.aio.ServicerContext, rpc: str) -> str:
+        return (await self._auth.principal(context, method=f"{INTERACTION}{rpc}")).tenant
 
     async def _routing_site(self, tenant: str) -> str:
         """This node's site; while it is declared down, the site adopting it for the tenant (failover)."""
@@ -113,7 +113,7 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
     @grpc_errors
     async def Enqueue(self, request, context):
         validate.enqueue(request)
-        tenant = await self._tenant(context)
+        tenant = await self._tenant(context, "Enqueue")
         queues = await self._views.queue_configs(tenant, require=request.queue)
         queue = queues.get(request.queue)
         if queue is None:
@@ -182,7 +182,7 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
     @grpc_errors
     async def Cancel(self, request, context):
         validate.cancel(request)
-        tenant = await self._tenant(context)
+        tenant = await self._tenant(context, "Cancel")
         now = self._clock()
         call = await self._store.cancel(tenant, request.interaction_id, reason=request.reason, now=now)
         if call.state is CallState.ABANDONED and call.ended_at == now:  # ended by this request, not an earlier one
@@ -193,7 +193,7 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
     @grpc_errors
     async def GetInteraction(self, request, context):
         validate.get_interaction(request)
-        tenant = await self._tenant(context)
+        tenant = await self._tenant(context, "GetInteraction")
         call = await self._store.get_call(tenant, request.interaction_id)
         if call.state is not CallState.QUEUED:
             return convert.interaction(call)

@@ -23,7 +23,9 @@ Limits (and why):
   widened to whole UTC intervals (15-minute rows over about 20 days), so one
   answer stays a few hundred kilobytes; caller history limit 1..100 (0: 10);
 - blocklist pattern: an address, or a prefix ending in one ``*``; no ``/``
-  (it is an etcd key segment).
+  (it is an etcd key segment);
+- audit log: window at most 366 days (the answer is paged, so a year is
+  cheap), limit 1..1000 (0: 100), page token an audit event id.
 """
 
 from __future__ import annotations
@@ -386,6 +388,27 @@ def add_blocked_caller(r: admin_pb2.AddBlockedCallerRequest) -> None:
 
 def remove_blocked_caller(r: admin_pb2.RemoveBlockedCallerRequest) -> None:
     blocklist_pattern(r.pattern, "pattern")
+
+
+MAX_AUDIT_DAYS = 366
+MAX_AUDIT_LIMIT = 1000
+DEFAULT_AUDIT_LIMIT = 100
+AUDIT_EVENT_ID = re.compile(r"^[0-9]{20}-[0-9a-f]{8}$")
+
+
+def list_audit_events(r: admin_pb2.ListAuditEventsRequest) -> tuple[float, float, int, str]:
+    """(start, end, limit, after): [start, end) in POSIX seconds, the page size, the last id already seen."""
+    start, end = _instant(r, "start_time"), _instant(r, "end_time")
+    if end <= start:
+        raise _fail("end_time", "must be after start_time")
+    if end - start > MAX_AUDIT_DAYS * 86400:
+        raise _fail("end_time", f"the window is {(end - start) / 86400:.1f} days long; at most {MAX_AUDIT_DAYS}")
+    limit = r.limit or DEFAULT_AUDIT_LIMIT
+    if not 1 <= limit <= MAX_AUDIT_LIMIT:
+        raise _fail("limit", f"{r.limit} is out of range 1..{MAX_AUDIT_LIMIT}")
+    if r.page_token and not AUDIT_EVENT_ID.match(r.page_token):
+        raise _fail("page_token", f"{_shown(r.page_token)} is not a next_page_token of this API")
+    return start, end, limit, r.page_token
 
 
 # -- SiteService --------------------------------------------------------------

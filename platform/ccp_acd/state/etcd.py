@@ -59,6 +59,7 @@ from ccp_acd.state.codec import decode, encode
 from ccp_acd.state.store import (
     AgentProfile,
     BlockedCaller,
+    AuditEvent,
     Credential,
     Fence,
     QueuePlacement,
@@ -854,6 +855,39 @@ _TENANTS = keys.tenants_prefix().encode()
 
 
 def _live_tenant(key: bytes | str) -> str:
+    # -- audit log ----------------------------------------------------------
+
+    async def put_audit(self, tenant: str, event: AuditEvent) -> None:
+        await self.put_record(keys.audit_event(tenant, event.id), event)
+
+    async def list_audit(
+        self, tenant: str, *, start: float, end: float, limit: int, after: str = ""
+    ) -> list[AuditEvent]:
+        """Events in [start, end) whose id sorts after ``after``, oldest first: one range read of ``limit`` keys."""
+        if end <= start or limit <= 0:
+            return []
+        first = keys.audit_at(tenant, start)
+        if after:
+            first = max(first, keys.audit_event(tenant, after) + "\0")
+        return [decode(AuditEvent, value) for value in await self._range_limited(first, keys.audit_at(tenant, end), limit)]
+
+    async def _range_limited(self, start: str, end: str, limit: int) -> list[bytes]:
+        """Values of the keys in [start, end), at most ``limit``, which etcd itself stops at.
+
+        aetcd's ``get_range`` cannot send a limit; its request builder and KV stub can (aetcd is pinned).
+        """
+        request = self.client._build_get_range_request(key=start.encode(), range_end=end.encode())
+        request.limit = limit
+
+        async def send():
+            try:
+                return await self.client.kvstub.Range(request, timeout=self._timeout_s, metadata=self.client.metadata)
+            except aetcd.rpc.AioRpcError as e:
+                aetcd.exceptions._handle_exception(e)  # raises aetcd's ClientError, which _call translates
+
+        response = await self._call(send())
+        return [kv.value for kv in response.kvs]
+
     """The tenant whose live/ prefix ``key`` is under, or ""."""
     raw = key.encode() if isinstance(key, str) else key
     if not raw.startswith(_TENANTS):

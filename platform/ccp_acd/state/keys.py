@@ -48,6 +48,11 @@ lives on a lease, and the compare-and-set that guards it:
     which compares the agent record's mod_revision, so a lost race logs
     nothing. Keys sort by end time: a range from a window's start finds every
     interval that ends after it.
+``/ccp/v1/tenants/{t}/audit/{time_ns:020d}-{8 hex}``
+    ``AuditEvent``: one admin action or supervisor action on an agent
+    (``api.audit``), never a token secret nor a caller number. Plain put with a
+    fresh key right after the action (append-only; never rewritten). Keys sort
+    by time: a key range is a time window (``ListAuditEvents``).
 ``/ccp/v1/tenants/{t}/requests/{request_id}``
     The call id an Enqueue request_id produced (idempotent retries). Created in
     the Enqueue transaction with create_revision == 0. Kept for the record's life.
@@ -213,6 +218,19 @@ def presence_interval(tenant: str, end: float, agent_id: str) -> str:
 def presence_at(tenant: str, t: float) -> str:
     """A range bound, not a key: presence keys after it are of intervals that end at or after ``t``."""
     return f"{presence_prefix(tenant)}{nanos(t):020d}"
+
+
+def audit_prefix(tenant: str) -> str:
+    return f"{tenant_prefix(tenant)}audit/"
+
+
+def audit_event(tenant: str, event_id: str) -> str:
+    return f"{audit_prefix(tenant)}{_seg(event_id)}"
+
+
+def audit_at(tenant: str, t: float) -> str:
+    """A range bound, not a key: audit keys at or after it are of events at or after ``t``."""
+    return f"{audit_prefix(tenant)}{nanos(t):020d}"
 
 
 def request(tenant: str, request_id: str) -> str:

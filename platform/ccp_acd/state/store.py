@@ -77,7 +77,7 @@ class Fence:
 @dataclass(frozen=True)
 class Credential:
     sha256: str
-    role: Literal["admin", "agent", "interaction"]
+    role: Literal["admin", "supervisor", "agent", "interaction"]
     # For role "agent": the only agent this token may act as.
     agent_id: str = ""
     # Epoch seconds after which the token is refused (a rotated-out credential's grace); 0: never.
@@ -109,6 +109,27 @@ class WatchEvent:
 
 
 @dataclass(frozen=True)
+@dataclass(frozen=True)
+class AuditEvent:
+    """One audited action (``api.audit``): who tried what on which target, and the gRPC outcome.
+
+    Never a secret nor a caller number: the actor is its role and credential key id, a blocklist
+    target is a hash of the pattern.
+    """
+
+    # ``{time_ns:020d}-{8 hex}``: the key's last segment; sorts by time (``keys.audit_event``).
+    id: str
+    at: float
+    actor_role: str
+    actor_key_id: str
+    # Full gRPC method name ("/ccpapi.v1.AdminService/CreateAgent").
+    method: str
+    # An agent id, "blocked:{hash}" for a blocklist entry, "" when the request named none valid.
+    target: str
+    # gRPC status code name: "OK", "PERMISSION_DENIED", "NOT_FOUND"...
+    outcome: str
+
+
 class AgentProfile:
     display_name: str = ""
     skills: Mapping[str, int] = field(default_factory=dict)
@@ -148,6 +169,13 @@ class Store(Protocol):
     async def get_agent(self, tenant: str, agent_id: str) -> Agent: ...  # NotFound
     async def list_agents(self, tenant: str) -> list[Agent]: ...
     async def update_agent(self, tenant: str, agent_id: str, profile: AgentProfile) -> Agent: ...
+    # -- audit log (append-only) --
+    async def put_audit(self, tenant: str, event: AuditEvent) -> None: ...
+    # Events in [start, end) after the event id ``after`` (""): oldest first, at most ``limit``.
+    async def list_audit(
+        self, tenant: str, *, start: float, end: float, limit: int, after: str = ""
+    ) -> list[AuditEvent]: ...
+
     # FailedPrecondition while the agent holds work or an offer. ``now`` ends the agent's last
     # presence interval (None: the store's clock, for callers that predate the presence log).
     async def delete_agent(self, tenant: str, agent_id: str, *, now: float | None = None) -> None: ...

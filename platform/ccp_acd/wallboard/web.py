@@ -40,7 +40,8 @@ from ccp_acd.wallboard.snapshot import WINDOW_S, build_snapshot
 
 log = logging.getLogger(__name__)
 
-ROLES = ("admin",)
+# The roles that may watch the wallboard: it shows what GetTenantStats shows (api.roles: admin, supervisor).
+ROLES = ("admin", "supervisor")
 # Page and assets, read once at start; the only files the listener serves.
 STATIC = {
     "index.html": "text/html",
@@ -156,7 +157,7 @@ class Wallboard:
     async def _principal(self, token: str) -> Principal:
         principal = await self._auth.verify(token)
         if principal.role not in ROLES:
-            raise PermissionDenied(f"role {principal.role!r} may not see the wallboard (needs admin)")
+            raise PermissionDenied(f"role {principal.role!r} may not see the wallboard (needs admin or supervisor)")
         return principal
 
     async def _events(self, request: web.Request) -> web.StreamResponse:

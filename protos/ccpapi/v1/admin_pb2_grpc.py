@@ -110,6 +110,11 @@ class AdminServiceStub:
                 request_serializer=ccpapi_dot_v1_dot_admin__pb2.ListBlockedCallersRequest.SerializeToString,
                 response_deserializer=ccpapi_dot_v1_dot_admin__pb2.ListBlockedCallersResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/ccpapi.v1.AdminService/ListAuditEvents',
+                request_serializer=ccpapi_dot_v1_dot_admin__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=ccpapi_dot_v1_dot_admin__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -209,6 +214,13 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """Admin actions and actions on agents by others, oldest first (docs/security.md, "Roles and audit").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -286,6 +298,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListBlockedCallers,
                     request_deserializer=ccpapi_dot_v1_dot_admin__pb2.ListBlockedCallersRequest.FromString,
                     response_serializer=ccpapi_dot_v1_dot_admin__pb2.ListBlockedCallersResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=ccpapi_dot_v1_dot_admin__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=ccpapi_dot_v1_dot_admin__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -693,6 +710,33 @@ class AdminService:
             '/ccpapi.v1.AdminService/ListBlockedCallers',
             ccpapi_dot_v1_dot_admin__pb2.ListBlockedCallersRequest.SerializeToString,
             ccpapi_dot_v1_dot_admin__pb2.ListBlockedCallersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ccpapi.v1.AdminService/ListAuditEvents',
+            ccpapi_dot_v1_dot_admin__pb2.ListAuditEventsRequest.SerializeToString,
+            ccpapi_dot_v1_dot_admin__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
