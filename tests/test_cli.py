@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import pytest
 from ccp_acd.cli import main
+from ccp_acd.state.etcd import EtcdStore
 from click.testing import CliRunner
 
 pytestmark = [pytest.mark.etcd]
@@ -37,3 +40,24 @@ def test_token_issue_refuses_unknown_tenants_and_agent_tokens_without_agent(etcd
     assert unknown.exit_code == 1 and "does not exist" in unknown.output
     no_agent = runner.invoke(main, ["token", "issue", "--tenant", "acme", "--role", "agent", *etcd])
     assert no_agent.exit_code == 2 and "--agent-id" in no_agent.output
+
+
+def test_token_issue_expires_in_stores_the_expiry_and_refuses_a_non_positive_one(etcd_server):
+    runner = CliRunner()
+    etcd = ["--etcd", etcd_server.endpoint]
+    runner.invoke(main, ["apply", "-f", str(ROOT / "examples"), *etcd])
+    before = time.time()
+    issued = runner.invoke(main, ["token", "issue", "--tenant", "acme", "--role", "admin", "--expires-in", "60", *etcd])
+    assert issued.exit_code == 0, issued.output
+    _, key_id, _ = issued.output.strip().split(".")
+
+    async def expiry() -> float:
+        store = await EtcdStore.connect(etcd_server.endpoint)
+        try:
+            return (await store.get_credential("acme", key_id)).expires_at
+        finally:
+            await store.close()
+
+    assert before + 60 <= asyncio.run(expiry()) <= time.time() + 60
+    zero = runner.invoke(main, ["token", "issue", "--tenant", "acme", "--role", "admin", "--expires-in", "0", *etcd])
+    assert zero.exit_code == 2 and "--expires-in" in zero.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -138,8 +139,10 @@ def token() -> None:
 @click.option("--tenant", required=True)
 @click.option("--role", type=click.Choice(["admin", "supervisor", "agent", "interaction"]), required=True)
 @click.option("--agent-id", default="", help="For role agent: the only agent the token may act as.")
+@click.option("--expires-in", type=click.IntRange(min=1), default=None,
+              help="Seconds until the token is refused (default: never; a Tenant's rotation does not touch it).")
 @click.option("--etcd", "endpoint", default="127.0.0.1:2379", show_default=True)
-def issue(tenant, role, agent_id, endpoint) -> None:
+def issue(tenant, role, agent_id, expires_in, endpoint) -> None:
     """Create a token and print it once."""
     from ccp_acd.api.auth import issue_token
     from ccp_acd.state.etcd import EtcdStore
@@ -152,7 +155,8 @@ def issue(tenant, role, agent_id, endpoint) -> None:
         try:
             if await store.get_tenant_config(tenant) is None:
                 raise click.ClickException(f"tenant {tenant!r} does not exist (apply its Tenant resource first)")
-            return await issue_token(store, tenant=tenant, role=role, agent_id=agent_id)
+            expires_at = time.time() + expires_in if expires_in else 0.0
+            return await issue_token(store, tenant=tenant, role=role, agent_id=agent_id, expires_at=expires_at)
         finally:
             await store.close()
 
