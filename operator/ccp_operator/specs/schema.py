@@ -98,12 +98,23 @@ class CredentialsSpec(Spec):
     )
 
 
+class RetentionSpec(Spec):
+    call_records_days: int = Field(
+        default=400,
+        ge=1,
+        le=3650,
+        description="Days ended call records, their caller index, the presence log and the audit log are kept "
+        "(docs/security.md, Data protection).",
+    )
+
+
 class TenantSpec(Spec):
     kind: ClassVar[str] = "Tenant"
     credentials: CredentialsSpec = CredentialsSpec()
     display_name: str = Field(default="", max_length=256)
     home_site: Name
     failover_sites: Annotated[list[Name], AfterValidator(_distinct)] = Field(default_factory=list, max_length=16)
+    retention: RetentionSpec = RetentionSpec()
 
     @model_validator(mode="after")
     def _home_is_not_a_failover(self) -> TenantSpec:

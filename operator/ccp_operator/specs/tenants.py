@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ccp_acd.state.store import TenantConfig
+from ccp_acd.state.store import TenantConfig, TenantRetention
 
 from ccp_operator.specs.schema import CredentialsSpec, TenantSpec, validated
 
@@ -13,6 +13,7 @@ def tenant_config(resource: Mapping) -> TenantConfig:
     """Raises SpecError naming the first wrong field."""
     name, spec = validated(resource, TenantSpec)
     return TenantConfig(
+        retention=TenantRetention(call_records_days=spec.retention.call_records_days),
         name=name, display_name=spec.display_name, home_site=spec.home_site, failover_sites=tuple(spec.failover_sites)
     )
 
