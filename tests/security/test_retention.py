@@ -122,3 +122,19 @@ async def test_audit_events_past_retention_are_deleted(store):
     assert swept.audit == 2
     left, _ = await store.read_prefix(keys.audit_prefix(tenant))
     assert [keys.last_segment(k)[:20] for k, _, _ in left] == [f"{keys.nanos(RECENT):020d}"]
+
+
+def test_tenant_spec_retention_reaches_the_tenant_config():
+    from ccp_operator.specs import SpecError, tenant_config
+
+    def resource(spec_extra: dict) -> dict:
+        return {
+            "apiVersion": "ccp.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": "acme"},
+            "spec": {"homeSite": "site-a", **spec_extra},
+        }
+
+    assert tenant_config(resource({})).retention == TenantRetention(400)
+    assert tenant_config(resource({"retention": {"callRecordsDays": 90}})).retention == TenantRetention(90)
+    for bad in (0, 3651, "90"):
+        with pytest.raises(SpecError, match="retention.callRecordsDays"):
+            tenant_config(resource({"retention": {"callRecordsDays": bad}}))
