@@ -1,5 +1,8 @@
 """Processes a benchmark starts and what it reads from them: etcd with fsync, ACD nodes, CPU, RSS, etcd counters.
 
+Plaintext gRPC and etcd, on purpose: the benchmarks measure the routing path, and TLS is not the question
+there (``tls=None`` below asks for it explicitly; the clients use ``PLAINTEXT``).
+
 Everything is on 127.0.0.1 and stopped in a ``finally`` (``embedded.processes.stop_all``).
 The etcd here is started exactly as the embedded platform starts it, which does
 *not* pass ``--unsafe-no-fsync``: every committed write is on disk, as in production.
@@ -31,8 +34,11 @@ from ccp_acd.embedded.processes import (
     wait_leader,
     wait_serving,
 )
+from ccp_acd.tls import ChannelSecurity
 
 SITE = "site-a"
+# How the benchmarks' clients reach the nodes (see the module docstring).
+PLAINTEXT = ChannelSecurity(plaintext=True)
 # etcd counters read before and after a window: writes through raft (each one a WAL entry;
 # concurrent ones share an fsync), the fsyncs themselves, and the key-value operations.
 ETCD_COUNTERS = (
@@ -117,7 +123,7 @@ class Cluster:
         spawned = []
         for i in range(start, start + count):
             node = spawn_node(
-                self.workdir, self.etcd.endpoint, node_id=f"bench-n{i}", site=SITE, lease_ttl_s=lease_ttl_s,
+                self.workdir, self.etcd.endpoint, node_id=f"bench-n{i}", site=SITE, tls=None, lease_ttl_s=lease_ttl_s,
                 env=dict(env or {}),
             )
             self.nodes.append(node)

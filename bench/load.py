@@ -194,7 +194,10 @@ async def play(
     await make_available(store, tenants)
     plans = workloads(tenants, step, nodes=nodes, seed=seed)
     sims = [
-        _Driver(plan, t.agents, targets=targets, tokens=t.tokens, time_scale=1.0, drain_timeout_s=step.drain_s)
+        _Driver(
+            plan, t.agents, targets=targets, tokens=t.tokens, time_scale=1.0, drain_timeout_s=step.drain_s,
+            security=harness.PLAINTEXT,
+        )
         for t, plan in zip(tenants, plans, strict=True)
         if plan
     ]

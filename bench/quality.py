@@ -36,13 +36,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import grpc
-import grpc.aio
 from ccp_acd.api.auth import issue_token
 from ccp_acd.domain.models import Channel, QueueConfig, Strategy
 from ccp_acd.domain.queueing import fifo_waits, service_level, share_waiting
 from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.store import AgentProfile, TenantConfig
+from ccp_acd.tls import open_channel
 from ccpapi.v1 import agent_pb2, agent_pb2_grpc, common_pb2, interaction_pb2, interaction_pb2_grpc
 from pyworkforce.queuing import ErlangC
 
@@ -84,7 +83,7 @@ def workload(rng: random.Random, n: int) -> tuple[list[float], list[float]]:
 async def _agent(address: str, agent_id: str, token: str, *, scale: float) -> None:
     """Take every offer at once, hold it for the caller's drawn handle time, complete; until cancelled."""
     auth = _bearer(token)
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with open_channel(address, harness.PLAINTEXT) as channel:
         agents = agent_pb2_grpc.AgentServiceStub(channel)
         await agents.Login(agent_pb2.LoginRequest(agent_id=agent_id), metadata=auth)
         stream = agents.StreamOffers(agent_pb2.StreamOffersRequest(agent_id=agent_id), metadata=auth)
@@ -107,7 +106,7 @@ async def _agent(address: str, agent_id: str, token: str, *, scale: float) -> No
 
 async def _callers(address: str, token: str, arrivals: list[float], handles: list[float], *, scale: float) -> None:
     auth = _bearer(token)
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with open_channel(address, harness.PLAINTEXT) as channel:
         calls = interaction_pb2_grpc.InteractionServiceStub(channel)
         started = time.monotonic()
         pending = []

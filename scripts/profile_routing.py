@@ -27,7 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import grpc.aio
 from ccp_acd.api.auth import issue_token
 from ccp_acd.domain.models import Agent, Call, CallState, Channel, Presence, QueueConfig
 from ccp_acd.embedded.processes import start_etcd
@@ -37,6 +36,7 @@ from ccp_acd.state import keys
 from ccp_acd.state.codec import encode
 from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.store import TenantConfig
+from ccp_acd.tls import ChannelSecurity, open_channel
 from ccpapi.v1 import agent_pb2, agent_pb2_grpc, common_pb2, interaction_pb2, interaction_pb2_grpc
 
 SITE = "site-a"
@@ -178,11 +178,11 @@ async def main(args: argparse.Namespace) -> None:
         store = await EtcdStore.connect(etcd.endpoint)
         settings = NodeSettings(
             site=SITE, node_id="profile", grpc_listen="127.0.0.1:0", etcd_endpoint=etcd.endpoint,
-            lease_ttl_s=60, dispatch_interval_s=0.5,
+            lease_ttl_s=60, dispatch_interval_s=0.5, plaintext=True,  # profiles the routing path, not TLS
         )
         node = await start_node(settings)
         try:
-            async with grpc.aio.insecure_channel(node.address) as channel:
+            async with open_channel(node.address, ChannelSecurity(plaintext=True)) as channel:
                 stub = interaction_pb2_grpc.InteractionServiceStub(channel)
                 for waiting in args.waiting:
                     tenant = f"busy-{waiting}-{secrets.token_hex(2)}"

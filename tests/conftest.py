@@ -7,6 +7,7 @@ the server; tests that break etcd itself start their own with ``start_etcd``.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,14 @@ import pytest
 from ccp_acd.embedded.processes import EtcdProcess, NodeProcess, start_etcd, start_node
 from ccp_acd.state import keys
 from ccp_acd.state.etcd import EtcdStore
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Nodes started in-process (NodeSettings()) and as subprocesses run plaintext gRPC in tests: a node needs
+    a certificate or CCP_PLAINTEXT=true, and TLS is not the subject of most tests. Tests where it is opt in:
+    tests/security/test_tls.py, and the embedded platform (ccp up, chaos drills) always generates certificates.
+    """
+    os.environ["CCP_PLAINTEXT"] = "true"
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +73,7 @@ def node_processes(etcd_server: EtcdProcess, tmp_path: Path) -> Iterator[Callabl
 
     def start(node_id: str, *, site: str = "site-a", lease_ttl_s: int = 3, env: dict[str, str] | None = None) -> NodeProcess:
         node = start_node(
-            tmp_path, etcd_server.endpoint, node_id=node_id, site=site, lease_ttl_s=lease_ttl_s, env=env
+            tmp_path, etcd_server.endpoint, node_id=node_id, site=site, tls=None, lease_ttl_s=lease_ttl_s, env=env
         )
         started.append(node)
         return node

@@ -55,7 +55,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # active one stops sending keep-alives. The operator is not in the call path; 15 s is plenty.
     settings.peering.lifetime = PEERING_LIFETIME_S
     config = OperatorSettings()
-    memo.store = await EtcdStore.connect(config.etcd_endpoint)
+    memo.store = await EtcdStore.connect(config.etcd_endpoint, security=config.etcd_security())
     memo.kube = Kube(api_client())
     memo.acd = config.acd_template()
     memo.tracer_provider = tracing.tracer_provider_from_env(service_name="ccp-operator", attributes={})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ccp_acd.tls import ChannelSecurity
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ccp_operator.children import TELEMETRY_ENV, AcdTemplate
@@ -14,6 +15,17 @@ class OperatorSettings(BaseSettings):
 
     # host:port of the etcd the ACD nodes share; the operator writes routing config there.
     etcd_endpoint: str = "127.0.0.1:2379"
+    # The operator's etcd client TLS, as on the nodes: the CA that verifies etcd, and a client certificate for
+    # etcd's --client-cert-auth. All empty: plaintext etcd.
+    etcd_ca_file: str = ""
+    etcd_cert_file: str = ""
+    etcd_key_file: str = ""
+
+    def etcd_security(self) -> ChannelSecurity | None:
+        files = (self.etcd_ca_file, self.etcd_cert_file, self.etcd_key_file)
+        if not any(files):
+            return None
+        return ChannelSecurity(ca_file=self.etcd_ca_file, cert_file=self.etcd_cert_file, key_file=self.etcd_key_file)
     # Image of the ACD nodes the operator creates for each tenant.
     acd_image: str = AcdTemplate.image
     # etcd as the ACD pods reach it (a Service name in the cluster); defaults to etcd_endpoint.

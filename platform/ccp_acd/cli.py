@@ -15,6 +15,10 @@ REPO = Path(__file__).resolve().parents[2]
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """ccp: a multi-tenant, multi-site contact-center ACD on etcd."""
+    from ccp_acd.redaction import configure_logging
+
+    # Whatever a subcommand logs is redacted: caller numbers and tokens are masked (docs/security.md).
+    configure_logging()
 
 
 @main.command()
@@ -76,6 +80,7 @@ def apply(paths, endpoint) -> None:
     from ccp_operator.specs import SpecError, load_paths
 
     from ccp_acd.state.etcd import EtcdStore
+    from ccp_acd.tls import ChannelSecurity
 
     try:
         desired = load_paths(paths)
@@ -83,7 +88,7 @@ def apply(paths, endpoint) -> None:
         raise click.ClickException(str(e)) from None
 
     async def write() -> list[str]:
-        store = await EtcdStore.connect(endpoint)
+        store = await EtcdStore.connect(endpoint, security=ChannelSecurity.etcd_from_env())
         try:
             return await apply_desired(store, desired)
         finally:
@@ -146,12 +151,13 @@ def issue(tenant, role, agent_id, expires_in, endpoint) -> None:
     """Create a token and print it once."""
     from ccp_acd.api.auth import issue_token
     from ccp_acd.state.etcd import EtcdStore
+    from ccp_acd.tls import ChannelSecurity
 
     if role == "agent" and not agent_id:
         raise click.UsageError("--agent-id is required for role agent")
 
     async def create() -> str:
-        store = await EtcdStore.connect(endpoint)
+        store = await EtcdStore.connect(endpoint, security=ChannelSecurity.etcd_from_env())
         try:
             if await store.get_tenant_config(tenant) is None:
                 raise click.ClickException(f"tenant {tenant!r} does not exist (apply its Tenant resource first)")

@@ -19,6 +19,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from rich.console import Console
 from rich.table import Table
 
+from ccp_acd.tls import ChannelSecurity, open_sync_channel
+
 RPC_TIMEOUT_S = 60.0
 GRANULARITIES = {"15m": admin_pb2.GRANULARITY_QUARTER_HOUR, "1h": admin_pb2.GRANULARITY_HOUR,
                  "1d": admin_pb2.GRANULARITY_DAY}
@@ -56,8 +58,14 @@ def _s(duration) -> float:
     return round(duration.seconds + duration.nanos / 1e9, 3)
 
 
-def _call(endpoint: str, token: str, rpc: Callable[[admin_pb2_grpc.AdminServiceStub, tuple], object]):
-    with grpc.insecure_channel(endpoint) as channel:
+def _security(ca: str, plaintext: bool) -> ChannelSecurity:
+    return ChannelSecurity(plaintext=True) if plaintext else ChannelSecurity(ca_file=ca)
+
+
+def _call(
+    endpoint: str, token: str, security: ChannelSecurity, rpc: Callable[[admin_pb2_grpc.AdminServiceStub, tuple], object]
+):
+    with open_sync_channel(endpoint, security) as channel:
         try:
             return rpc(admin_pb2_grpc.AdminServiceStub(channel), (("authorization", f"Bearer {token}"),))
         except grpc.RpcError as e:
@@ -85,6 +93,10 @@ connection = [
     click.option("--endpoint", default="127.0.0.1:50051", show_default=True, help="A node's gRPC host:port."),
     click.option("--token", envvar="CCP_TOKEN", required=True, help="An admin token (or env CCP_TOKEN)."),
     click.option("--json", "as_json", is_flag=True, help="JSON instead of a table."),
+    click.option("--ca", envvar="CCP_TLS_CA_FILE", default="", type=click.Path(dir_okay=False),
+                 help="PEM CA that signs the node's certificate (or env CCP_TLS_CA_FILE); default: system roots."),
+    click.option("--plaintext", envvar="CCP_PLAINTEXT", is_flag=True,
+                 help="No TLS (or env CCP_PLAINTEXT=true): local development only."),
 ]
 window = [
     click.option("--from", "start", type=Instant(), help="ISO 8601 (UTC without an offset); default: 24 h before --to."),
@@ -110,12 +122,13 @@ def report() -> None:
 @_options(*connection, *window)
 @click.option("--granularity", type=click.Choice(list(GRANULARITIES)), default="1h", show_default=True)
 @click.option("--by", "group_by", type=click.Choice(list(GROUPS)), default="queue", show_default=True)
-def intervals(endpoint, token, as_json, start, end, granularity, group_by) -> None:
+def intervals(endpoint, token, as_json, ca, plaintext, start, end, granularity, group_by) -> None:
     """KPIs per UTC interval and queue, site or tenant; a call counts in the interval it arrived in."""
     start, end = _window(start, end)
     request = admin_pb2.GetReportRequest(start=_timestamp(start), end=_timestamp(end),
                                          granularity=GRANULARITIES[granularity], group_by=GROUPS[group_by])
-    answer = _call(endpoint, token, lambda stub, md: stub.GetReport(request, metadata=md, timeout=RPC_TIMEOUT_S))
+    answer = _call(endpoint, token, _security(ca, plaintext),
+                   lambda stub, md: stub.GetReport(request, metadata=md, timeout=RPC_TIMEOUT_S))
     rows = []
     for r in answer.rows:
         row = {"interval": _iso(r.interval_start), "group": r.group or "(tenant)", "offered": r.offered,
@@ -132,11 +145,11 @@ def intervals(endpoint, token, as_json, start, end, granularity, group_by) -> No
 
 @report.command("agents")
 @_options(*connection, *window)
-def agents(endpoint, token, as_json, start, end) -> None:
+def agents(endpoint, token, as_json, ca, plaintext, start, end) -> None:
     """Per agent: calls handled, talk, wrap-up, AHT, staffed time and occupancy over the window."""
     start, end = _window(start, end)
     request = admin_pb2.ListAgentReportsRequest(start=_timestamp(start), end=_timestamp(end))
-    answer = _call(endpoint, token, lambda stub, md: stub.ListAgentReports(request, metadata=md,
+    answer = _call(endpoint, token, _security(ca, plaintext), lambda stub, md: stub.ListAgentReports(request, metadata=md,
                                                                            timeout=RPC_TIMEOUT_S))
     rows = [{"agent": a.agent_id, "site": a.site, "handled": a.handled, "talk_s": _s(a.talk_time),
              "wrap_up_s": _s(a.wrap_up_time), "aht_s": _s(a.average_handle_time), "staffed_s": _s(a.staffed_time),
@@ -148,10 +161,10 @@ def agents(endpoint, token, as_json, start, end) -> None:
 @_options(*connection)
 @click.argument("address")
 @click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
-def caller(endpoint, token, as_json, address, limit) -> None:
+def caller(endpoint, token, as_json, ca, plaintext, address, limit) -> None:
     """A caller's previous calls, newest first: when, queue, outcome, agent, disposition."""
     request = admin_pb2.GetCallerHistoryRequest(address=address, limit=limit)
-    answer = _call(endpoint, token, lambda stub, md: stub.GetCallerHistory(request, metadata=md,
+    answer = _call(endpoint, token, _security(ca, plaintext), lambda stub, md: stub.GetCallerHistory(request, metadata=md,
                                                                            timeout=RPC_TIMEOUT_S))
     rows = [{"id": c.id, "arrived": _iso(c.arrived), "queue": c.queue, "outcome": STATES.get(c.state, "?"),
              "waited_s": round(((c.answered if c.HasField("answered") else c.ended).ToNanoseconds()

@@ -52,6 +52,7 @@ from ccp_acd.state.etcd import EtcdStore, Session
 from ccp_acd.state.live import LiveViews
 from ccp_acd.state.sites import SiteDirectory
 from ccp_acd.telemetry import Telemetry, start_telemetry
+from ccp_acd.tls import server_credentials
 from ccp_acd.wallboard.web import Wallboard, start_wallboard
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,17 @@ class Node:
     port: int
     telemetry: Telemetry | None = None
     wallboard: Wallboard | None = None
+    peer_port: int = 0  # the node-to-node (mTLS) port; 0: none
 
     @property
     def address(self) -> str:
         host = self.settings.grpc_listen.rpartition(":")[0]
         return f"{host}:{self.port}"
+
+    @property
+    def peer_address(self) -> str:
+        host = self.settings.peer_listen.rpartition(":")[0]
+        return f"{host}:{self.peer_port}" if self.peer_port else ""
 
     async def stop(self, *, grace_s: float = SHUTDOWN_GRACE_S) -> None:
         await self.health.enter_graceful_shutdown()
@@ -117,9 +124,31 @@ async def _bounded(awaitable: Awaitable[object], what: str, timeout_s: float) ->
         log.warning("%s did not finish within %ss; going on with the shutdown", what, timeout_s)
 
 
+def _bind(server: grpc.aio.Server, settings: NodeSettings) -> tuple[int, int]:
+    """Bind the clients' port and the optional peer port: TLS, or plaintext only when settings say so."""
+
+    def add(listen: str, *, peer: bool) -> int:
+        if settings.plaintext:
+            port = server.add_insecure_port(listen)
+        else:
+            credentials = server_credentials(
+                cert_file=settings.tls_cert_file, key_file=settings.tls_key_file, ca_file=settings.tls_ca_file,
+                require_client_cert=peer,
+            )
+            port = server.add_secure_port(listen, credentials)
+        if port == 0:
+            raise OSError(f"cannot bind the gRPC server to {listen}")
+        return port
+
+    port = add(settings.grpc_listen, peer=False)
+    return port, add(settings.peer_listen, peer=True) if settings.peer_listen else 0
+
+
 async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerProvider | None = None) -> Node:
     """A serving node; ``tracer_provider`` (tests) replaces the one built from the OTEL_* variables."""
-    store = await EtcdStore.connect(settings.etcd_endpoint, timeout_s=settings.etcd_timeout_s)
+    store = await EtcdStore.connect(
+        settings.etcd_endpoint, timeout_s=settings.etcd_timeout_s, security=settings.etcd_security()
+    )
     telemetry: Telemetry | None = None
     try:
         telemetry = start_telemetry(settings, tracer_provider=tracer_provider)
@@ -144,7 +173,11 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
             AdminServicer(store, auth, site=settings.site, views=views), server
         )
         site_pb2_grpc.add_SiteServiceServicer_to_server(
-            SiteServicer(store, ClusterAuthenticator(cluster_token), site=settings.site), server
+            # With TLS, SiteService answers only callers with a certificate from the cluster CA (the peer port).
+            SiteServicer(
+                store, ClusterAuthenticator(cluster_token), site=settings.site, require_peer_cert=not settings.plaintext
+            ),
+            server,
         )
         health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -156,9 +189,7 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
             ),
             server,
         )
-        port = server.add_insecure_port(settings.grpc_listen)
-        if port == 0:
-            raise OSError(f"cannot bind the gRPC server to {settings.grpc_listen}")
+        port, peer_port = _bind(server, settings)
         host = settings.grpc_listen.rpartition(":")[0]
         session = await store.open_session(
             site=settings.site,
@@ -185,8 +216,14 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
             health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING,
         )
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
-    log.info("node %s/%s serving on %s:%d", settings.site, settings.node_id, host, port)
-    return Node(settings, store, session, server, health, router, router_task, port, telemetry, wallboard=wallboard)
+    log.info(
+        "node %s/%s serving on %s:%d (%s)%s", settings.site, settings.node_id, host, port,
+        "PLAINTEXT" if settings.plaintext else "TLS", f", peers on port {peer_port}" if peer_port else "",
+    )
+    return Node(
+        settings, store, session, server, health, router, router_task, port, telemetry, wallboard=wallboard,
+        peer_port=peer_port,
+    )
 
 
 async def serve(settings: NodeSettings, *, ready: asyncio.Event | None = None) -> None:

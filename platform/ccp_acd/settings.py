@@ -9,8 +9,10 @@ from __future__ import annotations
 import socket
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ccp_acd.tls import ChannelSecurity
 
 ID_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
@@ -59,6 +61,54 @@ class NodeSettings(BaseSettings):
     failback_after_s: float = Field(default=30.0, gt=0.0)
     # Shared secret for the node-to-node SiteService. Empty disables that service.
     cluster_token: SecretStr = SecretStr("")
+
+    # TLS (docs/security.md). PEM certificate chain and key the node serves gRPC with and presents to peers.
+    # No default: a node serves TLS unless plaintext=true is asked for explicitly.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # PEM CA bundle that signs node certificates: the peer port requires client certificates it verifies.
+    tls_ca_file: str = ""
+    # true: gRPC without TLS, for local development only; never the default, never a fallback.
+    plaintext: bool = False
+    # host:port of the node-to-node port: the same services, but the TLS handshake requires a client
+    # certificate from tls_ca_file, and only there does SiteService answer (gRPC Python cannot ask for an
+    # optional client certificate on the clients' port). Empty: no peer port. Port 0 picks one (tests).
+    peer_listen: str = ""
+    # etcd client TLS: the CA that verifies etcd, and a client certificate for etcd's --client-cert-auth.
+    # All empty: plaintext etcd (etcd's own deployment decides; a TLS etcd refuses plaintext clients).
+    etcd_ca_file: str = ""
+    etcd_cert_file: str = ""
+    etcd_key_file: str = ""
+
+    @model_validator(mode="after")
+    def _transport_chosen(self) -> NodeSettings:
+        has_cert = bool(self.tls_cert_file or self.tls_key_file)
+        if not has_cert and not self.plaintext:
+            raise ValueError(
+                "no TLS certificate: set CCP_TLS_CERT_FILE and CCP_TLS_KEY_FILE, "
+                "or CCP_PLAINTEXT=true for plaintext gRPC (local development only)"
+            )
+        if has_cert and self.plaintext:
+            raise ValueError("CCP_PLAINTEXT=true together with CCP_TLS_CERT_FILE/CCP_TLS_KEY_FILE: choose one")
+        if has_cert and not (self.tls_cert_file and self.tls_key_file):
+            raise ValueError("TLS needs both CCP_TLS_CERT_FILE and CCP_TLS_KEY_FILE")
+        if has_cert and self.peer_listen and not self.tls_ca_file:
+            raise ValueError("CCP_PEER_LISTEN with TLS needs CCP_TLS_CA_FILE, the CA that signs peer certificates")
+        self.etcd_security()  # a client certificate without its key fails here, at start-up
+        return self
+
+    def etcd_security(self) -> ChannelSecurity | None:
+        """How the node reaches etcd: TLS if any CCP_ETCD_*_FILE is set, else plaintext (None)."""
+        files = (self.etcd_ca_file, self.etcd_cert_file, self.etcd_key_file)
+        if not any(files):
+            return None
+        return ChannelSecurity(ca_file=self.etcd_ca_file, cert_file=self.etcd_cert_file, key_file=self.etcd_key_file)
+
+    def peer_security(self) -> ChannelSecurity:
+        """How this node reaches other nodes: their CA, and its own certificate as the client certificate."""
+        if self.plaintext:
+            return ChannelSecurity(plaintext=True)
+        return ChannelSecurity(ca_file=self.tls_ca_file, cert_file=self.tls_cert_file, key_file=self.tls_key_file)
 
     def routes(self, tenant: str) -> bool:
         return not self.tenants or tenant in self.tenants.split(",")

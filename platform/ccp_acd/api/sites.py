@@ -1,7 +1,10 @@
 """SiteService: what this site can take, and adopting a waiting call from another site.
 
 Authenticated with the cluster token (``CCP_CLUSTER_TOKEN``), not a tenant
-token: it spans tenants. With an empty cluster token the service is disabled:
+token: it spans tenants. With TLS on, the caller must also have shown a client
+certificate the handshake verified against the cluster CA, which only the
+node's peer port (``CCP_PEER_LISTEN``, mTLS required) asks for. With an
+empty cluster token the service is disabled:
 it stays registered (so the caller gets a clear answer, not UNIMPLEMENTED),
 every call answers UNAVAILABLE, and its health status is NOT_SERVING.
 
@@ -34,8 +37,9 @@ from ccp_acd.api.status import ServiceDisabled, grpc_errors
 from ccp_acd.domain import predictions
 from ccp_acd.domain.models import CallState, LiveView, QueueConfig
 from ccp_acd.domain.skills import eligible
-from ccp_acd.errors import FailedPrecondition
+from ccp_acd.errors import FailedPrecondition, Unauthenticated
 from ccp_acd.state.store import Store
+from ccp_acd.tls import peer_certified
 
 
 def queue_capacity(
@@ -66,16 +70,29 @@ def queue_capacity(
 
 class SiteServicer(site_pb2_grpc.SiteServiceServicer):
     def __init__(
-        self, store: Store, auth: ClusterAuthenticator, *, site: str, clock: Callable[[], float] = time.time
+        self,
+        store: Store,
+        auth: ClusterAuthenticator,
+        *,
+        site: str,
+        require_peer_cert: bool = False,
+        clock: Callable[[], float] = time.time,
     ):
         self._store = store
         self._auth = auth
         self._site = site
+        self._require_peer_cert = require_peer_cert
         self._clock = clock
 
     def _check(self, context: grpc.aio.ServicerContext) -> None:
         if not self._auth.enabled:
             raise ServiceDisabled("SiteService is disabled on this node (CCP_CLUSTER_TOKEN is empty)")
+        # The certificate was verified against the cluster CA in the handshake: only the peer port asks for one.
+        if self._require_peer_cert and not peer_certified(context.auth_context()):
+            raise Unauthenticated(
+                "SiteService needs a client certificate from the cluster CA: call the node's peer port "
+                "(CCP_PEER_LISTEN) over mTLS"
+            )
         self._auth.check(context)
 
     @grpc_errors

@@ -78,9 +78,10 @@ def _declare(site_name: str, status: str, reason: str, endpoint: str) -> None:
     from ccp_acd.domain.sites import SiteStatus
     from ccp_acd.state.etcd import EtcdStore
     from ccp_acd.state.sites import declare_site
+    from ccp_acd.tls import ChannelSecurity
 
     async def go() -> None:
-        store = await EtcdStore.connect(endpoint)
+        store = await EtcdStore.connect(endpoint, security=ChannelSecurity.etcd_from_env())
         try:
             await declare_site(store, site_name, SiteStatus(status), reason)
         finally:
@@ -119,9 +120,10 @@ def status(endpoint) -> None:
     from ccp_acd.state import keys
     from ccp_acd.state.codec import decode
     from ccp_acd.state.etcd import EtcdStore
+    from ccp_acd.tls import ChannelSecurity
 
     async def read() -> list[tuple[str, bytes, int]]:
-        store = await EtcdStore.connect(endpoint)
+        store = await EtcdStore.connect(endpoint, security=ChannelSecurity.etcd_from_env())
         try:
             return (await store.read_prefix(keys.sites_prefix()))[0]
         finally:

@@ -12,6 +12,10 @@ symptoms but need CAP_NET_ADMIN, which CI machines need not grant.
 
 The drill runner's own etcd connection goes through a proxy of its own that
 fronts every member, so it survives an etcd member's death like the nodes do.
+
+Like ``ccp up``, everything speaks TLS with certificates generated into the
+drill's folder (the proxies relay TLS bytes untouched; the certificate names
+127.0.0.1, which is also the proxies' address).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from ccp_acd.state import keys
 from ccp_acd.state.codec import decode
 from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.sites import Owner, declare_site
+from ccp_acd.tls import ChannelSecurity, GeneratedCerts, generate
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,18 @@ class LocalPlatform:
     control: FaultProxy | None = None
     # Every address a node ever had (a restarted node gets a new port): the calls' history names old ones.
     sites_by_address: dict[str, str] = field(default_factory=dict)
+    tls: GeneratedCerts | None = None  # generated at start
+
+    @property
+    def client_security(self) -> ChannelSecurity:
+        """How the drill's clients (simulator, admin) reach the nodes."""
+        assert self.tls is not None
+        return self.tls.client(with_cert=False)
+
+    @property
+    def etcd_security(self) -> ChannelSecurity:
+        assert self.tls is not None
+        return self.tls.client()
 
     @property
     def control_endpoint(self) -> str:
@@ -72,10 +89,13 @@ class LocalPlatform:
         return self.sites_by_address.get(address, "")
 
     async def start(self) -> None:
+        self.tls = generate(self.workdir / "tls")
         if self.spec.etcd_members == 1:
-            self.etcd = [await asyncio.to_thread(start_etcd, self.workdir)]
+            self.etcd = [await asyncio.to_thread(start_etcd, self.workdir, tls=self.tls)]
         else:
-            self.etcd = await asyncio.to_thread(start_etcd_cluster, self.workdir, members=self.spec.etcd_members)
+            self.etcd = await asyncio.to_thread(
+                start_etcd_cluster, self.workdir, members=self.spec.etcd_members, tls=self.tls
+            )
         upstreams = [(e.host, e.port) for e in self.etcd]
         self.control = FaultProxy(upstreams=upstreams)
         await self.control.start()
@@ -92,6 +112,8 @@ class LocalPlatform:
             self.proxies[site].address,
             node_id=node_id,
             site=site,
+            tls=self.tls,
+            etcd_security=self.etcd_security,
             lease_ttl_s=self.spec.lease_ttl_s,
             env={
                 "CCP_SITE_LOST_AFTER_S": str(self.spec.site_lost_after_s),

@@ -22,7 +22,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import grpc.aio
 from ccpapi.v1 import admin_pb2, admin_pb2_grpc, common_pb2
 
 from ccp_acd.api.auth import issue_token
@@ -37,6 +36,7 @@ from ccp_acd.sim.workload import PlannedCall, SimAgent, Stream, poisson_workload
 from ccp_acd.state import keys
 from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.store import TenantConfig
+from ccp_acd.tls import ChannelSecurity, open_channel
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,9 @@ def build_agents(load: LoadSpec) -> list[SimAgent]:
     return [SimAgent(id=f"{site}-agent-{i + 1}", site=site) for site, n in load.agents.items() for i in range(n)]
 
 
-async def _seed(store: EtcdStore, drill: Drill, agents: list[SimAgent], address: str) -> Tokens:
+async def _seed(
+    store: EtcdStore, drill: Drill, agents: list[SimAgent], address: str, security: ChannelSecurity
+) -> Tokens:
     sites = drill.platform.sites
     await store.put_tenant_config(TenantConfig(name=TENANT, home_site=sites[0], failover_sites=tuple(sites[1:])))
     await store.put_queue_config(
@@ -140,7 +142,7 @@ async def _seed(store: EtcdStore, drill: Drill, agents: list[SimAgent], address:
         ),
     )
     admin = await issue_token(store, tenant=TENANT, role="admin")
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with open_channel(address, security) as channel:
         stub = admin_pb2_grpc.AdminServiceStub(channel)
         for agent in agents:
             await stub.CreateAgent(
@@ -193,10 +195,11 @@ async def run_drill(drill: Drill, *, short: bool = False, seed: int = 1, workdir
     began = time.monotonic()
     try:
         await platform.start()
-        store = await EtcdStore.connect(platform.control_endpoint, timeout_s=5.0)
+        store = await EtcdStore.connect(platform.control_endpoint, timeout_s=5.0, security=platform.etcd_security)
         try:
             agents = build_agents(drill.load)
-            tokens = await _seed(store, drill, agents, next(iter(platform.nodes.values())).address)
+            first = next(iter(platform.nodes.values())).address
+            tokens = await _seed(store, drill, agents, first, platform.client_security)
             await _owners_ready(store, drill.platform.sites)
             recording = await _play(drill, platform, store, agents, tokens, seed, report)
             for action in drill.rollbacks:
@@ -219,7 +222,8 @@ async def _play(drill, platform, store, agents, tokens, seed, report) -> Recordi
     }
     workload = build_workload(drill.load, seed)
     simulation = Simulation(
-        workload, agents, targets=targets, tokens=tokens, time_scale=1.0, drain_timeout_s=DRAIN_TIMEOUT_S
+        workload, agents, targets=targets, tokens=tokens, time_scale=1.0, drain_timeout_s=DRAIN_TIMEOUT_S,
+        security=platform.client_security,
     )
     run = asyncio.create_task(simulation.run())
     await asyncio.sleep(0)  # let the run start its clock: the method's times count from it

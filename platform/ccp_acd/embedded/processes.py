@@ -3,6 +3,11 @@
 Everything listens on loopback ports picked free at start; every process has a
 log file in the run's folder; ``stop()`` is SIGTERM then SIGKILL after a
 timeout, ``kill()`` is SIGKILL at once (a crashed host: no shutdown code runs).
+
+TLS: etcd and the nodes serve TLS when given the certificates of ``tls.generate``
+(the embedded platform always does); without, they run plaintext, which each
+caller asks for explicitly (``tls=None``): the test session's shared etcd and
+nodes, and the benchmarks.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from aetcd import rpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from ccp_acd.tls import ChannelSecurity, GeneratedCerts, open_sync_channel
 
 HEALTH_SERVICE = "ccpapi.v1.AgentService"
 
@@ -82,10 +89,16 @@ class EtcdProcess(Child):
     host: str = "127.0.0.1"
     port: int = 0
     data_dir: Path = Path()
+    tls: GeneratedCerts | None = None  # serves clients over TLS and requires their certificates
 
     @property
     def endpoint(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def security(self) -> ChannelSecurity | None:
+        """How a client reaches this etcd: ``EtcdStore.connect(..., security=etcd.security)``."""
+        return None if self.tls is None else self.tls.client()
 
 
 # Raft timing for every etcd started here. etcd raises any lease TTL below
@@ -109,14 +122,22 @@ def free_ports(count: int, host: str) -> list[int]:
 
 
 def _etcd_argv(
-    name: str, data_dir: Path, host: str, port: int, peer_port: int, initial_cluster: str, token: str
+    name: str, data_dir: Path, host: str, port: int, peer_port: int, initial_cluster: str, token: str,
+    tls: GeneratedCerts | None,
 ) -> list[str]:
+    # Client TLS with client certificates required; peer traffic (loopback, between members) stays plaintext.
+    client_tls = [
+        f"--cert-file={tls.cert_file}", f"--key-file={tls.key_file}", f"--trusted-ca-file={tls.ca_file}",
+        "--client-cert-auth",
+    ] if tls else []
+    scheme = "https" if tls else "http"
     return [
         etcd_binary(),
         f"--name={name}",
         f"--data-dir={data_dir}",
-        f"--listen-client-urls=http://{host}:{port}",
-        f"--advertise-client-urls=http://{host}:{port}",
+        f"--listen-client-urls={scheme}://{host}:{port}",
+        f"--advertise-client-urls={scheme}://{host}:{port}",
+        *client_tls,
         f"--listen-peer-urls=http://{host}:{peer_port}",
         f"--initial-advertise-peer-urls=http://{host}:{peer_port}",
         f"--initial-cluster={initial_cluster}",
@@ -128,18 +149,26 @@ def _etcd_argv(
 
 
 def _spawn_etcd_member(
-    workdir: Path, name: str, host: str, port: int, peer_port: int, initial_cluster: str, token: str
+    workdir: Path, name: str, host: str, port: int, peer_port: int, initial_cluster: str, token: str,
+    tls: GeneratedCerts | None = None,
 ) -> EtcdProcess:
     data_dir = workdir / f"{name}.data"
-    argv = _etcd_argv(name, data_dir, host, port, peer_port, initial_cluster, token)
+    argv = _etcd_argv(name, data_dir, host, port, peer_port, initial_cluster, token, tls)
     child = _spawn(name, argv, workdir / f"{name}.log")
-    return EtcdProcess(child.name, child.process, child.log_path, host=host, port=port, data_dir=data_dir)
+    return EtcdProcess(child.name, child.process, child.log_path, host=host, port=port, data_dir=data_dir, tls=tls)
 
 
-def spawn_etcd(workdir: Path, *, name: str = "ccp-etcd", host: str = "127.0.0.1") -> EtcdProcess:
-    """Start a single-member etcd with its data in ``workdir``; does not wait (see ``wait_listening``)."""
+def spawn_etcd(
+    workdir: Path, *, name: str = "ccp-etcd", host: str = "127.0.0.1", tls: GeneratedCerts | None = None
+) -> EtcdProcess:
+    """Start a single-member etcd with its data in ``workdir``; does not wait (see ``wait_listening``).
+
+    With ``tls``: clients over TLS, and each must show a certificate from ``tls.ca_file``.
+    """
     port, peer_port = free_ports(2, host)
-    return _spawn_etcd_member(workdir, name, host, port, peer_port, f"{name}=http://{host}:{peer_port}", name)
+    return _spawn_etcd_member(
+        workdir, name, host, port, peer_port, f"{name}=http://{host}:{peer_port}", name, tls=tls
+    )
 
 
 def wait_listening(etcd: EtcdProcess, *, timeout_s: float = 20.0) -> None:
@@ -155,9 +184,12 @@ def wait_listening(etcd: EtcdProcess, *, timeout_s: float = 20.0) -> None:
     raise RuntimeError(f"etcd did not listen on {etcd.endpoint} within {timeout_s}s")
 
 
-def start_etcd(workdir: Path, *, name: str = "ccp-etcd", host: str = "127.0.0.1", timeout_s: float = 20.0) -> EtcdProcess:
+def start_etcd(
+    workdir: Path, *, name: str = "ccp-etcd", host: str = "127.0.0.1", timeout_s: float = 20.0,
+    tls: GeneratedCerts | None = None,
+) -> EtcdProcess:
     """A single-member etcd with its data in ``workdir``; returns once it accepts connections."""
-    etcd = spawn_etcd(workdir, name=name, host=host)
+    etcd = spawn_etcd(workdir, name=name, host=host, tls=tls)
     try:
         wait_listening(etcd, timeout_s=timeout_s)
     except BaseException:
@@ -169,7 +201,7 @@ def start_etcd(workdir: Path, *, name: str = "ccp-etcd", host: str = "127.0.0.1"
 def wait_leader(etcd: EtcdProcess, *, timeout_s: float) -> None:
     """Wait until a linearizable read through ``etcd`` succeeds: the cluster has a leader and a quorum."""
     deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(etcd.endpoint) as channel:
+    with open_sync_channel(etcd.endpoint, etcd.security or ChannelSecurity(plaintext=True)) as channel:
         kv = rpc.KVStub(channel)
         while True:
             if not etcd.alive():
@@ -185,7 +217,8 @@ def wait_leader(etcd: EtcdProcess, *, timeout_s: float) -> None:
 
 
 def start_etcd_cluster(
-    workdir: Path, *, members: int = 3, host: str = "127.0.0.1", timeout_s: float = 30.0
+    workdir: Path, *, members: int = 3, host: str = "127.0.0.1", timeout_s: float = 30.0,
+    tls: GeneratedCerts | None = None,
 ) -> list[EtcdProcess]:
     """A ``members``-member etcd cluster (static bootstrap), each member with its own client endpoint.
 
@@ -201,7 +234,7 @@ def start_etcd_cluster(
     try:
         # All members first: none can elect a leader before a quorum is up.
         for name, port, peer in zip(names, ports, peers, strict=False):
-            started.append(_spawn_etcd_member(workdir, name, host, port, peer, initial_cluster, token))
+            started.append(_spawn_etcd_member(workdir, name, host, port, peer, initial_cluster, token, tls=tls))
         deadline = time.monotonic() + timeout_s
         for etcd in started:
             wait_listening(etcd, timeout_s=max(0.1, deadline - time.monotonic()))
@@ -218,6 +251,21 @@ class NodeProcess(Child):
     node_id: str = ""
     site: str = ""
     address: str = ""
+    # How a client reaches it: TLS with the run's CA, or the plaintext its starter asked for.
+    security: ChannelSecurity = field(default_factory=lambda: ChannelSecurity(plaintext=True))
+
+
+def _transport_env(tls: GeneratedCerts | None, etcd_security: ChannelSecurity | None) -> dict[str, str]:
+    """The node's CCP_* transport variables: always explicit, so a variable inherited from the caller's
+    environment (a test session's CCP_PLAINTEXT) cannot contradict them."""
+    env = tls.node_env() if tls else {"CCP_PLAINTEXT": "true", "CCP_TLS_CERT_FILE": "", "CCP_TLS_KEY_FILE": ""}
+    etcd = etcd_security or ChannelSecurity()
+    return {
+        **env,
+        "CCP_ETCD_CA_FILE": etcd.ca_file,
+        "CCP_ETCD_CERT_FILE": etcd.cert_file,
+        "CCP_ETCD_KEY_FILE": etcd.key_file,
+    }
 
 
 def spawn_node(
@@ -226,10 +274,16 @@ def spawn_node(
     *,
     node_id: str,
     site: str,
+    tls: GeneratedCerts | None,
+    etcd_security: ChannelSecurity | None = None,
     lease_ttl_s: int = 3,
     env: dict[str, str] | None = None,
 ) -> NodeProcess:
-    """Start ``python -m ccp_acd.server`` with CCP_* settings; does not wait (see ``wait_serving``)."""
+    """Start ``python -m ccp_acd.server`` with CCP_* settings; does not wait (see ``wait_serving``).
+
+    ``tls``: the certificates it serves gRPC with; None is an explicit request for plaintext.
+    ``etcd_security``: how it reaches etcd (``EtcdProcess.security``); None: plaintext.
+    """
     address = f"127.0.0.1:{free_port()}"
     settings = {
         "CCP_SITE": site,
@@ -238,12 +292,16 @@ def spawn_node(
         "CCP_ETCD_ENDPOINT": etcd_endpoint,
         "CCP_LEASE_TTL_S": str(lease_ttl_s),
         "CCP_DISPATCH_INTERVAL_S": "0.2",
+        **_transport_env(tls, etcd_security),
         **(env or {}),
     }
     child = _spawn(
         node_id, [sys.executable, "-m", "ccp_acd.server"], workdir / f"{node_id}.log", env={**os.environ, **settings}
     )
-    return NodeProcess(child.name, child.process, child.log_path, node_id=node_id, site=site, address=address)
+    security = tls.client(with_cert=False) if tls else ChannelSecurity(plaintext=True)
+    return NodeProcess(
+        child.name, child.process, child.log_path, node_id=node_id, site=site, address=address, security=security
+    )
 
 
 def start_node(
@@ -252,12 +310,17 @@ def start_node(
     *,
     node_id: str,
     site: str,
+    tls: GeneratedCerts | None,
+    etcd_security: ChannelSecurity | None = None,
     lease_ttl_s: int = 3,
     timeout_s: float = 30.0,
     env: dict[str, str] | None = None,
 ) -> NodeProcess:
     """``spawn_node``, then wait until gRPC health says SERVING."""
-    node = spawn_node(workdir, etcd_endpoint, node_id=node_id, site=site, lease_ttl_s=lease_ttl_s, env=env)
+    node = spawn_node(
+        workdir, etcd_endpoint, node_id=node_id, site=site, tls=tls, etcd_security=etcd_security,
+        lease_ttl_s=lease_ttl_s, env=env,
+    )
     try:
         wait_serving(node, timeout_s=timeout_s)
     except BaseException:
@@ -291,7 +354,7 @@ def stop_all(children: Sequence[Child], *, timeout_s: float = 10.0) -> None:
 
 def wait_serving(node: NodeProcess, *, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(node.address) as channel:
+    with open_sync_channel(node.address, node.security) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         while True:
             if not node.alive():

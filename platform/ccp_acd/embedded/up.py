@@ -12,6 +12,11 @@ timeout, then etcd, then the temporary folder goes.
 Agents log in at their own site's node; calls come in at their stream's site
 (a trunk's home site), so both sites work.
 
+Everything speaks TLS: a throw-away CA and a certificate for 127.0.0.1 and
+localhost are generated into the run folder (``tls.generate``); etcd requires
+client certificates, the nodes serve gRPC with the certificate, and the
+simulator, the KPI display and the set-up verify it with the CA.
+
 Two clocks: the nodes run in real time; the simulation runs ``time_scale``
 times faster (a 180 s call lasts 3 s at 60x). Service level, ASA and the
 longest wait are shown in model seconds; SL and ASA come from the
@@ -35,10 +40,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc.aio
 from ccp_operator.apply import apply_desired
 from ccp_operator.specs.loader import load_paths
 from ccpapi.v1 import admin_pb2, admin_pb2_grpc, common_pb2
+from grpc.aio import AioRpcError
 from rich import box
 from rich.console import Console, Group
 from rich.live import Live
@@ -63,6 +68,7 @@ from ccp_acd.sim.driver import CHANNELS, RPC_TIMEOUT_S, Simulation, Tokens
 from ccp_acd.sim.history import CallTimeline, Verdict, check
 from ccp_acd.sim.workload import Roster, SimAgent, load_roster, poisson_workload
 from ccp_acd.state.etcd import EtcdStore
+from ccp_acd.tls import ChannelSecurity, GeneratedCerts, generate, open_channel
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +111,13 @@ class Platform:
     nodes: list[NodeProcess] = field(default_factory=list)
     # node id -> (Prometheus port, wallboard port), both on 127.0.0.1
     http_ports: dict[str, tuple[int, int]] = field(default_factory=dict)
+    tls: GeneratedCerts | None = None  # generated into the run folder at start
+
+    @property
+    def client_security(self) -> ChannelSecurity:
+        """How clients reach the nodes: TLS, verified with the run's CA."""
+        assert self.tls is not None
+        return self.tls.client(with_cert=False)
 
     @property
     def children(self) -> list[Child]:
@@ -119,7 +132,8 @@ class Platform:
     async def start(self, sites: Sequence[str], *, nodes_per_site: int, cluster_token: str) -> None:
         """Spawn etcd, then the nodes; each is recorded before anything waits, so ``stop()`` finds it."""
         atexit.register(self.stop)  # a safety net if the interpreter exits past our finally
-        self.etcd = spawn_etcd(self.workdir)
+        self.tls = generate(self.workdir / "tls")
+        self.etcd = spawn_etcd(self.workdir, tls=self.tls)
         await asyncio.to_thread(wait_listening, self.etcd, timeout_s=START_TIMEOUT_S)
         ports = iter(free_ports(2 * len(sites) * nodes_per_site, "127.0.0.1"))
         for site in sites:
@@ -131,7 +145,12 @@ class Platform:
                     "CCP_METRICS_LISTEN": f"127.0.0.1:{metrics}",
                     "CCP_WALLBOARD_LISTEN": f"127.0.0.1:{wallboard}",
                 }
-                self.nodes.append(spawn_node(self.workdir, self.etcd.endpoint, node_id=node_id, site=site, env=env))
+                self.nodes.append(
+                    spawn_node(
+                        self.workdir, self.etcd.endpoint, node_id=node_id, site=site, tls=self.tls,
+                        etcd_security=self.etcd.security, env=env,
+                    )
+                )
         waits = [asyncio.to_thread(wait_serving, n, timeout_s=START_TIMEOUT_S) for n in self.nodes]
         failures = [r for r in await asyncio.gather(*waits, return_exceptions=True) if isinstance(r, BaseException)]
         if failures:
@@ -149,9 +168,11 @@ def _sites(roster: Roster, home: str, failover: Sequence[str], streams_sites: Se
     return sorted({home, *failover, *(a.site for a in roster.agents), *streams_sites} - {""})
 
 
-async def _create_agents(address: str, admin_token: str, agents: Sequence[SimAgent]) -> None:
+async def _create_agents(
+    address: str, admin_token: str, agents: Sequence[SimAgent], security: ChannelSecurity
+) -> None:
     metadata = (("authorization", f"Bearer {admin_token}"),)
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with open_channel(address, security) as channel:
         admin = admin_pb2_grpc.AdminServiceStub(channel)
         for agent in agents:
             capacity = [common_pb2.ChannelCapacity(channel=CHANNELS[c], max=n) for c, n in agent.capacity.items()]
@@ -212,7 +233,7 @@ def _ended(t: CallTimeline) -> bool:
 
 
 async def _run_with_display(
-    simulation: Simulation, addresses: Sequence[str], admin_token: str, console: Console
+    simulation: Simulation, addresses: Sequence[str], admin_token: str, console: Console, security: ChannelSecurity
 ) -> Verdict:
     metadata = (("authorization", f"Bearer {admin_token}"),)
     progress = Progress(
@@ -223,7 +244,7 @@ async def _run_with_display(
     stats: Sequence[admin_pb2.QueueStats] = []
     agents: Sequence = []
     which = 0
-    channels = [grpc.aio.insecure_channel(a) for a in addresses]
+    channels = [open_channel(a, security) for a in addresses]
     try:
         with Live(console=console, refresh_per_second=REFRESH_PER_S * 2, transient=False) as live:
             while True:
@@ -234,7 +255,7 @@ async def _run_with_display(
                         admin_pb2.ListAgentStatusesRequest(), metadata=metadata, timeout=2
                     )
                     stats, agents = queues.queues, people.agents
-                except grpc.aio.AioRpcError:
+                except AioRpcError:
                     which = (which + 1) % len(channels)  # a node restarting: ask the next, keep the last figures
                 progress.update(task, completed=sum(1 for t in simulation.timelines if _ended(t)))
                 live.update(
@@ -295,7 +316,8 @@ async def run_up(options: UpOptions, console: Console) -> Verdict:
         console.print(f"  run folder {platform.workdir} (logs; removed at the end)", soft_wrap=True)
         where = [f"{n.node_id} at {n.address}" for n in platform.nodes]
         console.print(f"  {', '.join(where)}; etcd at {platform.etcd.endpoint}", soft_wrap=True)
-        store = await EtcdStore.connect(platform.etcd.endpoint)
+        console.print(f"  TLS everywhere; CA {platform.tls.ca_file} (CCP_TLS_CA_FILE for clients)", soft_wrap=True)
+        store = await EtcdStore.connect(platform.etcd.endpoint, security=platform.etcd.security)
         try:
             for line in await apply_desired(store, desired):
                 console.print(f"  applied {line}")
@@ -308,7 +330,7 @@ async def run_up(options: UpOptions, console: Console) -> Verdict:
             await store.close()
         addresses = platform.addresses()
         home = addresses[tenant.home_site][0] if tenant.home_site in addresses else platform.nodes[0].address
-        await _create_agents(home, admin_token, agents)
+        await _create_agents(home, admin_token, agents, platform.client_security)
         console.print(f"  created {len(agents)} agents: " + ", ".join(f"{a.id}@{a.site}" for a in agents), soft_wrap=True)
         metrics = ", ".join(f"http://127.0.0.1:{m}/metrics" for m, _ in platform.http_ports.values())
         console.print(f"  Prometheus: {metrics}", soft_wrap=True)
@@ -316,9 +338,11 @@ async def run_up(options: UpOptions, console: Console) -> Verdict:
         console.print(f"  wallboard: http://127.0.0.1:{board}/wallboard#token={admin_token}", soft_wrap=True, markup=False)
         simulation = Simulation(
             workload, agents, targets=addresses, tokens=tokens, time_scale=options.time_scale,
-            drain_timeout_s=options.drain_timeout_s,
+            drain_timeout_s=options.drain_timeout_s, security=platform.client_security,
         )
-        verdict = await _run_with_display(simulation, [n.address for n in platform.nodes], admin_token, console)
+        verdict = await _run_with_display(
+            simulation, [n.address for n in platform.nodes], admin_token, console, platform.client_security
+        )
     finally:
         console.print()
         platform.stop()  # blocking on purpose: nothing else should run, and no second Ctrl-C may cut it short

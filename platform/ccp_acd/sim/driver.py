@@ -48,6 +48,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_e
 from ccp_acd.domain.models import Channel
 from ccp_acd.sim.history import CallTimeline, Recording
 from ccp_acd.sim.workload import PlannedCall, SimAgent
+from ccp_acd.tls import ChannelSecurity, open_channel
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ class Simulation:
         tokens: Tokens,
         time_scale: float = 1.0,
         drain_timeout_s: float = 30.0,
+        security: ChannelSecurity | None = None,
     ):
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -154,6 +156,8 @@ class Simulation:
         self._started = 0.0
         self._answered = [asyncio.Event() for _ in self.workload]
         self._channels: dict[str, grpc.aio.Channel] = {}
+        # None: from CCP_TLS_CA_FILE / CCP_PLAINTEXT, like every client (tls.ChannelSecurity.from_env).
+        self._security = security or ChannelSecurity.from_env()
 
     @property
     def timelines(self) -> list[CallTimeline]:
@@ -172,7 +176,7 @@ class Simulation:
 
     def _channel(self, address: str) -> grpc.aio.Channel:
         if address not in self._channels:
-            self._channels[address] = grpc.aio.insecure_channel(address)
+            self._channels[address] = open_channel(address, self._security)
         return self._channels[address]
 
     async def _rpc(
@@ -450,6 +454,7 @@ async def run(
     tokens: Tokens,
     time_scale: float = 1.0,
     drain_timeout_s: float = 30.0,
+    security: ChannelSecurity | None = None,
 ) -> Recording:
     """Play ``workload`` with ``agents`` against the nodes at ``targets``; bounded; returns what happened.
 
@@ -461,6 +466,8 @@ async def run(
     - ``time_scale``: model seconds per real second.
     - ``drain_timeout_s``: real seconds to wait, after the last caller is
       enqueued (or abandoned), for the calls in the system to end.
+    - ``security``: TLS (the CA) or explicit plaintext; None: from the CCP_*
+      environment (``tls.ChannelSecurity.from_env``).
 
     The agents must exist on the tenant (AdminService.CreateAgent or the
     store); they are logged out at the end. The nodes' queue config is not
@@ -470,6 +477,7 @@ async def run(
     node's final record; ``history.check(recording)`` gives the verdict.
     """
     simulation = Simulation(
-        workload, agents, targets=targets, tokens=tokens, time_scale=time_scale, drain_timeout_s=drain_timeout_s
+        workload, agents, targets=targets, tokens=tokens, time_scale=time_scale, drain_timeout_s=drain_timeout_s,
+        security=security,
     )
     return await simulation.run()

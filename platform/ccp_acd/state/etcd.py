@@ -32,6 +32,7 @@ import aetcd
 import aetcd.exceptions
 import aetcd.rtypes
 import aetcd.utils
+from aetcd import rpc, watcher
 
 from ccp_acd.domain.models import (
     REASON_NO_ANSWER,
@@ -67,6 +68,7 @@ from ccp_acd.state.store import (
     TrunkConfig,
     WatchEvent,
 )
+from ccp_acd.tls import ChannelSecurity, open_channel
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,31 @@ class Session:
             await self._store._call(self._store.client.revoke_lease(self.lease_id))
 
 
+class TlsClient(aetcd.Client):
+    """An aetcd client over TLS.
+
+    aetcd 1.0.0 has no TLS: its ``connect`` always opens ``rpc.insecure_channel``. This overrides only that
+    method, wiring the same stubs and watcher onto a channel from ``tls.open_channel`` (CA, optional client
+    certificate for etcd's --client-cert-auth). etcd's user/password auth is left out: ccp does not use it.
+    """
+
+    def __init__(self, *, security: ChannelSecurity, **kwargs: object):
+        super().__init__(**kwargs)
+        self._security = security
+
+    async def connect(self) -> None:
+        if self._connected.is_set():
+            return
+        # Nothing here awaits, so no other task can see a half-connected client (aetcd's _is_connecting dance).
+        self.channel = open_channel(f"{self._host}:{self._port}", self._security, options=list(self._options.items()))
+        self.kvstub = rpc.KVStub(self.channel)
+        self.clusterstub = rpc.ClusterStub(self.channel)
+        self.leasestub = rpc.LeaseStub(self.channel)
+        self.maintenancestub = rpc.MaintenanceStub(self.channel)
+        self._watcher = watcher.Watcher(rpc.WatchStub(self.channel), timeout=self._timeout, metadata=self.metadata)
+        self._connected.set()
+
+
 class EtcdStore:
     """Implements ``state.store.Store`` on etcd."""
 
@@ -154,12 +181,17 @@ class EtcdStore:
         self._written: dict[str, int] = {}
 
     @classmethod
-    async def connect(cls, endpoint: str, *, timeout_s: float = 5.0) -> EtcdStore:
+    async def connect(
+        cls, endpoint: str, *, timeout_s: float = 5.0, security: ChannelSecurity | None = None
+    ) -> EtcdStore:
+        """A store on the etcd at ``endpoint``: plaintext with ``security`` None, else TLS (``TlsClient``)."""
         host, _, port = endpoint.rpartition(":")
-        client = aetcd.Client(
-            host=host or "127.0.0.1", port=int(port), timeout=timeout_s,
-            options={"grpc.max_receive_message_length": MAX_RECEIVE_BYTES},
-        )
+        arguments: dict = {
+            "host": host or "127.0.0.1", "port": int(port), "timeout": timeout_s,
+            "options": {"grpc.max_receive_message_length": MAX_RECEIVE_BYTES},
+        }
+        secure = security is not None and not security.plaintext
+        client = TlsClient(security=security, **arguments) if secure else aetcd.Client(**arguments)
         store = cls(client, timeout_s=timeout_s)
         await store._call(client.connect())
         return store

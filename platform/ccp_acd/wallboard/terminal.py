@@ -26,6 +26,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ccp_acd.tls import ChannelSecurity, open_sync_channel
 from ccp_acd.wallboard.snapshot import BUCKET_S, WINDOW_S, bucket_starts, sl_status
 
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -130,11 +131,16 @@ def _refused(e: grpc.RpcError) -> bool:
 @click.option("--interval", type=click.FloatRange(min=0.5, max=60), default=2.0, show_default=True,
               help="Seconds between refreshes.")
 @click.option("--once", is_flag=True, help="Print one frame and exit.")
-def wallboard(endpoint: str, token: str, interval: float, once: bool) -> None:
+@click.option("--ca", envvar="CCP_TLS_CA_FILE", default="", type=click.Path(dir_okay=False),
+              help="PEM CA that signs the node's certificate (or env CCP_TLS_CA_FILE); default: system roots.")
+@click.option("--plaintext", envvar="CCP_PLAINTEXT", is_flag=True,
+              help="No TLS (or env CCP_PLAINTEXT=true): local development only.")
+def wallboard(endpoint: str, token: str, interval: float, once: bool, ca: str, plaintext: bool) -> None:
     """A live view of the tenant's queues and agents (the terminal twin of the node's /wallboard page)."""
     console = Console()
     trend = Trend()
-    with grpc.insecure_channel(endpoint) as channel:
+    security = ChannelSecurity(plaintext=True) if plaintext else ChannelSecurity(ca_file=ca)
+    with open_sync_channel(endpoint, security) as channel:
         stub = admin_pb2_grpc.AdminServiceStub(channel)
         try:
             frame = fetch(stub, token=token)

@@ -91,9 +91,10 @@ def _staff(agents: int | None, roster: Path | None, queues: dict[str, QueueConfi
 def _records(endpoint: str, tenant: str, start: float, end: float):
     from ccp_acd.errors import CcpError
     from ccp_acd.state.etcd import EtcdStore
+    from ccp_acd.tls import ChannelSecurity
 
     async def read():
-        store = await EtcdStore.connect(endpoint)
+        store = await EtcdStore.connect(endpoint, security=ChannelSecurity.etcd_from_env())
         try:
             return await store.history_between(tenant, start, end)
         finally:
