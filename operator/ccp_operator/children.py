@@ -26,6 +26,7 @@ from typing import Any
 from ccp_acd.state.store import TenantConfig
 
 GRPC_PORT = 50051
+PEER_PORT = 50052  # node to node, mTLS (CCP_PEER_LISTEN): only with a TLS Secret
 SIP_PORT = 5060
 METRICS_PORT = 9464
 WALLBOARD_PORT = 8090
@@ -98,6 +99,7 @@ def _tls_env(template: AcdTemplate) -> list[dict[str, str]]:
     if template.tls_secret:
         env += [{"name": f"CCP_TLS_{kind}_FILE", "value": f"{TLS_DIR}/{file}"}
                 for kind, file in (("CERT", "tls.crt"), ("KEY", "tls.key"), ("CA", "ca.crt"))]
+        env.append({"name": "CCP_PEER_LISTEN", "value": f"0.0.0.0:{PEER_PORT}"})
     elif template.plaintext:
         env.append({"name": "CCP_PLAINTEXT", "value": "true"})
     if template.etcd_tls_secret:
@@ -149,6 +151,7 @@ def statefulset(tenant: TenantConfig, site: str, template: AcdTemplate) -> dict[
         "env": env,
         "ports": [
             {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+            *([{"name": "peer", "containerPort": PEER_PORT, "protocol": "TCP"}] if template.tls_secret else []),
             {"name": "sip", "containerPort": SIP_PORT, "protocol": "UDP"},
             {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
             {"name": "wallboard", "containerPort": WALLBOARD_PORT, "protocol": "TCP"},
@@ -188,12 +191,14 @@ def services(tenant: TenantConfig, site: str) -> list[dict[str, Any]]:
         {"name": "wallboard", "port": WALLBOARD_PORT, "targetPort": "wallboard", "protocol": "TCP"},
     ]
     selector = _labels(tenant.name, site)
+    # Nodes reach each other's peer port pod by pod (<pod>.<headless service>); nothing listens without TLS.
+    peer = {"name": "peer", "port": PEER_PORT, "targetPort": PEER_PORT, "protocol": "TCP"}
     return [
         {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {"name": f"{name}-headless", "labels": selector},
-            "spec": {"clusterIP": "None", "selector": selector, "ports": ports, "publishNotReadyAddresses": True},
+            "spec": {"clusterIP": "None", "selector": selector, "ports": [*ports, peer], "publishNotReadyAddresses": True},
         },
         {
             "apiVersion": "v1",
@@ -215,6 +220,7 @@ def network_policy(tenant: TenantConfig) -> dict[str, Any]:
             "policyTypes": ["Ingress"],
             "ingress": [
                 {"from": [own], "ports": [{"port": GRPC_PORT, "protocol": "TCP"},
+                                          {"port": PEER_PORT, "protocol": "TCP"},
                                           {"port": WALLBOARD_PORT, "protocol": "TCP"}]},
                 # Prometheus, wherever it runs in the cluster; metrics carry no caller data.
                 {"from": [{"namespaceSelector": {}}], "ports": [{"port": METRICS_PORT, "protocol": "TCP"}]},

@@ -95,9 +95,19 @@ def test_every_acd_etcd_and_operator_container_mounts_its_tls_secret_and_gets_th
         assert (env["CCP_TLS_CERT_FILE"], env["CCP_TLS_KEY_FILE"], env["CCP_TLS_CA_FILE"]) == (
             "/etc/ccp/tls/tls.crt", "/etc/ccp/tls/tls.key", "/etc/ccp/tls/ca.crt")
         assert _volumes(pod)["tls"] == "ccp-acd-tls"
+        assert env["CCP_PEER_LISTEN"] == "0.0.0.0:50052"
+        assert {"name": "peer", "containerPort": 50052, "protocol": "TCP"} in container["ports"]
         # Kubernetes' grpc probe cannot speak TLS: none may be left on a TLS node.
         assert "grpc" not in container["readinessProbe"] and "grpc" not in container["livenessProbe"]
     assert sorted(seen) == ["ccp-acd-site-a", "ccp-acd-site-b", "ccp-etcd", "ccp-operator"]
+    # The node-to-node port: on each site's headless Service (pod by pod), reachable from ccp's own pods only.
+    headless = [d for d in documents if d["kind"] == "Service" and d["metadata"]["name"].endswith("-headless")
+                and "acd" in d["metadata"]["name"]]
+    assert [[p["port"] for p in d["spec"]["ports"]] for d in headless] == [[50051, 50052]] * 2
+    policy = next(d for d in documents if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ccp-acd")
+    peer_rules = [r for r in policy["spec"]["ingress"] if {"port": 50052, "protocol": "TCP"} in r["ports"]]
+    assert [r["from"] for r in peer_rules] == [[{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "ccp"}},
+                                                  "namespaceSelector": {}}]]
 
 
 def test_the_generated_node_certificate_names_every_acd_service_and_is_signed_by_the_generated_ca():
@@ -178,7 +188,7 @@ def test_without_tls_the_nodes_are_told_plaintext_explicitly_and_probed_with_grp
         elif name == "ccp-operator":
             assert env["CCP_ACD_PLAINTEXT"] == "true" and "CCP_ACD_TLS_SECRET" not in env
         else:
-            assert env["CCP_PLAINTEXT"] == "true"
+            assert env["CCP_PLAINTEXT"] == "true" and "CCP_PEER_LISTEN" not in env
             assert container["readinessProbe"]["grpc"] == {"port": 50051, "service": AGENT_SERVICE}
     notes = helm.Chart.load(str(CHART)).render({"tls": {"enabled": False}}, name="ccp", namespace=NAMESPACE)
     assert "development only" in next(text for name, text in notes.items() if name.endswith("NOTES.txt"))

@@ -46,6 +46,7 @@ def test_only_the_tenants_own_pods_reach_grpc_and_the_wallboard_while_prometheus
     by_port = {p["port"]: rule.get("from") for rule in ingress for p in rule["ports"]}
     own = [{"podSelector": {"matchLabels": {children.TENANT_LABEL: "acme"}}}]
     assert by_port[children.GRPC_PORT] == own and by_port[children.WALLBOARD_PORT] == own
+    assert by_port[children.PEER_PORT] == own
     assert by_port[children.METRICS_PORT] == [{"namespaceSelector": {}}]
 
 
@@ -56,14 +57,15 @@ def _chart_acd(values: dict | None = None) -> dict:
     return next(d for d in documents if d and d["kind"] == "StatefulSet")
 
 
-def _tls_parts(statefulset: dict) -> tuple[list, list, list, dict, dict]:
-    """What TLS changes in a pod: the TLS variables, mounts, volumes and probes."""
+def _tls_parts(statefulset: dict) -> tuple[list, list, list, dict, dict, list]:
+    """What TLS changes in a pod: the TLS variables, mounts, volumes, probes and the node-to-node port."""
     pod = statefulset["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    tls_env = [e for e in container["env"] if e["name"].startswith(("CCP_TLS_", "CCP_ETCD_", "CCP_PLAINTEXT"))
+    tls_env = [e for e in container["env"] if e["name"].startswith(("CCP_TLS_", "CCP_ETCD_", "CCP_PLAINTEXT", "CCP_PEER"))
                and e["name"] != "CCP_ETCD_ENDPOINT"]
+    peer = [p for p in container["ports"] if p["name"] == "peer"]
     return (tls_env, container.get("volumeMounts", []), pod.get("volumes", []), container["readinessProbe"],
-            container["livenessProbe"])
+            container["livenessProbe"], peer)
 
 
 def test_tenant_nodes_mount_the_configured_tls_secrets_exactly_as_the_charts_own_nodes(monkeypatch):
@@ -71,15 +73,17 @@ def test_tenant_nodes_mount_the_configured_tls_secrets_exactly_as_the_charts_own
     monkeypatch.setenv("CCP_ACD_TLS_SECRET", "ccp-acd-tls")
     monkeypatch.setenv("CCP_ACD_ETCD_TLS_SECRET", "ccp-etcd-client-tls")
     statefulset = children.statefulset(TENANT, "site-a", OperatorSettings().acd_template())
-    tls_env, mounts, volumes, readiness, liveness = _tls_parts(statefulset)
+    tls_env, mounts, volumes, readiness, liveness, peer = _tls_parts(statefulset)
     assert {e["name"]: e["value"] for e in tls_env} == {
         "CCP_TLS_CERT_FILE": "/etc/ccp/tls/tls.crt", "CCP_TLS_KEY_FILE": "/etc/ccp/tls/tls.key",
-        "CCP_TLS_CA_FILE": "/etc/ccp/tls/ca.crt", "CCP_ETCD_CA_FILE": "/etc/ccp/etcd-tls/ca.crt",
+        "CCP_TLS_CA_FILE": "/etc/ccp/tls/ca.crt", "CCP_PEER_LISTEN": f"0.0.0.0:{children.PEER_PORT}",
+        "CCP_ETCD_CA_FILE": "/etc/ccp/etcd-tls/ca.crt",
         "CCP_ETCD_CERT_FILE": "/etc/ccp/etcd-tls/tls.crt", "CCP_ETCD_KEY_FILE": "/etc/ccp/etcd-tls/tls.key",
     }
     secrets = {v["name"]: v["secret"]["secretName"] for v in volumes}
     assert secrets == {"tls": "ccp-acd-tls", "etcd-tls": "ccp-etcd-client-tls"}
     assert readiness["exec"]["command"] == ["python", "-c", children.TLS_PROBE_SCRIPT] and "tcpSocket" in liveness
+    assert peer == [{"name": "peer", "containerPort": children.PEER_PORT, "protocol": "TCP"}]
     assert _tls_parts(statefulset) == _tls_parts(_chart_acd())
 
 
@@ -88,15 +92,15 @@ def test_plaintext_tenant_nodes_are_told_so_explicitly_exactly_as_the_charts_own
     for name in ("CCP_ACD_TLS_SECRET", "CCP_ACD_ETCD_TLS_SECRET"):
         monkeypatch.delenv(name, raising=False)
     statefulset = children.statefulset(TENANT, "site-a", OperatorSettings().acd_template())
-    tls_env, mounts, volumes, readiness, _ = _tls_parts(statefulset)
-    assert tls_env == [{"name": "CCP_PLAINTEXT", "value": "true"}] and mounts == volumes == []
+    tls_env, mounts, volumes, readiness, _, peer = _tls_parts(statefulset)
+    assert tls_env == [{"name": "CCP_PLAINTEXT", "value": "true"}] and mounts == volumes == peer == []
     assert readiness["grpc"] == {"port": children.GRPC_PORT, "service": "ccpapi.v1.AgentService"}
     plaintext = {"tls": {"enabled": False}, "etcd": {"tls": {"enabled": False}}}
     assert _tls_parts(statefulset) == _tls_parts(_chart_acd(plaintext))
 
 
 def test_unconfigured_tenant_nodes_get_no_tls_setting_at_all_so_they_refuse_to_start():
-    tls_env, mounts, volumes, _, _ = _tls_parts(children.statefulset(TENANT, "site-a", children.AcdTemplate()))
+    tls_env, mounts, volumes, _, _, _ = _tls_parts(children.statefulset(TENANT, "site-a", children.AcdTemplate()))
     assert tls_env == [] and mounts == volumes == []
 
 

@@ -87,13 +87,15 @@ Services), localhost (the readiness probe) and tls.extraDnsNames. A YAML list. *
 - localhost
 {{- end }}
 
-{{/* The ACD containers' TLS variables (names fixed by ccp_acd.tls): the node's certificate, or explicit
-plaintext; the etcd client certificate when etcd speaks TLS. */}}
+{{/* The ACD containers' TLS variables (names fixed by ccp_acd.settings): the node's certificate and the
+node-to-node port (mTLS: the handshake demands a certificate from the CA), or explicit plaintext; the etcd
+client certificate when etcd speaks TLS. */}}
 {{- define "ccp.acdTlsEnv" -}}
 {{- if .Values.tls.enabled }}
 - {name: CCP_TLS_CERT_FILE, value: /etc/ccp/tls/tls.crt}
 - {name: CCP_TLS_KEY_FILE, value: /etc/ccp/tls/tls.key}
 - {name: CCP_TLS_CA_FILE, value: /etc/ccp/tls/ca.crt}
+- {name: CCP_PEER_LISTEN, value: "0.0.0.0:50052"}
 {{- else }}
 - {name: CCP_PLAINTEXT, value: "true"}
 {{- end }}
