@@ -23,7 +23,7 @@ from typing import Any
 
 import kopf
 import kubernetes
-from ccp_acd import tracing
+from ccp_acd import redaction, tracing
 from ccp_acd.api.auth import Role
 from ccp_acd.domain.models import CallState
 from ccp_acd.errors import FailedPrecondition, NotFound, StateUnavailable
@@ -51,6 +51,9 @@ CREDENTIALS_EXPIRY_CHECK_S = 5
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = f"{GROUP}/cleanup"
     settings.posting.level = logging.INFO  # INFO and up become Kubernetes events
+    # kopf has configured its logging by now: its handlers, the Kubernetes-event poster included, mask caller
+    # numbers and tokens (ccp_acd.redaction).
+    redaction.install()
     # Peering (one active operator of several replicas): a standby takes over this long after the
     # active one stops sending keep-alives. The operator is not in the call path; 15 s is plenty.
     settings.peering.lifetime = PEERING_LIFETIME_S

@@ -117,8 +117,12 @@ def install(
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def configure_logging(level: int | str = logging.INFO, *, secrets: Iterable[str] = ()) -> RedactingFilter:
-    """basicConfig to stderr at ``level``, every root handler redacting."""
-    logging.basicConfig(level=level, format=LOG_FORMAT)
-    logging.getLogger().setLevel(level)
+def configure_logging(level: int | str | None = None, *, secrets: Iterable[str] = ()) -> RedactingFilter:
+    """Log to stderr (basicConfig, unless the root logger has handlers already), every root handler redacting.
+
+    ``level`` sets the root logger's level; None leaves it as it is (WARNING unless someone set it).
+    """
+    logging.basicConfig(format=LOG_FORMAT)
+    if level is not None:
+        logging.getLogger().setLevel(level)
     return install(secrets, loggers=("",))

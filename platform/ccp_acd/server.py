@@ -46,10 +46,12 @@ from ccp_acd.api.auth import Authenticator, ClusterAuthenticator
 from ccp_acd.api.decoding import RequestDecoding
 from ccp_acd.api.interactions import InteractionServicer
 from ccp_acd.api.sites import SiteServicer
+from ccp_acd.redaction import configure_logging
 from ccp_acd.routing import Router
 from ccp_acd.settings import NodeSettings
 from ccp_acd.state.etcd import EtcdStore, Session
 from ccp_acd.state.live import LiveViews
+from ccp_acd.state.retention import start_retention
 from ccp_acd.state.sites import SiteDirectory
 from ccp_acd.telemetry import Telemetry, start_telemetry
 from ccp_acd.tls import server_credentials
@@ -229,6 +231,8 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
 async def serve(settings: NodeSettings, *, ready: asyncio.Event | None = None) -> None:
     """Run a node until SIGTERM / SIGINT (or cancellation), then shut down gracefully."""
     node = await start_node(settings)
+    # Retention (state/retention.py): every node sweeps the tenants it routes; deletes are idempotent.
+    retention = start_retention(node.store, routes=settings.routes, interval_s=settings.retention_interval_s)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
@@ -248,13 +252,17 @@ async def serve(settings: NodeSettings, *, ready: asyncio.Event | None = None) -
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
+        retention.cancel()
+        await asyncio.wait({retention})
         await node.stop()
 
 
 def main() -> None:
     """Entry point for ``ccp node``: settings from CCP_* variables, run until signalled."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(NodeSettings()))
+    settings = NodeSettings()
+    # Every record is redacted before it is written: caller numbers, tokens, the cluster token.
+    configure_logging(settings.log_level, secrets=(settings.cluster_token.get_secret_value(),))
+    asyncio.run(serve(settings))
 
 
 if __name__ == "__main__":

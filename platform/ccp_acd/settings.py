@@ -61,6 +61,12 @@ class NodeSettings(BaseSettings):
     failback_after_s: float = Field(default=30.0, gt=0.0)
     # Shared secret for the node-to-node SiteService. Empty disables that service.
     cluster_token: SecretStr = SecretStr("")
+    # Level of the node's log (DEBUG: every store and routing detail). Logs are redacted whatever the level:
+    # caller numbers, tokens and the cluster token are masked (ccp_acd.redaction, docs/security.md).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Seconds between retention passes (state/retention.py): records are kept for days, so an hour late is
+    # nothing, and each pass costs a few range reads per routed tenant.
+    retention_interval_s: float = Field(default=3600.0, ge=1.0, le=86400.0)
 
     # TLS (docs/security.md). PEM certificate chain and key the node serves gRPC with and presents to peers.
     # No default: a node serves TLS unless plaintext=true is asked for explicitly.
