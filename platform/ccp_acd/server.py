@@ -45,6 +45,7 @@ from ccp_acd.api.agents import AgentServicer
 from ccp_acd.api.auth import Authenticator, ClusterAuthenticator
 from ccp_acd.api.decoding import RequestDecoding
 from ccp_acd.api.interactions import InteractionServicer
+from ccp_acd.api.overload import Overload, server_options
 from ccp_acd.api.sites import SiteServicer
 from ccp_acd.redaction import configure_logging
 from ccp_acd.routing import Router
@@ -87,6 +88,7 @@ class Node:
     port: int
     telemetry: Telemetry | None = None
     wallboard: Wallboard | None = None
+    overload: Overload | None = None
     peer_port: int = 0  # the node-to-node (mTLS) port; 0: none
 
     @property
@@ -107,6 +109,8 @@ class Node:
             log.warning("the router did not stop within %ss; going on with the shutdown", STEP_TIMEOUT_S)
         if self.wallboard is not None:
             await _bounded(self.wallboard.stop(), "wallboard stop", STEP_TIMEOUT_S)
+        if self.overload is not None:
+            await self.overload.stop()
         await asyncio.gather(
             _bounded(self.server.stop(grace_s), "gRPC server stop", grace_s + STEP_TIMEOUT_S),
             _bounded(self.session.close(), "session close (lease revoke)", STEP_TIMEOUT_S),
@@ -160,13 +164,18 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
         directory = SiteDirectory(store, site=settings.site, node_id=settings.node_id)
         # The live views the router keeps for its tenants; the API and the wallboard read them too.
         views = LiveViews(store)
+        overload = Overload(settings, refused=events.refused)
         # RequestDecoding last: next to the handlers, so the tracing interceptor sees its INVALID_ARGUMENT.
-        server = grpc.aio.server(interceptors=(*telemetry.server_interceptors(), RequestDecoding()))
+        # Overload before it: a request shed for overload is not even decoded (api/overload.py).
+        server = grpc.aio.server(
+            interceptors=(*telemetry.server_interceptors(), overload.interceptor(), RequestDecoding()),
+            options=server_options(settings),
+        )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(store, auth, events=events, views=views), server)
         interaction_pb2_grpc.add_InteractionServiceServicer_to_server(
             InteractionServicer(
                 store, auth, site=settings.site, node_id=settings.node_id, directory=directory, events=events,
-                views=views,
+                views=views, overload=overload,
             ),
             server,
         )
@@ -205,6 +214,7 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
             telemetry.shutdown()
         raise
     await server.start()
+    overload.start()
     router = Router(store, session=session, settings=settings, directory=directory, events=events, views=views)
     router_task = asyncio.create_task(router.run(), name="router")
     telemetry.observe(router)
@@ -225,6 +235,7 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
     return Node(
         settings, store, session, server, health, router, router_task, port, telemetry, wallboard=wallboard,
         peer_port=peer_port,
+        overload=overload,
     )
 
 

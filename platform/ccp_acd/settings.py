@@ -59,6 +59,26 @@ class NodeSettings(BaseSettings):
     # or "auto" (after it has had live nodes for failback_after_s).
     failback: Literal["manual", "auto"] = "manual"
     failback_after_s: float = Field(default=30.0, gt=0.0)
+    # Overload protection (api/overload.py, docs/security.md). Defaults of the per-tenant limits a Tenant's
+    # spec.limits overrides, per tenant per node. Enqueues/s (0: unlimited): above what one node routes
+    # (~85 calls/s on 2 cores, BENCHMARKS.md), so only a flood trips it; set a tenant's own rate below its share.
+    tenant_enqueue_rate: float = Field(default=200.0, ge=0.0)
+    # Enqueues a tenant may send at once above its rate (the token bucket's depth).
+    tenant_enqueue_burst: int = Field(default=400, ge=1)
+    # Calls a tenant may have waiting (0: no cap): far above any real queue, it bounds what a flood can park.
+    tenant_max_waiting: int = Field(default=20_000, ge=0)
+    # Load shedding of new work (Enqueue, Login, reports): new-work handlers in progress at once (0 sheds all:
+    # drills and tests). Each takes milliseconds, so 256 at once means the node is far behind.
+    shed_max_in_flight: int = Field(default=256, ge=0)
+    # Seconds the event loop may run late before new work is shed: past it, every RPC and dispatch is late too.
+    shed_max_loop_lag_s: float = Field(default=0.5, gt=0.0)
+    # Seconds a unary handler may run before it is cancelled (DEADLINE_EXCEEDED): longer than any report and
+    # than a few etcd timeouts, so only a stuck handler hits it.
+    max_handler_s: float = Field(default=30.0, gt=0.0, le=600.0)
+    # Bytes of one request message: no ccpapi request needs more than a few KiB.
+    grpc_max_receive_bytes: int = Field(default=1024 * 1024, ge=4096)
+    # RPCs at once on one client connection (HTTP/2 streams, offer streams included).
+    grpc_max_concurrent_streams: int = Field(default=1024, ge=1)
     # Shared secret for the node-to-node SiteService. Empty disables that service.
     cluster_token: SecretStr = SecretStr("")
     # Level of the node's log (DEBUG: every store and routing detail). Logs are redacted whatever the level:

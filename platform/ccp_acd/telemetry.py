@@ -9,6 +9,8 @@ etcd read. Names follow OpenTelemetry's Prometheus conventions (``ccp_`` prefix)
 - ``ccp_agents{tenant,site,state}``: agents by state (busy = holding work)
 - ``ccp_router_commits_total`` / ``ccp_router_conflicts_total``: decisions committed / lost compare-and-sets
 - ``ccp_router_dispatch_seconds{tenant}``: one dispatch (view, plan, commits, re-plans after lost compares)
+- ``ccp_overload_refusals_total{tenant,reason}``: new work refused (reason ``rate``, ``max_waiting`` or
+  ``shed``; tenant empty when shed before authentication), ``api.overload``
 
 Call counters and histograms are recorded where the event happens, by the
 node that commits it (``CallEvents``, with the call's spans from ``tracing``):
@@ -116,6 +118,8 @@ class CallMetrics:
                                            explicit_bucket_boundaries_advisory=WAIT_BUCKETS_S)
         self.talk = meter.create_histogram("ccp_call_talk", unit="s", description="Talk time, answer to completion",
                                            explicit_bucket_boundaries_advisory=TALK_BUCKETS_S)
+        self.refusals = meter.create_counter("ccp_overload_refusals",
+                                             description="New work refused by overload protection (api.overload)")
         self.dispatch = meter.create_histogram("ccp_router_dispatch", unit="s",
                                                description="One router dispatch of a tenant: view, plan, commits",
                                                explicit_bucket_boundaries_advisory=DISPATCH_BUCKETS_S)
@@ -166,6 +170,10 @@ class CallEvents:
         when metrics are recorded: else the default."""
         config = (await queues(tenant)).get(queue) if self.metrics.active else None
         return config.sl_threshold_s if config is not None else DEFAULT_SL_THRESHOLD_S
+
+    def refused(self, tenant: str, reason: str) -> None:
+        """New work refused by overload protection; ``tenant`` empty when shed before authentication."""
+        self.metrics.refusals.add(1, {"tenant": tenant, "reason": reason})
 
     def dispatched(self, tenant: str, seconds: float) -> None:
         self.metrics.dispatch.record(seconds, {"tenant": tenant})

@@ -108,8 +108,28 @@ class RetentionSpec(Spec):
     )
 
 
+class LimitsSpec(Spec):
+    enqueue_per_second: float | None = Field(
+        default=None, gt=0, le=100_000,
+        description="Enqueues per second this tenant may send to one ACD node (absent: the node's default).",
+    )
+    burst: int | None = Field(
+        default=None, ge=1, le=1_000_000,
+        description="Enqueues the tenant may send at once above its rate (absent: the node's default).",
+    )
+    max_waiting: int | None = Field(
+        default=None, ge=1, le=1_000_000,
+        description="Calls the tenant may have waiting; Enqueue is refused beyond (absent: the node's default).",
+    )
+
+
 class TenantSpec(Spec):
     kind: ClassVar[str] = "Tenant"
+    limits: LimitsSpec | None = Field(
+        default=None,
+        json_schema_extra=_object_or_absent,
+        description="Overload limits (docs/security.md): further Enqueues are refused RESOURCE_EXHAUSTED.",
+    )
     credentials: CredentialsSpec = CredentialsSpec()
     display_name: str = Field(default="", max_length=256)
     home_site: Name

@@ -5,9 +5,11 @@ Enqueue persists the call record (one etcd transaction, idempotent on
 Interaction ids are ``{time_ns:020d}-{8 hex}``: they sort by arrival time,
 which the history key range (reports) relies on.
 
-Admission, in order: the queue must exist (NOT_FOUND); the caller must not be
-on the tenant's blocklist (FAILED_PRECONDITION); then the queue's
-``max_length``. A full queue applies ``on_max_length``:
+Admission, in order: the tenant's enqueue rate (RESOURCE_EXHAUSTED,
+``api.overload``); the queue must exist (NOT_FOUND); the caller must not be
+on the tenant's blocklist (FAILED_PRECONDITION); the tenant's cap on waiting
+calls (RESOURCE_EXHAUSTED); then the queue's ``max_length``. A full queue
+applies ``on_max_length``:
 
 - ``queue``: the call is enqueued into the target queue instead, with the full
   queue in its route history and the reason on the record (one hop; a missing
@@ -55,6 +57,7 @@ from ccpapi.v1 import interaction_pb2_grpc
 
 from ccp_acd.api import convert, validate
 from ccp_acd.api.auth import Authenticator
+from ccp_acd.api.overload import EffectiveLimits, Overload
 from ccp_acd.api.roles import INTERACTION
 from ccp_acd.api.status import ResourceExhausted, grpc_errors
 from ccp_acd.domain.admission import admit
@@ -87,6 +90,7 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         clock: Callable[[], float] = time.time,
         events: CallEvents | None = None,
         views: LiveViews | None = None,
+        overload: Overload | None = None,
     ):
         self._store = store
         # Without the node's views (no router): every read is a range read of etcd.
@@ -97,6 +101,8 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         self._directory = directory
         self._node_id = node_id
         self._clock = clock
+        # The node's overload protection (per-tenant rate and waiting cap); None: no limits.
+        self._overload = overload
 
     async def _tenant(self, context: grpc.aio.ServicerContext, rpc: str) -> str:
         return (await self._auth.principal(context, method=f"{INTERACTION}{rpc}")).tenant
@@ -114,6 +120,7 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
     async def Enqueue(self, request, context):
         validate.enqueue(request)
         tenant = await self._tenant(context, "Enqueue")
+        limits = await self._limits(tenant)  # first: a tenant over its rate costs nothing more
         queues = await self._views.queue_configs(tenant, require=request.queue)
         queue = queues.get(request.queue)
         if queue is None:
@@ -136,23 +143,43 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
             request_id=request.request_id,
         )
         with self._events.spans.enqueueing(tenant, call) as call:
-            return await self._admit(tenant, call, request_id=request.request_id, queue=queue, queues=queues, now=now)
+            return await self._admit(
+                tenant, call, request_id=request.request_id, queue=queue, queues=queues, now=now, limits=limits
+            )
+
+    async def _limits(self, tenant: str) -> EffectiveLimits | None:
+        """The tenant's overload limits, one of its enqueue tokens taken (``api.overload``); None: no limits."""
+        if self._overload is None:
+            return None
+        config = await self._views.tenant_config(tenant)
+        return await self._overload.admit_enqueue(tenant, config.limits if config is not None else None)
 
     async def _admit(
-        self, tenant: str, call: Call, *, request_id: str, queue: QueueConfig, queues: dict[str, QueueConfig], now: float
+        self,
+        tenant: str,
+        call: Call,
+        *,
+        request_id: str,
+        queue: QueueConfig,
+        queues: dict[str, QueueConfig],
+        now: float,
+        limits: EffectiveLimits | None = None,
     ):
-        """Enqueue ``call`` under the queue's max-length policy (module doc); the interaction to answer."""
+        """Enqueue ``call`` under the tenant's waiting cap and the queue's max-length policy (module doc)."""
         to_voicemail = False
-        if queue.max_length is not None:
+        capped = self._overload is not None and limits is not None and limits.max_waiting is not None
+        if queue.max_length is not None or capped:
             view = await self._views.read(tenant)
-            if request_id:
-                for existing in view.calls.values():
-                    if existing.request_id == request_id:
-                        return convert.interaction(existing, view=view, queues=queues, now=now)
-            waiting = sum(
-                1 for c in view.calls.values() if c.queue == queue.name and c.state is CallState.QUEUED
-            )
-            call, outcome = admit(call, queue, queues, waiting=waiting)
+            tenant_waiting = queue_waiting = 0
+            for existing in view.calls.values():
+                if request_id and existing.request_id == request_id:
+                    return convert.interaction(existing, view=view, queues=queues, now=now)
+                if existing.state is CallState.QUEUED:
+                    tenant_waiting += 1
+                    queue_waiting += existing.queue == queue.name
+            if capped:
+                self._overload.check_waiting(tenant, waiting=tenant_waiting, limits=limits)
+            call, outcome = admit(call, queue, queues, waiting=queue_waiting)
             if outcome == "refused":
                 raise ResourceExhausted(f"queue {queue.name!r} is full (max_length {queue.max_length})")
             to_voicemail = outcome == "voicemail"

@@ -75,7 +75,7 @@ from ccp_acd.state import keys
 from ccp_acd.state.codec import decode
 from ccp_acd.state.configs import RESYNC_DELAY_S, ConfigCache, blocked_record, queue_record
 from ccp_acd.state.etcd import EtcdStore
-from ccp_acd.state.store import BlockedCaller, WatchEvent
+from ccp_acd.state.store import BlockedCaller, TenantConfig, WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -287,8 +287,8 @@ class LiveViews:
         self._store = store
         self._fresh_wait_s = fresh_wait_s
         self._caches: dict[str, LiveCache] = {}
-        # Per routed tenant: its queues/ and blocklist/ caches (module doc: config caches).
-        self._configs: dict[str, tuple[ConfigCache, ConfigCache]] = {}
+        # Per routed tenant: its queues/, blocklist/ and tenant config caches (module doc: config caches).
+        self._configs: dict[str, tuple[ConfigCache, ConfigCache, ConfigCache]] = {}
         self.fallbacks = 0
 
     def cache(self, tenant: str) -> LiveCache | None:
@@ -305,6 +305,11 @@ class LiveViews:
             ),
             ConfigCache(
                 self._store, keys.blocklist_prefix(tenant), decode_record=blocked_record,
+                shape=lambda records: tuple(records.values()),
+            ),
+            # The tenant's own config (its overload limits, api.overload): one key, so () or (config,).
+            ConfigCache(
+                self._store, keys.tenant_config(tenant), decode_record=lambda _key, value: decode(TenantConfig, value),
                 shape=lambda records: tuple(records.values()),
             ),
         )
@@ -344,6 +349,14 @@ class LiveViews:
         if blocked is None:
             return tuple(await self._store.list_blocked(tenant))
         return blocked
+
+    async def tenant_config(self, tenant: str) -> TenantConfig | None:
+        """The tenant's config, from its config cache (etcd for tenants not routed here)."""
+        configs = self._configs.get(tenant)
+        found = await configs[2].read() if configs is not None else None
+        if found is None:
+            return await self._store.get_tenant_config(tenant)
+        return found[0] if found else None
 
     def blocklist_written(self, tenant: str) -> None:
         """This node changed ``tenant``'s blocklist: the next read re-reads etcd (read-your-writes)."""

@@ -28,6 +28,15 @@ from ccp_acd.domain.models import (
 
 
 @dataclass(frozen=True)
+class TenantLimits:
+    """A tenant's overload limits (Tenant ``spec.limits``, ``api.overload``); None: the node's default."""
+
+    enqueue_per_s: float | None = None
+    burst: int | None = None
+    max_waiting: int | None = None
+
+
+@dataclass(frozen=True)
 class TenantRetention:
     """How long a tenant's ended call records, caller index, presence log and audit log are kept
     (Tenant ``spec.retention``, ``state.retention``). Days, counted from a call's end."""
@@ -42,6 +51,7 @@ class TenantConfig:
     home_site: str = ""
     failover_sites: tuple[str, ...] = ()
     retention: TenantRetention = TenantRetention()
+    limits: TenantLimits = TenantLimits()
 
 
 @dataclass(frozen=True)
@@ -108,7 +118,6 @@ class WatchEvent:
     revision: int
 
 
-@dataclass(frozen=True)
 @dataclass(frozen=True)
 class AuditEvent:
     """One audited action (``api.audit``): who tried what on which target, and the gRPC outcome.
