@@ -157,7 +157,7 @@ async def tenant_changed(body, namespace, patch, status, memo, **_: Any) -> None
 
 
 # The roles the operator issues a token for: one key each in the credentials Secret.
-ISSUED_ROLES: tuple[Role, ...] = ("admin", "interaction")
+ISSUED_ROLES: tuple[Role, ...] = ("admin", "supervisor", "interaction")
 
 
 async def _ensure_credentials(store: EtcdStore, kube: Kube, config, body, namespace: str) -> credentials.Outcome:

@@ -109,7 +109,7 @@ async def test_resources_become_routing_config_and_follow_edits(kube, store, ope
     env = {e["name"]: e.get("value") for e in statefulset["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert (env["CCP_SITE"], env["CCP_TENANTS"]) == ("site-b", tenant)
     secret = kube.get("secret", f"{tenant}-api-credentials")
-    assert set(secret["data"]) == {"admin", "interaction"}
+    assert set(secret["data"]) == {"admin", "supervisor", "interaction"}
     admin_token = base64.b64decode(secret["data"]["admin"]).decode()
     assert admin_token.startswith(f"{tenant}.")
 
