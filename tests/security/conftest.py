@@ -30,6 +30,7 @@ from ccp_acd.settings import NodeSettings
 from ccp_acd.state import keys
 from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.store import TenantConfig
+from pydantic import SecretStr
 
 from tests.helpers import bearer
 
@@ -86,7 +87,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         write(f"spec {kind:<40} {sum(tally.specs[kind].values()):>8}  {outcomes}")
 
 
-def node_settings(etcd_endpoint: str) -> NodeSettings:
+def node_settings(etcd_endpoint: str, *, cluster_token: str = "") -> NodeSettings:
     return NodeSettings(
         site=SITE,
         node_id=f"sec-{secrets.token_hex(3)}",
@@ -94,6 +95,7 @@ def node_settings(etcd_endpoint: str) -> NodeSettings:
         etcd_endpoint=etcd_endpoint,
         lease_ttl_s=2,
         dispatch_interval_s=0.1,
+        cluster_token=SecretStr(cluster_token),
         plaintext=True,  # these suites test the API, not the transport (tests/security/test_tls.py does)
     )
 
@@ -106,8 +108,10 @@ async def module_store(etcd_server) -> AsyncIterator[EtcdStore]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def module_node(etcd_server) -> AsyncIterator[Node]:
-    started = await start_node(node_settings(etcd_server.endpoint))
+async def module_node(etcd_server, request: pytest.FixtureRequest) -> AsyncIterator[Node]:
+    """A module may set ``CLUSTER_TOKEN`` to enable SiteService (empty: disabled)."""
+    cluster_token = getattr(request.module, "CLUSTER_TOKEN", "")
+    started = await start_node(node_settings(etcd_server.endpoint, cluster_token=cluster_token))
     yield started
     await started.stop(grace_s=0.5)
 

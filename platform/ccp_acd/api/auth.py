@@ -73,7 +73,9 @@ class Principal:
 
     def is_agent(self, agent_id: str) -> bool:
         """Whether this is the token of agent ``agent_id`` itself."""
-        return self.role == "agent" and hmac.compare_digest(self.agent_id, agent_id)
+        # Bytes: compare_digest refuses str with non-ASCII characters (TypeError), and agent_id may be any
+        # string here (the audit asks this about requests that failed validation). Found by fuzzing.
+        return self.role == "agent" and hmac.compare_digest(self.agent_id.encode(), agent_id.encode())
 
     def act_as(self, agent_id: str, *, method: str) -> None:
         """Raise PermissionDenied unless this principal may act as ``agent_id`` in ``method``."""
