@@ -173,12 +173,13 @@ def issue(tenant, role, agent_id, expires_in, endpoint) -> None:
 
 
 def _register() -> None:
+    from ccp_acd.audit_cli import audit
     from ccp_acd.chaos.cli import chaos, site
     from ccp_acd.report_cli import report
     from ccp_acd.wallboard.terminal import wallboard
     from ccp_acd.whatif.cli import what_if
 
-    for command in (chaos, site, report, wallboard, what_if):
+    for command in (chaos, site, report, audit, wallboard, what_if):
         main.add_command(command)
 
 

@@ -3,15 +3,20 @@ with actor, target and outcome, without caller numbers or secrets; ListAuditEven
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import time
+from datetime import UTC, datetime
 
 import grpc
 import grpc.aio
 import pytest
 from ccp_acd.api.auth import issue_token
+from ccp_acd.cli import main
 from ccp_acd.state import keys
 from ccpapi.v1 import admin_pb2, agent_pb2, common_pb2
+from click.testing import CliRunner
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.api.conftest import bearer
@@ -225,3 +230,29 @@ async def test_list_audit_events_validates_window_limit_and_page_token(stubs, ma
     code, details = await code_of(stubs.admin.ListAuditEvents(request, metadata=t.admin))
     assert code is grpc.StatusCode.INVALID_ARGUMENT
     assert details.startswith(message), details
+
+
+async def test_ccp_audit_prints_the_window_and_follows_pages(node, stubs, make_tenant):
+    t = await make_tenant()
+    start = time.time()
+    for n in range(3):
+        await stubs.admin.CreateAgent(admin_pb2.CreateAgentRequest(agent=admin_pb2.Agent(id=f"a{n}")), metadata=t.admin)
+    supervisor = await issue_token(t.store, tenant=t.name, role="supervisor")
+    window = ["--from", datetime.fromtimestamp(start - 1, UTC).isoformat(),
+              "--to", datetime.fromtimestamp(time.time() + 60, UTC).isoformat()]
+    runner = CliRunner()
+
+    def ccp(*args):
+        return asyncio.to_thread(runner.invoke, main, ["audit", *args, "--endpoint", node.address, "--plaintext"],
+                                 env={"CCP_TOKEN": supervisor})
+
+    shown = await ccp(*window, "--json")
+    assert shown.exit_code == 0, shown.output
+    assert [(r["method"], r["target"], r["outcome"]) for r in json.loads(shown.output)] == [
+        ("AdminService/CreateAgent", f"a{n}", "OK") for n in range(3)
+    ]
+    assert json.loads(shown.output)[0]["actor"] == f"admin/{key_id(t.admin)}"
+    cut = await ccp(*window, "--limit", "2", "--json")
+    assert [r["target"] for r in json.loads(cut.output)] == ["a0", "a1"]
+    table = await ccp(*window)
+    assert table.exit_code == 0 and "CreateAgent" in table.output and "outcome" in table.output, table.output
