@@ -51,6 +51,7 @@ def test_ccp_up_runs_to_completion_and_leaves_no_process_behind():
     completed = int(re.search(r"completed (\d+)", output).group(1))
     assert 0 < completed <= planned <= 60
     assert "lost 0, duplicated 0, inconsistent 0" in output
+    assert "TLS everywhere; CA " in output  # generated into the run folder: etcd, nodes and clients use it
     assert "queues (times in model seconds)" in output and "agents by site and state" in output
     assert re.search(r"Prometheus: http://127\.0\.0\.1:\d+/metrics, http://127\.0\.0\.1:\d+/metrics", output), output
     assert re.search(r"wallboard: http://127\.0\.0\.1:\d+/wallboard#token=acme\.", output), output
