@@ -32,8 +32,17 @@ from ccp_acd.server import start_node
 from ccp_acd.settings import NodeSettings
 from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.store import TenantConfig
-from ccpapi.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, agent_pb2_grpc, common_pb2, interaction_pb2
-from ccpapi.v1 import interaction_pb2_grpc, site_pb2, site_pb2_grpc
+from ccpapi.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    agent_pb2,
+    agent_pb2_grpc,
+    common_pb2,
+    interaction_pb2,
+    interaction_pb2_grpc,
+    site_pb2,
+    site_pb2_grpc,
+)
 from pydantic import SecretStr
 
 from tests.helpers import bearer, eventually, scaled
