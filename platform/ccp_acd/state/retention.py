@@ -99,10 +99,7 @@ class RetentionSweeper:
         cutoff = now - days * DAY_S
         history, callers, requests = await self._sweep_history(tenant, cutoff)
         presence = await self._sweep_sorted(keys.presence_prefix(tenant), keys.presence_at(tenant, cutoff))
-        audit = 0
-        audit_prefix = getattr(keys, "audit_prefix", None)  # the audit log's keys (api.audit), where present
-        if audit_prefix is not None:
-            audit = await self._sweep_sorted(audit_prefix(tenant), keys.audit_at(tenant, cutoff))
+        audit = await self._sweep_sorted(keys.audit_prefix(tenant), keys.audit_at(tenant, cutoff))
         return Swept(history=history, callers=callers, requests=requests, presence=presence, audit=audit)
 
     async def _sweep_history(self, tenant: str, cutoff: float) -> tuple[int, int, int]:
