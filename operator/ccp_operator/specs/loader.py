@@ -45,7 +45,9 @@ def parse_documents(documents: Iterable[Mapping], *, known_tenants: Iterable[str
         if not isinstance(document, Mapping) or not _ours(document):
             continue
         kind = str(document.get("kind", ""))
-        name = str((document.get("metadata") or {}).get("name", "?"))
+        metadata = document.get("metadata")
+        # Any YAML can arrive here: metadata that is not a mapping is the builders' SpecError, not an AttributeError.
+        name = str(metadata.get("name", "?")) if isinstance(metadata, Mapping) else "?"
         if document.get("apiVersion") != f"{GROUP}/{VERSION}":
             raise SpecError(kind, name, "apiVersion", f"must be {GROUP}/{VERSION}")
         if kind not in SPECS:
