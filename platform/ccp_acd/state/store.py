@@ -139,6 +139,7 @@ class AuditEvent:
     outcome: str
 
 
+@dataclass(frozen=True)
 class AgentProfile:
     display_name: str = ""
     skills: Mapping[str, int] = field(default_factory=dict)
