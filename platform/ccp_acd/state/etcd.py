@@ -59,8 +59,8 @@ from ccp_acd.state import keys
 from ccp_acd.state.codec import decode, encode
 from ccp_acd.state.store import (
     AgentProfile,
-    BlockedCaller,
     AuditEvent,
+    BlockedCaller,
     Credential,
     Fence,
     QueuePlacement,
@@ -855,38 +855,6 @@ class EtcdStore:
             records += [decode(Call, found[0][0]) for found in responses if found]
         return records
 
-    # -- watches ------------------------------------------------------------
-
-    async def watch_prefix(
-        self, prefix: str, *, start_revision: int | None = None, prev_kv: bool = True
-    ) -> AsyncIterator[WatchEvent]:
-        watch = await self._call(
-            self.client.watch_prefix(prefix.encode(), start_revision=start_revision, prev_kv=prev_kv)
-        )
-        try:
-            async for event in watch:
-                is_put = event.kind == aetcd.rtypes.EventKind.PUT
-                yield WatchEvent(
-                    kind="put" if is_put else "delete",
-                    key=event.kv.key.decode(),
-                    value=event.kv.value if is_put else None,
-                    prev_value=event.prev_kv.value if event.prev_kv is not None else None,
-                    revision=event.kv.mod_revision,
-                )
-        except aetcd.exceptions.ClientError as e:
-            raise StateUnavailable(f"etcd watch on {prefix}: {e}") from e
-        finally:
-            # The channel may already be closed (nothing to release then), and a
-            # cancel to an unreachable etcd must not hold up a stopping node.
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(WATCH_CANCEL_TIMEOUT_S):
-                    await watch.cancel()
-
-
-_TENANTS = keys.tenants_prefix().encode()
-
-
-def _live_tenant(key: bytes | str) -> str:
     # -- audit log ----------------------------------------------------------
 
     async def put_audit(self, tenant: str, event: AuditEvent) -> None:
@@ -920,6 +888,38 @@ def _live_tenant(key: bytes | str) -> str:
         response = await self._call(send())
         return [kv.value for kv in response.kvs]
 
+    # -- watches ------------------------------------------------------------
+
+    async def watch_prefix(
+        self, prefix: str, *, start_revision: int | None = None, prev_kv: bool = True
+    ) -> AsyncIterator[WatchEvent]:
+        watch = await self._call(
+            self.client.watch_prefix(prefix.encode(), start_revision=start_revision, prev_kv=prev_kv)
+        )
+        try:
+            async for event in watch:
+                is_put = event.kind == aetcd.rtypes.EventKind.PUT
+                yield WatchEvent(
+                    kind="put" if is_put else "delete",
+                    key=event.kv.key.decode(),
+                    value=event.kv.value if is_put else None,
+                    prev_value=event.prev_kv.value if event.prev_kv is not None else None,
+                    revision=event.kv.mod_revision,
+                )
+        except aetcd.exceptions.ClientError as e:
+            raise StateUnavailable(f"etcd watch on {prefix}: {e}") from e
+        finally:
+            # The channel may already be closed (nothing to release then), and a
+            # cancel to an unreachable etcd must not hold up a stopping node.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(WATCH_CANCEL_TIMEOUT_S):
+                    await watch.cancel()
+
+
+_TENANTS = keys.tenants_prefix().encode()
+
+
+def _live_tenant(key: bytes | str) -> str:
     """The tenant whose live/ prefix ``key`` is under, or ""."""
     raw = key.encode() if isinstance(key, str) else key
     if not raw.startswith(_TENANTS):
