@@ -234,8 +234,8 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
     )
     return Node(
         settings, store, session, server, health, router, router_task, port, telemetry, wallboard=wallboard,
-        peer_port=peer_port,
         overload=overload,
+        peer_port=peer_port,
     )
 
 

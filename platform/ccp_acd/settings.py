@@ -87,7 +87,6 @@ class NodeSettings(BaseSettings):
     # Seconds between retention passes (state/retention.py): records are kept for days, so an hour late is
     # nothing, and each pass costs a few range reads per routed tenant.
     retention_interval_s: float = Field(default=3600.0, ge=1.0, le=86400.0)
-
     # TLS (docs/security.md). PEM certificate chain and key the node serves gRPC with and presents to peers.
     # No default: a node serves TLS unless plaintext=true is asked for explicitly.
     tls_cert_file: str = ""

@@ -98,16 +98,6 @@ class CredentialsSpec(Spec):
     )
 
 
-class RetentionSpec(Spec):
-    call_records_days: int = Field(
-        default=400,
-        ge=1,
-        le=3650,
-        description="Days ended call records, their caller index, the presence log and the audit log are kept "
-        "(docs/security.md, Data protection).",
-    )
-
-
 class LimitsSpec(Spec):
     enqueue_per_second: float | None = Field(
         default=None, gt=0, le=100_000,
@@ -120,6 +110,16 @@ class LimitsSpec(Spec):
     max_waiting: int | None = Field(
         default=None, ge=1, le=1_000_000,
         description="Calls the tenant may have waiting; Enqueue is refused beyond (absent: the node's default).",
+    )
+
+
+class RetentionSpec(Spec):
+    call_records_days: int = Field(
+        default=400,
+        ge=1,
+        le=3650,
+        description="Days ended call records, their caller index, the presence log and the audit log are kept "
+        "(docs/security.md, Data protection).",
     )
 
 

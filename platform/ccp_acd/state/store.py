@@ -110,15 +110,6 @@ class BlockedCaller:
 
 
 @dataclass(frozen=True)
-class WatchEvent:
-    kind: Literal["put", "delete"]
-    key: str
-    value: bytes | None
-    prev_value: bytes | None
-    revision: int
-
-
-@dataclass(frozen=True)
 class AuditEvent:
     """One audited action (``api.audit``): who tried what on which target, and the gRPC outcome.
 
@@ -137,6 +128,15 @@ class AuditEvent:
     target: str
     # gRPC status code name: "OK", "PERMISSION_DENIED", "NOT_FOUND"...
     outcome: str
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    kind: Literal["put", "delete"]
+    key: str
+    value: bytes | None
+    prev_value: bytes | None
+    revision: int
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,13 @@ class Store(Protocol):
     async def delete_credential(self, tenant: str, key_id: str) -> None: ...  # absent: no-op
     async def revoke_credentials(self, tenant: str) -> None: ...  # all of the tenant's, at once
 
+    # -- audit log (append-only) --
+    async def put_audit(self, tenant: str, event: AuditEvent) -> None: ...
+    # Events in [start, end) after the event id ``after`` (""): oldest first, at most ``limit``.
+    async def list_audit(
+        self, tenant: str, *, start: float, end: float, limit: int, after: str = ""
+    ) -> list[AuditEvent]: ...
+
     # -- blocklist --
     async def add_blocked(self, tenant: str, blocked: BlockedCaller) -> BlockedCaller: ...
     async def remove_blocked(self, tenant: str, pattern: str) -> None: ...  # NotFound
@@ -179,13 +186,6 @@ class Store(Protocol):
     async def get_agent(self, tenant: str, agent_id: str) -> Agent: ...  # NotFound
     async def list_agents(self, tenant: str) -> list[Agent]: ...
     async def update_agent(self, tenant: str, agent_id: str, profile: AgentProfile) -> Agent: ...
-    # -- audit log (append-only) --
-    async def put_audit(self, tenant: str, event: AuditEvent) -> None: ...
-    # Events in [start, end) after the event id ``after`` (""): oldest first, at most ``limit``.
-    async def list_audit(
-        self, tenant: str, *, start: float, end: float, limit: int, after: str = ""
-    ) -> list[AuditEvent]: ...
-
     # FailedPrecondition while the agent holds work or an offer. ``now`` ends the agent's last
     # presence interval (None: the store's clock, for callers that predate the presence log).
     async def delete_agent(self, tenant: str, agent_id: str, *, now: float | None = None) -> None: ...
