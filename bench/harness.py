@@ -39,6 +39,9 @@ from ccp_acd.tls import ChannelSecurity
 SITE = "site-a"
 # How the benchmarks' clients reach the nodes (see the module docstring).
 PLAINTEXT = ChannelSecurity(plaintext=True)
+# The benchmarks measure how much one node can route, so the per-tenant limits that keep a flooding tenant
+# from its neighbours (api/overload.py; one tenant ramps far past the default 200 enqueues/s) are off.
+UNLIMITED = {"CCP_TENANT_ENQUEUE_RATE": "0", "CCP_TENANT_MAX_WAITING": "0"}
 # etcd counters read before and after a window: writes through raft (each one a WAL entry;
 # concurrent ones share an fsync), the fsyncs themselves, and the key-value operations.
 ETCD_COUNTERS = (
@@ -124,7 +127,7 @@ class Cluster:
         for i in range(start, start + count):
             node = spawn_node(
                 self.workdir, self.etcd.endpoint, node_id=f"bench-n{i}", site=SITE, tls=None, lease_ttl_s=lease_ttl_s,
-                env=dict(env or {}),
+                env={**UNLIMITED, **(env or {})},
             )
             self.nodes.append(node)
             spawned.append(node)
