@@ -75,7 +75,12 @@ def node_processes(etcd_server: EtcdProcess, tmp_path: Path) -> Iterator[Callabl
     """Start ACD node processes on the session's etcd; all are stopped after the test."""
     started: list[NodeProcess] = []
 
-    def start(node_id: str, *, site: str = "site-a", lease_ttl_s: int = 3, env: dict[str, str] | None = None) -> NodeProcess:
+    def start(
+        node_id: str, *, site: str = "site-a", lease_ttl_s: int = 3, env: dict[str, str] | None = None, tenants: str = ""
+    ) -> NodeProcess:
+        """``tenants``: route only these (comma-separated); a node routing every tenant the session's earlier
+        tests left in etcd starts and dispatches slower, which timing-sensitive tests must not pay for."""
+        env = {**(env or {}), **({"CCP_TENANTS": tenants} if tenants else {})}
         node = start_node(
             tmp_path, etcd_server.endpoint, node_id=node_id, site=site, tls=None, lease_ttl_s=lease_ttl_s, env=env
         )

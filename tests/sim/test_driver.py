@@ -40,7 +40,7 @@ async def test_every_call_is_answered_once_and_its_timeline_is_consistent(store,
         SimAgent("chatty", site="site-a", capacity={Channel.VOICE: 1, Channel.CHAT: 2})
     ]
     tenant, tokens = await _tenant(store, agents, QueueConfig("q"))
-    node = await asyncio.to_thread(node_processes, f"{tenant}-n1")
+    node = await asyncio.to_thread(node_processes, f"{tenant}-n1", tenants=tenant)
     workload = poisson_workload(
         5, rate_per_s=1 / 15, duration_s=3600, max_calls=30, aht_s=30,
         mix=[Stream("q", "site-a", 3), Stream("q", "site-a", 1, Channel.CHAT)],
@@ -67,7 +67,7 @@ async def test_every_call_is_answered_once_and_its_timeline_is_consistent(store,
 async def test_callers_nobody_answers_abandon_and_are_recorded_as_abandoned(store, node_processes):
     # An agent who never logs in: the queue waits (the default policy), the callers give up.
     tenant, tokens = await _tenant(store, [SimAgent("ghost", site="site-a")], QueueConfig("q"))
-    node = await asyncio.to_thread(node_processes, f"{tenant}-n1")
+    node = await asyncio.to_thread(node_processes, f"{tenant}-n1", tenants=tenant)
     workload = poisson_workload(9, rate_per_s=1, duration_s=60, max_calls=8, aht_s=30, mix={"q": 1}, patience_s=20)
     recording = await run(workload, [], targets=[node.address], tokens=tokens, time_scale=SCALE, drain_timeout_s=10)
     verdict = check(recording)
@@ -85,7 +85,7 @@ async def test_a_pre_drawn_workload_gets_waits_in_model_seconds(store, node_proc
     scale = 20.0
     solo = SimAgent("solo", site="site-a")
     tenant, tokens = await _tenant(store, [solo], QueueConfig("q"))
-    node = await asyncio.to_thread(node_processes, f"{tenant}-n1")
+    node = await asyncio.to_thread(node_processes, f"{tenant}-n1", tenants=tenant)
     workload = [PlannedCall(at_s=at, queue="q", handle_s=30.0, caller=f"+1555000{i}") for i, at in enumerate((1, 6, 11))]
     recording = await run(
         workload, [solo], targets={"site-a": [node.address]}, tokens=tokens, time_scale=scale, drain_timeout_s=10
@@ -102,8 +102,8 @@ async def test_a_pre_drawn_workload_gets_waits_in_model_seconds(store, node_proc
 async def test_a_node_killed_under_load_loses_and_duplicates_nothing(store, node_processes):
     agents = [SimAgent(f"k{i}", site="site-a") for i in range(4)]
     tenant, tokens = await _tenant(store, agents, QueueConfig("q"))
-    first = await asyncio.to_thread(node_processes, f"{tenant}-n1")
-    second = await asyncio.to_thread(node_processes, f"{tenant}-n2")
+    first = await asyncio.to_thread(node_processes, f"{tenant}-n1", tenants=tenant)
+    second = await asyncio.to_thread(node_processes, f"{tenant}-n2", tenants=tenant)
     workload = poisson_workload(11, rate_per_s=1 / 8, duration_s=3600, max_calls=30, aht_s=25, mix={"q": 1})
     scale = 40.0  # about 6 real seconds of arrivals
     playing = asyncio.create_task(
