@@ -6,8 +6,9 @@ What is encrypted: client-to-node gRPC (agent desktops, trunks, CLIs, the simula
 only ever what a caller explicitly asked for (``CCP_PLAINTEXT=true``, ``--plaintext``): ``ChannelSecurity``
 without a CA uses the system's roots, it never falls back to plaintext.
 
-Not for: issuing production certificates. ``generate`` makes a throw-away CA for ``ccp up`` and the tests;
-in Kubernetes certificates come from Secrets (cert-manager or the chart's own CA, docs/security.md).
+Not a certificate authority service: ``generate`` makes a throw-away CA for ``ccp up`` and the tests;
+``issue`` signs one certificate with an existing CA (the operator's per-tenant node certificates, from the
+chart's CA); otherwise certificates come from Secrets (cert-manager or the chart, docs/security.md).
 """
 
 from __future__ import annotations
@@ -173,6 +174,98 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
+def _san(hosts: Sequence[str]) -> x509.SubjectAlternativeName:
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    return x509.SubjectAlternativeName(names)
+
+
+def _authority_key_id(ca: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    try:
+        ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:  # a CA made without one (older tools): derive it from its key
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.public_key())  # type: ignore[arg-type]
+    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+
+
+def _sign_leaf(ca: x509.Certificate, ca_key, *, common_name: str, hosts: Sequence[str], start: datetime.datetime,
+               end: datetime.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A new key and its certificate for ``hosts`` (SAN IP or DNS each), server and client auth, signed by ``ca``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .add_extension(_san(hosts), critical=False)
+        .add_extension(_authority_key_id(ca), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert, key
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A certificate ``issue`` signed, and its key (PEM), with when it expires."""
+
+    cert_pem: bytes
+    key_pem: bytes
+    not_after: datetime.datetime
+
+
+def issue(
+    *,
+    ca_cert_pem: bytes,
+    ca_key_pem: bytes,
+    common_name: str,
+    hosts: Sequence[str],
+    valid_days: int,
+    now: datetime.datetime | None = None,
+) -> Issued:
+    """A certificate for ``hosts`` (server and client auth, a new EC P-256 key) signed by an existing CA.
+
+    For the operator, which issues each tenant's node certificate from the chart's CA (any key type the
+    ``cryptography`` library loads: Helm's genCA makes RSA). ValueError when the PEMs are not a CA certificate
+    and its unencrypted key, or the key is not the certificate's.
+    """
+    try:
+        ca = x509.load_pem_x509_certificate(ca_cert_pem)
+        ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"not a PEM CA certificate and unencrypted key: {e}") from None
+    if ca_key.public_key() != ca.public_key():
+        raise ValueError("the CA key does not belong to the CA certificate")
+    try:
+        is_ca = ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        raise ValueError("the CA certificate is not a CA (no basicConstraints CA:TRUE)")
+    now = now or datetime.datetime.now(datetime.UTC)
+    if ca.not_valid_after_utc <= now:
+        raise ValueError(f"the CA certificate expired at {ca.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}")
+    end = min(now + datetime.timedelta(days=valid_days), ca.not_valid_after_utc)  # never outlive the CA
+    cert, key = _sign_leaf(ca, ca_key, common_name=common_name, hosts=hosts,
+                           start=now - datetime.timedelta(seconds=CLOCK_SKEW_S), end=end)
+    return Issued(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key), end)
+
+
 def generate(
     directory: Path,
     *,
@@ -202,40 +295,9 @@ def generate(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-        )
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
-                ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-            ),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    cert, key = _sign_leaf(ca, ca_key, common_name=common_name, hosts=hosts, start=start, end=end)
     generated = GeneratedCerts(directory / "ca.pem", directory / "node.pem", directory / "node-key.pem")
     _write_private(generated.ca_file, ca.public_bytes(serialization.Encoding.PEM))
     _write_private(generated.cert_file, cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(
-        generated.key_file,
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-    )
+    _write_private(generated.key_file, _key_pem(key))
     return generated
