@@ -1,7 +1,7 @@
 """Processes a benchmark starts and what it reads from them: etcd with fsync, ACD nodes, CPU, RSS, etcd counters.
 
 Plaintext gRPC and etcd, on purpose: the benchmarks measure the routing path, and TLS is not the question
-there (``tls=None`` below asks for it explicitly; the clients use ``PLAINTEXT``).
+there (``tls=None`` and ``etcd_security=PLAINTEXT`` below ask for it explicitly; the clients use ``PLAINTEXT``).
 
 Everything is on 127.0.0.1 and stopped in a ``finally`` (``embedded.processes.stop_all``).
 The etcd here is started exactly as the embedded platform starts it, which does
@@ -126,8 +126,8 @@ class Cluster:
         spawned = []
         for i in range(start, start + count):
             node = spawn_node(
-                self.workdir, self.etcd.endpoint, node_id=f"bench-n{i}", site=SITE, tls=None, lease_ttl_s=lease_ttl_s,
-                env={**UNLIMITED, **(env or {})},
+                self.workdir, self.etcd.endpoint, node_id=f"bench-n{i}", site=SITE, tls=None, etcd_security=PLAINTEXT,
+                lease_ttl_s=lease_ttl_s, env={**UNLIMITED, **(env or {})},
             )
             self.nodes.append(node)
             spawned.append(node)

@@ -16,14 +16,17 @@ import pytest
 from ccp_acd.embedded.processes import EtcdProcess, NodeProcess, start_etcd, start_node
 from ccp_acd.state import keys
 from ccp_acd.state.etcd import EtcdStore
+from ccp_acd.tls import ChannelSecurity
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Nodes started in-process (NodeSettings()) and as subprocesses run plaintext gRPC in tests: a node needs
-    a certificate or CCP_PLAINTEXT=true, and TLS is not the subject of most tests. Tests where it is opt in:
+    """Nodes started in-process (NodeSettings()) and as subprocesses, the operator and the CLIs run plaintext
+    gRPC and etcd in tests: a node needs a certificate or CCP_PLAINTEXT=true, every etcd client an etcd CA or
+    CCP_ETCD_PLAINTEXT=true, and TLS is not the subject of most tests. Tests where it is opt in:
     tests/security/test_tls.py, and the embedded platform (ccp up, chaos drills) always generates certificates.
     """
     os.environ["CCP_PLAINTEXT"] = "true"
+    os.environ["CCP_ETCD_PLAINTEXT"] = "true"
     # Nodes started in-process share the test's event loop, and on a shared 2-core machine that loop can run
     # late by more than the production bound (0.5 s) for reasons that are the test's, not the node's: lag-based
     # shedding would then refuse a test's Enqueue at random. tests/api/test_overload.py sets its own bounds.
@@ -82,7 +85,8 @@ def node_processes(etcd_server: EtcdProcess, tmp_path: Path) -> Iterator[Callabl
         tests left in etcd starts and dispatches slower, which timing-sensitive tests must not pay for."""
         env = {**(env or {}), **({"CCP_TENANTS": tenants} if tenants else {})}
         node = start_node(
-            tmp_path, etcd_server.endpoint, node_id=node_id, site=site, tls=None, lease_ttl_s=lease_ttl_s, env=env
+            tmp_path, etcd_server.endpoint, node_id=node_id, site=site, tls=None,
+            etcd_security=ChannelSecurity(plaintext=True), lease_ttl_s=lease_ttl_s, env=env,
         )
         started.append(node)
         return node

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ccp_acd.tls import ChannelSecurity
+from ccp_acd.tls import ChannelSecurity, etcd_security
 
 ID_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
@@ -99,11 +99,13 @@ class NodeSettings(BaseSettings):
     # certificate from tls_ca_file, and only there does SiteService answer (gRPC Python cannot ask for an
     # optional client certificate on the clients' port). Empty: no peer port. Port 0 picks one (tests).
     peer_listen: str = ""
-    # etcd client TLS: the CA that verifies etcd, and a client certificate for etcd's --client-cert-auth.
-    # All empty: plaintext etcd (etcd's own deployment decides; a TLS etcd refuses plaintext clients).
+    # etcd client TLS: the CA that verifies etcd (required for TLS), and a client certificate for etcd's
+    # --client-cert-auth. No default: without a CA the node needs etcd_plaintext=true (tls.etcd_security).
     etcd_ca_file: str = ""
     etcd_cert_file: str = ""
     etcd_key_file: str = ""
+    # true: plaintext etcd, for local development only; never the default, never together with the files above.
+    etcd_plaintext: bool = False
 
     @model_validator(mode="after")
     def _transport_chosen(self) -> NodeSettings:
@@ -119,15 +121,13 @@ class NodeSettings(BaseSettings):
             raise ValueError("TLS needs both CCP_TLS_CERT_FILE and CCP_TLS_KEY_FILE")
         if has_cert and self.peer_listen and not self.tls_ca_file:
             raise ValueError("CCP_PEER_LISTEN with TLS needs CCP_TLS_CA_FILE, the CA that signs peer certificates")
-        self.etcd_security()  # a client certificate without its key fails here, at start-up
+        self.etcd_security()  # neither CCP_ETCD_CA_FILE nor CCP_ETCD_PLAINTEXT=true (or both) fails here, at start-up
         return self
 
-    def etcd_security(self) -> ChannelSecurity | None:
-        """How the node reaches etcd: TLS if any CCP_ETCD_*_FILE is set, else plaintext (None)."""
-        files = (self.etcd_ca_file, self.etcd_cert_file, self.etcd_key_file)
-        if not any(files):
-            return None
-        return ChannelSecurity(ca_file=self.etcd_ca_file, cert_file=self.etcd_cert_file, key_file=self.etcd_key_file)
+    def etcd_security(self) -> ChannelSecurity:
+        """How the node reaches etcd: TLS with CCP_ETCD_CA_FILE, or the plaintext CCP_ETCD_PLAINTEXT=true asks for."""
+        return etcd_security(ca_file=self.etcd_ca_file, cert_file=self.etcd_cert_file, key_file=self.etcd_key_file,
+                             plaintext=self.etcd_plaintext)
 
     def peer_security(self) -> ChannelSecurity:
         """How this node reaches other nodes: their CA, and its own certificate as the client certificate."""

@@ -3,8 +3,9 @@ certificates of the embedded platform.
 
 What is encrypted: client-to-node gRPC (agent desktops, trunks, CLIs, the simulator), node-to-node gRPC
 (SiteService, with a client certificate from the cluster CA) and every etcd client connection. Plaintext is
-only ever what a caller explicitly asked for (``CCP_PLAINTEXT=true``, ``--plaintext``): ``ChannelSecurity``
-without a CA uses the system's roots, it never falls back to plaintext.
+only ever what a caller explicitly asked for (``CCP_PLAINTEXT=true``, ``--plaintext``; for etcd
+``CCP_ETCD_PLAINTEXT=true``, ``--etcd-plaintext``): ``ChannelSecurity`` without a CA uses the system's roots, it
+never falls back to plaintext.
 
 Not a certificate authority service: ``generate`` makes a throw-away CA for ``ccp up`` and the tests;
 ``issue`` signs one certificate with an existing CA (the operator's per-tenant node certificates, from the
@@ -78,14 +79,15 @@ class ChannelSecurity:
         )
 
     @classmethod
-    def etcd_from_env(cls, environ: Mapping[str, str] = os.environ) -> ChannelSecurity | None:
-        """etcd's client security from CCP_ETCD_CA_FILE / _CERT_FILE / _KEY_FILE; None (plaintext) if none is set.
-
-        etcd is not covered by CCP_PLAINTEXT: whether it speaks TLS is the etcd deployment's decision, and an
-        etcd without TLS refuses a TLS client anyway (a clear failure, not a silent downgrade).
+    def etcd_from_env(cls, environ: Mapping[str, str] = os.environ, *, plaintext: bool | None = None) -> ChannelSecurity:
+        """etcd's client security from CCP_ETCD_CA_FILE / _CERT_FILE / _KEY_FILE or CCP_ETCD_PLAINTEXT=true, by
+        ``etcd_security``'s rule (neither, or both, is a ValueError). ``plaintext`` (a CLI's --etcd-plaintext)
+        wins over the environment when given.
         """
         files = {name: environ.get(f"CCP_ETCD_{name.upper()}", "") for name in ("ca_file", "cert_file", "key_file")}
-        return cls(**files) if any(files.values()) else None
+        if plaintext is None:
+            plaintext = environ.get("CCP_ETCD_PLAINTEXT", "").lower() in TRUE
+        return etcd_security(**files, plaintext=plaintext)
 
     def credentials(self) -> grpc.ChannelCredentials:
         cert = _read(self.cert_file) if self.cert_file else None
@@ -96,6 +98,24 @@ class ChannelSecurity:
 
     def options(self) -> list[tuple[str, object]]:
         return [("grpc.ssl_target_name_override", self.server_name)] if self.server_name and not self.plaintext else []
+
+
+def etcd_security(*, ca_file: str, cert_file: str, key_file: str, plaintext: bool) -> ChannelSecurity:
+    """How a process reaches etcd, by the rule every etcd client here follows (nodes, operator, CLIs): TLS with
+    CCP_ETCD_CA_FILE (and a client certificate for etcd's --client-cert-auth), or CCP_ETCD_PLAINTEXT=true asked
+    for explicitly; neither is refused, and so are both. The messages name the variables, as settings errors.
+    """
+    if plaintext and (ca_file or cert_file or key_file):
+        raise ValueError("CCP_ETCD_PLAINTEXT=true together with CCP_ETCD_CA_FILE/CCP_ETCD_CERT_FILE/CCP_ETCD_KEY_FILE: "
+                         "choose one")
+    if plaintext:
+        return ChannelSecurity(plaintext=True)
+    if not ca_file:
+        raise ValueError("no etcd TLS: set CCP_ETCD_CA_FILE (and CCP_ETCD_CERT_FILE, CCP_ETCD_KEY_FILE for a client "
+                         "certificate), or CCP_ETCD_PLAINTEXT=true for plaintext etcd (local development only)")
+    if bool(cert_file) != bool(key_file):
+        raise ValueError("an etcd client certificate needs both CCP_ETCD_CERT_FILE and CCP_ETCD_KEY_FILE")
+    return ChannelSecurity(ca_file=ca_file, cert_file=cert_file, key_file=key_file)
 
 
 def open_channel(
@@ -158,6 +178,7 @@ class GeneratedCerts:
             "CCP_ETCD_CA_FILE": str(self.ca_file),
             "CCP_ETCD_CERT_FILE": str(self.cert_file),
             "CCP_ETCD_KEY_FILE": str(self.key_file),
+            "CCP_ETCD_PLAINTEXT": "false",
         }
 
 

@@ -1,7 +1,9 @@
 """TLS on real parts: a node serving gRPC over TLS (clients' port and the mTLS peer port), etcd with
---client-cert-auth, and the start-up refusal of a node that has neither a certificate nor plaintext.
+--client-cert-auth, and the start-up refusal of a node that has neither a certificate nor plaintext, and of
+one that has neither an etcd CA nor plaintext etcd.
 
-The test session runs plaintext (tests/conftest.py); every node here asks for TLS explicitly (plaintext=False).
+The test session runs plaintext gRPC and etcd (tests/conftest.py); every node here asks for TLS explicitly
+(plaintext=False, etcd_plaintext=False).
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ async def tls_node(tls_etcd: EtcdProcess, certs: GeneratedCerts) -> AsyncIterato
         etcd_ca_file=str(certs.ca_file),
         etcd_cert_file=str(certs.cert_file),
         etcd_key_file=str(certs.key_file),
+        etcd_plaintext=False,
     )
     node = await start_node(settings)
     yield node
@@ -199,14 +202,68 @@ def test_settings_refuse_plaintext_together_with_a_certificate(certs: GeneratedC
         NodeSettings(plaintext=True, tls_cert_file=str(certs.cert_file), tls_key_file=str(certs.key_file))
 
 
-def test_node_process_without_certificate_or_plaintext_refuses_to_start(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CCP_")}
-    env["CCP_GRPC_LISTEN"] = "127.0.0.1:0"
-    done = subprocess.run(
-        [sys.executable, "-m", "ccp_acd.server"], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+NO_ETCD_CHOICE = "no etcd TLS: set CCP_ETCD_CA_FILE"
+
+
+def test_settings_without_etcd_ca_or_etcd_plaintext_name_both_options(certs: GeneratedCerts):
+    with pytest.raises(ValidationError) as refused:
+        NodeSettings(plaintext=True, etcd_plaintext=False)
+    message = str(refused.value)
+    assert NO_ETCD_CHOICE in message and "CCP_ETCD_PLAINTEXT=true" in message
+    # A client certificate alone is no choice either: TLS to etcd needs the CA that verifies it.
+    with pytest.raises(ValidationError, match=NO_ETCD_CHOICE):
+        NodeSettings(plaintext=True, etcd_plaintext=False, etcd_cert_file=str(certs.cert_file),
+                     etcd_key_file=str(certs.key_file))
+
+
+def test_settings_refuse_etcd_plaintext_together_with_an_etcd_ca(certs: GeneratedCerts):
+    with pytest.raises(ValidationError, match="CCP_ETCD_PLAINTEXT=true together with .*: choose one"):
+        NodeSettings(plaintext=True, etcd_plaintext=True, etcd_ca_file=str(certs.ca_file))
+
+
+def test_settings_refuse_an_etcd_client_certificate_without_its_key(certs: GeneratedCerts):
+    with pytest.raises(ValidationError, match="needs both CCP_ETCD_CERT_FILE and CCP_ETCD_KEY_FILE"):
+        NodeSettings(
+            plaintext=True, etcd_plaintext=False, etcd_ca_file=str(certs.ca_file), etcd_cert_file=str(certs.cert_file)
+        )
+
+
+def test_settings_with_an_etcd_ca_or_etcd_plaintext_say_how_the_node_reaches_etcd(certs: GeneratedCerts):
+    tls = NodeSettings(plaintext=True, etcd_plaintext=False, etcd_ca_file=str(certs.ca_file),
+                       etcd_cert_file=str(certs.cert_file), etcd_key_file=str(certs.key_file))
+    assert tls.etcd_security() == certs.client(with_cert=True)
+    assert NodeSettings(plaintext=True, etcd_plaintext=True).etcd_security() == ChannelSecurity(plaintext=True)
+
+
+def _node_process(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m ccp_acd.server`` with none of the caller's CCP_* variables, only ``env``; it must exit."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CCP_")}
+    clean.update(CCP_GRPC_LISTEN="127.0.0.1:0", **env)
+    return subprocess.run(
+        [sys.executable, "-m", "ccp_acd.server"], env=clean, capture_output=True, text=True, timeout=60, cwd=tmp_path
     )
+
+
+def test_node_process_without_certificate_or_plaintext_refuses_to_start(tmp_path: Path):
+    done = _node_process(tmp_path, CCP_ETCD_PLAINTEXT="true")
     assert done.returncode != 0
     assert "no TLS certificate: set CCP_TLS_CERT_FILE and CCP_TLS_KEY_FILE, or CCP_PLAINTEXT=true" in done.stderr
+
+
+@pytest.mark.parametrize("etcd_env", [{}, {"CCP_ETCD_PLAINTEXT": "false"}])
+def test_node_process_without_etcd_ca_or_etcd_plaintext_refuses_to_start(tmp_path: Path, etcd_env: dict[str, str]):
+    done = _node_process(tmp_path, CCP_PLAINTEXT="true", **etcd_env)
+    assert done.returncode != 0
+    assert (
+        "no etcd TLS: set CCP_ETCD_CA_FILE (and CCP_ETCD_CERT_FILE, CCP_ETCD_KEY_FILE for a client certificate), "
+        "or CCP_ETCD_PLAINTEXT=true" in done.stderr
+    )
+
+
+def test_node_process_with_etcd_plaintext_and_an_etcd_ca_refuses_to_start(tmp_path: Path, certs: GeneratedCerts):
+    done = _node_process(tmp_path, CCP_PLAINTEXT="true", CCP_ETCD_PLAINTEXT="true", CCP_ETCD_CA_FILE=str(certs.ca_file))
+    assert done.returncode != 0
+    assert "CCP_ETCD_PLAINTEXT=true together with CCP_ETCD_CA_FILE" in done.stderr and "choose one" in done.stderr
 
 
 # -- etcd client TLS ---------------------------------------------------------------------------------------------

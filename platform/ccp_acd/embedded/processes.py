@@ -96,9 +96,10 @@ class EtcdProcess(Child):
         return f"{self.host}:{self.port}"
 
     @property
-    def security(self) -> ChannelSecurity | None:
-        """How a client reaches this etcd: ``EtcdStore.connect(..., security=etcd.security)``."""
-        return None if self.tls is None else self.tls.client()
+    def security(self) -> ChannelSecurity:
+        """How a client reaches this etcd: ``EtcdStore.connect(..., security=etcd.security)``; plaintext (explicit)
+        when it was started without TLS."""
+        return ChannelSecurity(plaintext=True) if self.tls is None else self.tls.client()
 
 
 # Raft timing for every etcd started here. etcd raises any lease TTL below
@@ -201,7 +202,7 @@ def start_etcd(
 def wait_leader(etcd: EtcdProcess, *, timeout_s: float) -> None:
     """Wait until a linearizable read through ``etcd`` succeeds: the cluster has a leader and a quorum."""
     deadline = time.monotonic() + timeout_s
-    with open_sync_channel(etcd.endpoint, etcd.security or ChannelSecurity(plaintext=True)) as channel:
+    with open_sync_channel(etcd.endpoint, etcd.security) as channel:
         kv = rpc.KVStub(channel)
         while True:
             if not etcd.alive():
@@ -255,16 +256,16 @@ class NodeProcess(Child):
     security: ChannelSecurity = field(default_factory=lambda: ChannelSecurity(plaintext=True))
 
 
-def _transport_env(tls: GeneratedCerts | None, etcd_security: ChannelSecurity | None) -> dict[str, str]:
+def _transport_env(tls: GeneratedCerts | None, etcd_security: ChannelSecurity) -> dict[str, str]:
     """The node's CCP_* transport variables: always explicit, so a variable inherited from the caller's
-    environment (a test session's CCP_PLAINTEXT) cannot contradict them."""
+    environment (a test session's CCP_PLAINTEXT, CCP_ETCD_PLAINTEXT) cannot contradict them."""
     env = tls.node_env() if tls else {"CCP_PLAINTEXT": "true", "CCP_TLS_CERT_FILE": "", "CCP_TLS_KEY_FILE": ""}
-    etcd = etcd_security or ChannelSecurity()
     return {
         **env,
-        "CCP_ETCD_CA_FILE": etcd.ca_file,
-        "CCP_ETCD_CERT_FILE": etcd.cert_file,
-        "CCP_ETCD_KEY_FILE": etcd.key_file,
+        "CCP_ETCD_CA_FILE": etcd_security.ca_file,
+        "CCP_ETCD_CERT_FILE": etcd_security.cert_file,
+        "CCP_ETCD_KEY_FILE": etcd_security.key_file,
+        "CCP_ETCD_PLAINTEXT": "true" if etcd_security.plaintext else "false",
     }
 
 
@@ -275,14 +276,15 @@ def spawn_node(
     node_id: str,
     site: str,
     tls: GeneratedCerts | None,
-    etcd_security: ChannelSecurity | None = None,
+    etcd_security: ChannelSecurity,
     lease_ttl_s: int = 3,
     env: dict[str, str] | None = None,
 ) -> NodeProcess:
     """Start ``python -m ccp_acd.server`` with CCP_* settings; does not wait (see ``wait_serving``).
 
     ``tls``: the certificates it serves gRPC with; None is an explicit request for plaintext.
-    ``etcd_security``: how it reaches etcd (``EtcdProcess.security``); None: plaintext.
+    ``etcd_security``: how it reaches etcd (``EtcdProcess.security``); no default: plaintext etcd is asked for
+    explicitly (``ChannelSecurity(plaintext=True)``), as the node itself requires (CCP_ETCD_PLAINTEXT).
     """
     address = f"127.0.0.1:{free_port()}"
     settings = {
@@ -311,7 +313,7 @@ def start_node(
     node_id: str,
     site: str,
     tls: GeneratedCerts | None,
-    etcd_security: ChannelSecurity | None = None,
+    etcd_security: ChannelSecurity,
     lease_ttl_s: int = 3,
     timeout_s: float = 30.0,
     env: dict[str, str] | None = None,
