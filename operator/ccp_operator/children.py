@@ -14,7 +14,8 @@ certificate from the Secrets the operator is configured with (the chart names
 its own), exactly as the chart's shared ACD pool does. Secrets cannot be
 mounted across namespaces: Secrets of those names must exist in the Tenant's
 namespace (docs/security.md, "TLS in Kubernetes"). With neither a TLS Secret
-nor explicit plaintext the nodes get no TLS setting and refuse to start.
+nor explicit plaintext the nodes get no TLS setting and refuse to start; the
+same for etcd, whose plaintext the nodes get only from a plaintext operator.
 """
 
 from __future__ import annotations
@@ -68,10 +69,16 @@ class AcdTemplate:
     plaintext: bool = False
     # kubernetes.io/tls Secret with the etcd client certificate and etcd's CA; "" when etcd speaks plaintext.
     etcd_tls_secret: str = ""
+    # Nodes reach etcd in plaintext (CCP_ETCD_PLAINTEXT=true): what the operator itself was told, never inferred
+    # from a missing Secret; never together with etcd_tls_secret.
+    etcd_plaintext: bool = False
 
     def __post_init__(self) -> None:
         if self.tls_secret and self.plaintext:
             raise ValueError("ACD nodes: a TLS Secret and plaintext were both configured; choose one")
+        if self.etcd_tls_secret and self.etcd_plaintext:
+            raise ValueError("ACD nodes: an etcd client TLS Secret (CCP_ACD_ETCD_TLS_SECRET) and plaintext etcd "
+                             "(CCP_ETCD_PLAINTEXT=true) were both configured; choose one")
 
 
 def credentials_secret_name(tenant: str) -> str:
@@ -105,6 +112,8 @@ def _tls_env(template: AcdTemplate) -> list[dict[str, str]]:
     if template.etcd_tls_secret:
         env += [{"name": f"CCP_ETCD_{kind}_FILE", "value": f"{ETCD_TLS_DIR}/{file}"}
                 for kind, file in (("CA", "ca.crt"), ("CERT", "tls.crt"), ("KEY", "tls.key"))]
+    elif template.etcd_plaintext:
+        env.append({"name": "CCP_ETCD_PLAINTEXT", "value": "true"})
     return env
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from ccp_acd.tls import ChannelSecurity
+from ccp_acd.tls import ChannelSecurity, etcd_security
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ccp_operator.children import TELEMETRY_ENV, AcdTemplate
@@ -15,24 +16,31 @@ class OperatorSettings(BaseSettings):
 
     # host:port of the etcd the ACD nodes share; the operator writes routing config there.
     etcd_endpoint: str = "127.0.0.1:2379"
-    # The operator's etcd client TLS, as on the nodes: the CA that verifies etcd, and a client certificate for
-    # etcd's --client-cert-auth. All empty: plaintext etcd.
+    # The operator's etcd client TLS, as on the nodes: the CA that verifies etcd (required for TLS), and a client
+    # certificate for etcd's --client-cert-auth; or etcd_plaintext=true (development only). Neither, or both: the
+    # operator refuses to start (ccp_acd.tls.etcd_security, the nodes' rule).
     etcd_ca_file: str = ""
     etcd_cert_file: str = ""
     etcd_key_file: str = ""
+    etcd_plaintext: bool = False
 
-    def etcd_security(self) -> ChannelSecurity | None:
-        files = (self.etcd_ca_file, self.etcd_cert_file, self.etcd_key_file)
-        if not any(files):
-            return None
-        return ChannelSecurity(ca_file=self.etcd_ca_file, cert_file=self.etcd_cert_file, key_file=self.etcd_key_file)
+    @model_validator(mode="after")
+    def _etcd_transport_chosen(self) -> OperatorSettings:
+        self.etcd_security()
+        return self
+
+    def etcd_security(self) -> ChannelSecurity:
+        return etcd_security(ca_file=self.etcd_ca_file, cert_file=self.etcd_cert_file, key_file=self.etcd_key_file,
+                             plaintext=self.etcd_plaintext)
+
     # Image of the ACD nodes the operator creates for each tenant.
     acd_image: str = AcdTemplate.image
     # etcd as the ACD pods reach it (a Service name in the cluster); defaults to etcd_endpoint.
     acd_etcd_endpoint: str = ""
     # Secrets the ACD pods mount, in the Tenant's namespace (the chart sets the names of its own): the nodes'
     # kubernetes.io/tls certificate, or acd_plaintext=true (development only); the etcd client certificate
-    # ("" when etcd speaks plaintext). Neither a TLS Secret nor plaintext: the nodes refuse to start.
+    # ("" when etcd speaks plaintext). Neither a TLS Secret nor plaintext: the nodes refuse to start. Without an
+    # etcd client Secret the nodes reach etcd in plaintext only if the operator itself does (etcd_plaintext).
     acd_tls_secret: str = ""
     acd_plaintext: bool = False
     acd_etcd_tls_secret: str = ""
@@ -45,4 +53,5 @@ class OperatorSettings(BaseSettings):
             tls_secret=self.acd_tls_secret,
             plaintext=self.acd_plaintext,
             etcd_tls_secret=self.acd_etcd_tls_secret,
+            etcd_plaintext=self.etcd_plaintext,
         )

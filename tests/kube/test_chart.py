@@ -41,9 +41,14 @@ def test_the_chart_renders_everything_a_deployment_needs():
                                         "tls": {"existingClientSecret": "etcd-client"}}})
     assert not [d for d in external if "etcd" in d["metadata"]["name"] and d["kind"] != "Deployment"]
     operator = next(d for d in external if d["kind"] == "Deployment")
-    env = {e["name"]: e["value"] for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["CCP_ETCD_ENDPOINT"] == "etcd.example:2379"
+    assert env["CCP_ETCD_CA_FILE"] == "/etc/ccp/etcd-tls/ca.crt" and "CCP_ETCD_PLAINTEXT" not in env
     assert operator["spec"]["template"]["spec"]["volumes"] == [{"name": "etcd-tls", "secret": {"secretName": "etcd-client"}}]
+    plaintext = _render(values={"etcd": {"enabled": False, "endpoints": "etcd.example:2379", "tls": {"enabled": False}}})
+    for workload in (d for d in plaintext if d["kind"] in ("StatefulSet", "Deployment")):
+        env = {e["name"]: e.get("value") for e in workload["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["CCP_ETCD_PLAINTEXT"] == "true" and "CCP_ETCD_CA_FILE" not in env, workload["metadata"]["name"]
 
 
 def test_nodes_and_operator_get_the_otel_variables_and_nodes_are_scraped():

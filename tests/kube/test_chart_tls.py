@@ -87,7 +87,7 @@ def test_every_acd_etcd_and_operator_container_mounts_its_tls_secret_and_gets_th
         assert (env["CCP_ETCD_CA_FILE"], env["CCP_ETCD_CERT_FILE"], env["CCP_ETCD_KEY_FILE"]) == (
             "/etc/ccp/etcd-tls/ca.crt", "/etc/ccp/etcd-tls/tls.crt", "/etc/ccp/etcd-tls/tls.key")
         assert _volumes(pod)["etcd-tls"] == "ccp-etcd-client-tls"
-        assert "CCP_PLAINTEXT" not in env
+        assert "CCP_PLAINTEXT" not in env and "CCP_ETCD_PLAINTEXT" not in env
         if name == "ccp-operator":
             assert (env["CCP_ACD_TLS_SECRET"], env["CCP_ACD_ETCD_TLS_SECRET"]) == ("ccp-acd-tls", "ccp-etcd-client-tls")
             assert "CCP_ACD_PLAINTEXT" not in env
@@ -185,13 +185,34 @@ def test_without_tls_the_nodes_are_told_plaintext_explicitly_and_probed_with_grp
         assert not [n for n in env if n.startswith(("CCP_TLS_", "CCP_ETCD_CA", "CCP_ETCD_CERT", "CCP_ETCD_KEY"))]
         if name == "ccp-etcd":
             assert "https://" not in container["args"][0] and "--client-cert-auth" not in container["args"][0]
-        elif name == "ccp-operator":
+            continue
+        # Nodes and operator are told plaintext etcd explicitly (without it they refuse to start); the operator's
+        # own choice is what its tenants' nodes get (ccp_operator.children).
+        assert env["CCP_ETCD_PLAINTEXT"] == "true", name
+        if name == "ccp-operator":
             assert env["CCP_ACD_PLAINTEXT"] == "true" and "CCP_ACD_TLS_SECRET" not in env
+            assert "CCP_ACD_ETCD_TLS_SECRET" not in env
         else:
             assert env["CCP_PLAINTEXT"] == "true" and "CCP_PEER_LISTEN" not in env
             assert container["readinessProbe"]["grpc"] == {"port": 50051, "service": AGENT_SERVICE}
     notes = helm.Chart.load(str(CHART)).render({"tls": {"enabled": False}}, name="ccp", namespace=NAMESPACE)
     assert "development only" in next(text for name, text in notes.items() if name.endswith("NOTES.txt"))
+
+
+def test_plaintext_etcd_alone_is_told_explicitly_while_the_nodes_keep_serving_tls():
+    documents = _render(values={"etcd": {"tls": {"enabled": False}}})
+    assert not {"ccp-etcd-ca", "ccp-etcd-server-tls", "ccp-etcd-client-tls"} & set(_secrets(documents))
+    clients = [(name, pod, container) for name, pod, container in _workloads(documents) if name != "ccp-etcd"]
+    assert len(clients) == 3
+    for name, pod, container in clients:
+        env = _env(container)
+        assert env["CCP_ETCD_PLAINTEXT"] == "true", name
+        assert not [n for n in env if n.startswith(("CCP_ETCD_CA", "CCP_ETCD_CERT", "CCP_ETCD_KEY"))], name
+        assert "etcd-tls" not in _volumes(pod)
+        if name == "ccp-operator":
+            assert env["CCP_ACD_TLS_SECRET"] == "ccp-acd-tls" and "CCP_ACD_ETCD_TLS_SECRET" not in env
+        else:
+            assert env["CCP_TLS_CERT_FILE"] == "/etc/ccp/tls/tls.crt" and "CCP_PLAINTEXT" not in env
 
 
 def _write_pems(documents: list[dict], directory: Path) -> dict[str, str]:

@@ -9,6 +9,7 @@ import yaml
 from ccp_acd.state.store import TenantConfig
 from ccp_operator import children
 from ccp_operator.settings import OperatorSettings
+from pydantic import ValidationError
 
 from tests.helpers import ROOT
 
@@ -68,8 +69,16 @@ def _tls_parts(statefulset: dict) -> tuple[list, list, list, dict, dict, list]:
             container["livenessProbe"], peer)
 
 
+def _tls_operator(monkeypatch) -> None:
+    """The operator's own etcd connection over TLS, as the chart's Deployment sets it (files not read here)."""
+    monkeypatch.delenv("CCP_ETCD_PLAINTEXT", raising=False)
+    for kind, file in (("CA", "ca.crt"), ("CERT", "tls.crt"), ("KEY", "tls.key")):
+        monkeypatch.setenv(f"CCP_ETCD_{kind}_FILE", f"/etc/ccp/etcd-tls/{file}")
+
+
 def test_tenant_nodes_mount_the_configured_tls_secrets_exactly_as_the_charts_own_nodes(monkeypatch):
     # The chart's operator Deployment sets these (tests/kube/test_chart_tls.py checks it does).
+    _tls_operator(monkeypatch)
     monkeypatch.setenv("CCP_ACD_TLS_SECRET", "ccp-acd-tls")
     monkeypatch.setenv("CCP_ACD_ETCD_TLS_SECRET", "ccp-etcd-client-tls")
     statefulset = children.statefulset(TENANT, "site-a", OperatorSettings().acd_template())
@@ -89,11 +98,13 @@ def test_tenant_nodes_mount_the_configured_tls_secrets_exactly_as_the_charts_own
 
 def test_plaintext_tenant_nodes_are_told_so_explicitly_exactly_as_the_charts_own_nodes(monkeypatch):
     monkeypatch.setenv("CCP_ACD_PLAINTEXT", "true")
+    monkeypatch.setenv("CCP_ETCD_PLAINTEXT", "true")  # the operator's own etcd: its nodes' follows it
     for name in ("CCP_ACD_TLS_SECRET", "CCP_ACD_ETCD_TLS_SECRET"):
         monkeypatch.delenv(name, raising=False)
     statefulset = children.statefulset(TENANT, "site-a", OperatorSettings().acd_template())
     tls_env, mounts, volumes, readiness, _, peer = _tls_parts(statefulset)
-    assert tls_env == [{"name": "CCP_PLAINTEXT", "value": "true"}] and mounts == volumes == peer == []
+    assert tls_env == [{"name": "CCP_PLAINTEXT", "value": "true"}, {"name": "CCP_ETCD_PLAINTEXT", "value": "true"}]
+    assert mounts == volumes == peer == []
     assert readiness["grpc"] == {"port": children.GRPC_PORT, "service": "ccpapi.v1.AgentService"}
     plaintext = {"tls": {"enabled": False}, "etcd": {"tls": {"enabled": False}}}
     assert _tls_parts(statefulset) == _tls_parts(_chart_acd(plaintext))
@@ -102,6 +113,41 @@ def test_plaintext_tenant_nodes_are_told_so_explicitly_exactly_as_the_charts_own
 def test_unconfigured_tenant_nodes_get_no_tls_setting_at_all_so_they_refuse_to_start():
     tls_env, mounts, volumes, _, _, _ = _tls_parts(children.statefulset(TENANT, "site-a", children.AcdTemplate()))
     assert tls_env == [] and mounts == volumes == []
+
+
+def test_nodes_of_a_tls_operator_without_an_etcd_secret_get_no_etcd_setting_so_they_refuse_to_start(monkeypatch):
+    _tls_operator(monkeypatch)
+    monkeypatch.setenv("CCP_ACD_TLS_SECRET", "ccp-acd-tls")
+    monkeypatch.delenv("CCP_ACD_ETCD_TLS_SECRET", raising=False)
+    tls_env, *_ = _tls_parts(children.statefulset(TENANT, "site-a", OperatorSettings().acd_template()))
+    assert not [e for e in tls_env if e["name"].startswith("CCP_ETCD_")]
+
+
+@pytest.mark.parametrize("etcd_env", [{}, {"CCP_ETCD_PLAINTEXT": "false"}, {"CCP_ETCD_CERT_FILE": "/etc/c.crt",
+                                                                                 "CCP_ETCD_KEY_FILE": "/etc/c.key"}])
+def test_an_operator_without_an_etcd_ca_or_etcd_plaintext_refuses_to_start_naming_both(monkeypatch, etcd_env):
+    for name in ("CCP_ETCD_PLAINTEXT", "CCP_ETCD_CA_FILE", "CCP_ETCD_CERT_FILE", "CCP_ETCD_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in etcd_env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as refused:
+        OperatorSettings()
+    message = str(refused.value)
+    assert "no etcd TLS: set CCP_ETCD_CA_FILE" in message and "or CCP_ETCD_PLAINTEXT=true" in message
+
+
+def test_an_operator_with_etcd_plaintext_and_an_etcd_ca_is_refused(monkeypatch):
+    _tls_operator(monkeypatch)
+    monkeypatch.setenv("CCP_ETCD_PLAINTEXT", "true")
+    with pytest.raises(ValidationError, match="CCP_ETCD_PLAINTEXT=true together with .*: choose one"):
+        OperatorSettings()
+
+
+def test_a_plaintext_etcd_operator_told_to_mount_an_etcd_secret_on_its_nodes_is_refused(monkeypatch):
+    monkeypatch.setenv("CCP_ETCD_PLAINTEXT", "true")
+    monkeypatch.setenv("CCP_ACD_ETCD_TLS_SECRET", "ccp-etcd-client-tls")
+    with pytest.raises(ValueError, match="etcd client TLS Secret .* and plaintext etcd .* choose one"):
+        OperatorSettings().acd_template()
 
 
 def test_a_tls_secret_together_with_plaintext_is_refused(monkeypatch):

@@ -89,7 +89,7 @@ Services), localhost (the readiness probe) and tls.extraDnsNames. A YAML list. *
 
 {{/* The ACD containers' TLS variables (names fixed by ccp_acd.settings): the node's certificate and the
 node-to-node port (mTLS: the handshake demands a certificate from the CA), or explicit plaintext; the etcd
-client certificate when etcd speaks TLS. */}}
+client certificate when etcd speaks TLS, else explicit plaintext etcd. */}}
 {{- define "ccp.acdTlsEnv" -}}
 {{- if .Values.tls.enabled }}
 - {name: CCP_TLS_CERT_FILE, value: /etc/ccp/tls/tls.crt}
@@ -102,11 +102,15 @@ client certificate when etcd speaks TLS. */}}
 {{- include "ccp.etcdTlsEnv" . }}
 {{- end }}
 
+{{/* etcd client transport of nodes and operator: the client certificate, or explicit plaintext (both refuse to
+start with neither; ccp_acd.tls.etcd_security). The operator passes its own choice on to its tenants' nodes. */}}
 {{- define "ccp.etcdTlsEnv" -}}
 {{- if .Values.etcd.tls.enabled }}
 - {name: CCP_ETCD_CA_FILE, value: /etc/ccp/etcd-tls/ca.crt}
 - {name: CCP_ETCD_CERT_FILE, value: /etc/ccp/etcd-tls/tls.crt}
 - {name: CCP_ETCD_KEY_FILE, value: /etc/ccp/etcd-tls/tls.key}
+{{- else }}
+- {name: CCP_ETCD_PLAINTEXT, value: "true"}
 {{- end }}
 {{- end }}
 
