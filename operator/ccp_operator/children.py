@@ -12,7 +12,8 @@ Tenant), so deleting the Tenant deletes them.
 TLS: the StatefulSets mount the node certificate and the etcd client
 certificate from the Secrets the operator is configured with (the chart names
 its own), exactly as the chart's shared ACD pool does. Secrets cannot be
-mounted across namespaces: Secrets of those names must exist in the Tenant's
+mounted across namespaces: outside the operator's namespace the template
+names the Secrets ``ccp_operator.tls_secrets`` wrote into the Tenant's
 namespace (docs/security.md, "TLS in Kubernetes"). With neither a TLS Secret
 nor explicit plaintext the nodes get no TLS setting and refuse to start; the
 same for etcd, whose plaintext the nodes get only from a plaintext operator.
@@ -35,6 +36,7 @@ WALLBOARD_PORT = 8090
 TELEMETRY_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG")
 TENANT_LABEL = "ccp.dev/tenant"
 SITE_LABEL = "ccp.dev/site"
+TLS_REVISION_ANNOTATION = "ccp.dev/tls-revision"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 TLS_DIR = "/etc/ccp/tls"
 ETCD_TLS_DIR = "/etc/ccp/etcd-tls"
@@ -69,6 +71,9 @@ class AcdTemplate:
     plaintext: bool = False
     # kubernetes.io/tls Secret with the etcd client certificate and etcd's CA; "" when etcd speaks plaintext.
     etcd_tls_secret: str = ""
+    # A digest of the certificates in those Secrets when the operator wrote them (ccp_operator.tls_secrets), as a
+    # pod-template annotation: a re-issued certificate rolls the StatefulSet (nodes read certificates at start).
+    tls_revision: str = ""
     # Nodes reach etcd in plaintext (CCP_ETCD_PLAINTEXT=true): what the operator itself was told, never inferred
     # from a missing Secret; never together with etcd_tls_secret.
     etcd_plaintext: bool = False
@@ -184,7 +189,8 @@ def statefulset(tenant: TenantConfig, site: str, template: AcdTemplate) -> dict[
             "template": {
                 "metadata": {
                     "labels": _labels(tenant.name, site),
-                    "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)},
+                    "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT),
+                                    **({TLS_REVISION_ANNOTATION: template.tls_revision} if template.tls_revision else {})},
                 },
                 "spec": pod,
             },

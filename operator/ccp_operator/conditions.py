@@ -7,6 +7,12 @@
   ``Rotated`` while the replaced ones still work, with the rotation number and until when; ``PreviousExpired``
   after); False with ``NotRotated`` for the first tokens, ``RotationLowered`` when the spec asks for a lower
   rotation (refused, nothing changed).
+- ``CertificatesReady`` (Tenant outside the operator's namespace, with TLS): True once the node certificate the
+  operator issues and the etcd client certificate it copies are in the Tenant's namespace (reason ``Issued``
+  when written by this reconcile, ``UpToDate`` otherwise); False with ``CASecretMissing``, ``CASecretUnreadable``
+  (the operator may not read it), ``CASecretInvalid`` (no usable ca.crt/ca.key, or the CA expired) or
+  ``EtcdClientSecretMissing``, naming the Secret; the tenant's other resources are still reconciled, and the
+  reconcile is retried (``ccp_operator.tls_secrets``).
 
 Pure: ``set_condition`` returns the new list; ``lastTransitionTime`` changes only
 when the status does.
@@ -21,6 +27,7 @@ READY = "Ready"
 RECONCILED = "Reconciled"
 DEGRADED = "Degraded"
 CREDENTIALS_ROTATED = "CredentialsRotated"
+CERTIFICATES_READY = "CertificatesReady"
 
 # Reasons (CamelCase, as Kubernetes expects).
 APPLIED = "Applied"                  # config written to etcd
@@ -33,6 +40,12 @@ NOT_ROTATED = "NotRotated"           # credentials: the first tokens issued (rot
 ROTATED = "Rotated"                  # credentials: new tokens issued; the replaced ones work until their expiry
 PREVIOUS_EXPIRED = "PreviousExpired"  # credentials: the replaced tokens expired (and are deleted from etcd)
 ROTATION_LOWERED = "RotationLowered"  # credentials: the spec's rotation is below the one done (refused)
+ISSUED = "Issued"                    # certificates: written into the tenant's namespace by this reconcile
+UP_TO_DATE = "UpToDate"              # certificates: in place, names and CA current, not yet due for renewal
+CA_SECRET_MISSING = "CASecretMissing"  # certificates: the CA Secret (CCP_ACD_CA_SECRET) does not exist (retried)
+CA_SECRET_UNREADABLE = "CASecretUnreadable"  # certificates: the operator may not read the CA Secret (RBAC; retried)
+CA_SECRET_INVALID = "CASecretInvalid"  # certificates: the CA Secret holds no usable CA certificate and key (retried)
+ETCD_CLIENT_SECRET_MISSING = "EtcdClientSecretMissing"  # certificates: nothing to copy (retried)
 
 
 def now_rfc3339() -> str:

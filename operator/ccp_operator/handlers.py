@@ -31,7 +31,7 @@ from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.store import TenantConfig
 from opentelemetry import trace
 
-from ccp_operator import children, credentials
+from ccp_operator import children, credentials, tls_secrets
 from ccp_operator import conditions as c
 from ccp_operator.kube import Kube, api_client
 from ccp_operator.placement import place
@@ -42,6 +42,10 @@ from ccp_operator.specs.tenants import tenant_credentials
 
 RETRY_DELAY_S = 5
 PEERING_LIFETIME_S = 15
+# How often a Tenant outside the operator's namespace has its TLS Secrets looked at between reconciles (renewal
+# is due 30 days ahead by default: hourly is plenty), and how soon a reconcile that could not write them is retried.
+TLS_CHECK_S = 3600
+TLS_RETRY_S = 30
 # How often a tenant whose rotated-out tokens are yet to expire is looked at (no I/O until they are due);
 # the timer runs only for such tenants (its ``when`` filter).
 CREDENTIALS_EXPIRY_CHECK_S = 5
@@ -61,6 +65,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.store = await EtcdStore.connect(config.etcd_endpoint, security=config.etcd_security())
     memo.kube = Kube(api_client())
     memo.acd = config.acd_template()
+    memo.tls = config.tls_issuer()
     memo.tracer_provider = tracing.tracer_provider_from_env(service_name="ccp-operator", attributes={})
     memo.tracer = memo.tracer_provider.get_tracer("ccp_operator")
 
@@ -138,11 +143,13 @@ async def _require_tenant(store: EtcdStore, tenant: str) -> TenantConfig:
 @kopf.on.update(GROUP, VERSION, "tenants", field="spec")
 async def tenant_changed(body, namespace, patch, status, memo, **_: Any) -> None:
     outcomes: list[credentials.Outcome] = []
+    certificates: list[tls_secrets.Outcome] = []
 
     async def write(store: EtcdStore) -> str:
         config = tenant_config(_resource(body))
         await store.put_tenant_config(config)
-        objects = children.children(config, memo.acd)
+        certificates.append(await _ensure_tls(memo, config, body, namespace))
+        objects = children.children(config, certificates[0].template)
         outcomes.append(await _ensure_credentials(store, memo.kube, config, body, namespace))
         for obj in objects:
             obj["metadata"]["namespace"] = namespace
@@ -154,6 +161,45 @@ async def tenant_changed(body, namespace, patch, status, memo, **_: Any) -> None
 
     await _reconcile(body, patch, status, memo, write)
     _report_credentials(patch, body, outcomes[0], now=time.time())
+    _report_tls(patch, body, certificates[0])
+
+
+async def _ensure_tls(memo: kopf.Memo, config: TenantConfig, body, namespace: str) -> tls_secrets.Outcome:
+    issuer = memo.get("tls") or tls_secrets.Issuer()  # handlers called without the startup (tests): as configured
+    return await tls_secrets.ensure(memo.kube, issuer, memo.acd, tenant=config, namespace=namespace, owner=body,
+                                    now=time.time())
+
+
+def _report_tls(patch: kopf.Patch, body, outcome: tls_secrets.Outcome) -> None:
+    """The CertificatesReady condition; a TemporaryError (after everything else was written) while it is False."""
+    if not outcome.managed:
+        return
+    found = tls_secrets.condition(outcome, generation=body["metadata"].get("generation", 0))
+    patch.status["conditions"] = c.set_condition(patch.status.get("conditions"), found)
+    if outcome.problems:
+        raise kopf.TemporaryError(found["message"], delay=TLS_RETRY_S)
+
+
+@kopf.timer(GROUP, VERSION, "tenants", interval=TLS_CHECK_S, initial_delay=TLS_CHECK_S)
+async def tls_renewal(body, namespace, status, memo, patch, logger, **_: Any) -> None:
+    """Between reconciles: re-issue a node certificate due for renewal, re-copy a changed etcd client certificate,
+    and roll the tenant's StatefulSets onto them. Nothing for tenants in the operator's namespace."""
+    if body["metadata"].get("deletionTimestamp"):
+        return
+    try:
+        config = tenant_config(_resource(body))
+    except SpecError:
+        return  # the change handler reports it
+    outcome = await _ensure_tls(memo, config, body, namespace)
+    if outcome.issued:
+        for obj in children.children(config, outcome.template):
+            if obj["kind"] == "StatefulSet":
+                obj["metadata"]["namespace"] = namespace
+                kopf.adopt(obj, owner=body)
+                await memo.kube.apply(obj)
+        logger.info("TLS Secrets renewed; the ACD StatefulSets roll onto them")
+    patch.status["conditions"] = status.get("conditions")
+    _report_tls(patch, body, outcome)
 
 
 # The roles the operator issues a token for: one key each in the credentials Secret.

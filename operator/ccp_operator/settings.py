@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 
 from ccp_acd.tls import ChannelSecurity, etcd_security
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ccp_operator.children import TELEMETRY_ENV, AcdTemplate
+from ccp_operator.tls_secrets import Issuer
 
 
 class OperatorSettings(BaseSettings):
@@ -44,6 +45,29 @@ class OperatorSettings(BaseSettings):
     acd_tls_secret: str = ""
     acd_plaintext: bool = False
     acd_etcd_tls_secret: str = ""
+    # For Tenants in other namespaces (ccp_operator.tls_secrets): the operator's own namespace (the chart sets it
+    # from the downward API; "" : every Tenant mounts the Secrets above from its own namespace, as they are), the
+    # cluster CA's Secret there (ca.crt, ca.key; the chart's <release>-acd-ca; "" : no node certificate is
+    # issued), the issued certificates' validity and renewal, and the cluster DNS domain they name (as the chart's
+    # tls.validityDays, tls.renewBeforeDays, clusterDomain).
+    operator_namespace: str = ""
+    acd_ca_secret: str = ""
+    acd_tls_validity_days: int = Field(default=365, ge=2)
+    acd_tls_renew_before_days: int = Field(default=30, ge=1)
+    cluster_domain: str = "cluster.local"
+
+    @model_validator(mode="after")
+    def _ca_secret_has_a_namespace(self) -> OperatorSettings:
+        if self.acd_ca_secret and not self.operator_namespace:
+            raise ValueError("CCP_ACD_CA_SECRET needs CCP_OPERATOR_NAMESPACE (the namespace the CA Secret is in)")
+        if self.acd_tls_renew_before_days >= self.acd_tls_validity_days:
+            raise ValueError("CCP_ACD_TLS_RENEW_BEFORE_DAYS must be below CCP_ACD_TLS_VALIDITY_DAYS")
+        return self
+
+    def tls_issuer(self) -> Issuer:
+        return Issuer(namespace=self.operator_namespace, ca_secret=self.acd_ca_secret,
+                      validity_days=self.acd_tls_validity_days, renew_before_days=self.acd_tls_renew_before_days,
+                      cluster_domain=self.cluster_domain)
 
     def acd_template(self) -> AcdTemplate:
         return AcdTemplate(
