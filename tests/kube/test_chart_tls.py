@@ -16,6 +16,8 @@ import grpc.aio
 import helm_python as helm
 import pytest
 import yaml
+from ccp_operator.settings import OperatorSettings
+from ccp_operator.tls_secrets import Issuer
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -213,6 +215,41 @@ def test_plaintext_etcd_alone_is_told_explicitly_while_the_nodes_keep_serving_tl
             assert env["CCP_ACD_TLS_SECRET"] == "ccp-acd-tls" and "CCP_ACD_ETCD_TLS_SECRET" not in env
         else:
             assert env["CCP_TLS_CERT_FILE"] == "/etc/ccp/tls/tls.crt" and "CCP_PLAINTEXT" not in env
+
+
+def _operator_settings(documents: list[dict], monkeypatch) -> OperatorSettings:
+    """The operator's settings as its rendered Deployment sets them (the downward API's namespace filled in)."""
+    container = next(c for name, _, c in _workloads(documents) if name == "ccp-operator")
+    for variable in [v for v in os.environ if v.startswith("CCP_")]:
+        monkeypatch.delenv(variable)
+    for e in container["env"]:
+        if e["name"].startswith("CCP_"):
+            value = e.get("value")
+            if value is None:
+                assert e["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}, e
+                value = NAMESPACE
+            monkeypatch.setenv(e["name"], value)
+    return OperatorSettings()
+
+
+def test_the_operator_gets_the_ca_secret_and_rules_to_issue_tenants_certificates_in_their_namespaces(monkeypatch):
+    documents = _render(values={"tls": {"validityDays": 90, "renewBeforeDays": 10}, "clusterDomain": "corp.example"})
+    issuer = _operator_settings(documents, monkeypatch).tls_issuer()
+    assert issuer == Issuer(namespace=NAMESPACE, ca_secret="ccp-acd-ca", validity_days=90, renew_before_days=10,
+                            cluster_domain="corp.example")
+    assert set(_secrets(documents)["ccp-acd-ca"]["data"]) == {"ca.crt", "ca.key"}
+    # RBAC: a ClusterRole bound to the operator's service account: it reads the CA Secret in its namespace and
+    # creates and updates (server-side apply: patch) Secrets in any Tenant's namespace.
+    role = next(d for d in documents if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "ccp-operator")
+    verbs = {verb for rule in role["rules"] if "" in rule["apiGroups"] and "secrets" in rule["resources"]
+             for verb in rule["verbs"]}
+    assert {"get", "create", "patch"} <= verbs
+    binding = next(d for d in documents if d["kind"] == "ClusterRoleBinding" and d["metadata"]["name"] == "ccp-operator")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "ccp-operator"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "ccp-operator", "namespace": NAMESPACE}]
+    # With the node certificate from elsewhere (cert-manager) there is no CA to issue from: the operator is told none.
+    existing = _operator_settings(_render(values={"tls": {"existingSecret": "acd-from-cert-manager"}}), monkeypatch)
+    assert existing.tls_issuer().ca_secret == "" and existing.operator_namespace == NAMESPACE
 
 
 def _write_pems(documents: list[dict], directory: Path) -> dict[str, str]:
