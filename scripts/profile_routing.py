@@ -178,7 +178,7 @@ async def main(args: argparse.Namespace) -> None:
         store = await EtcdStore.connect(etcd.endpoint)
         settings = NodeSettings(
             site=SITE, node_id="profile", grpc_listen="127.0.0.1:0", etcd_endpoint=etcd.endpoint,
-            lease_ttl_s=60, dispatch_interval_s=0.5, plaintext=True,  # profiles the routing path, not TLS
+            lease_ttl_s=60, dispatch_interval_s=0.5, plaintext=True, etcd_plaintext=True,  # the routing path, not TLS
         )
         node = await start_node(settings)
         try:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from ccp_acd import etcd_cli
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -74,21 +76,22 @@ def up(examples, roster, duration, max_calls, time_scale, rate, seed, nodes_per_
 @click.option("-f", "--filename", "paths", multiple=True, required=True,
               type=click.Path(exists=True, path_type=Path), help="Resource file or folder (repeatable).")
 @click.option("--etcd", "endpoint", default="127.0.0.1:2379", show_default=True, help="etcd host:port.")
-def apply(paths, endpoint) -> None:
+@etcd_cli.plaintext_option
+def apply(paths, endpoint, etcd_plaintext) -> None:
     """Write Tenant/Trunk/Queue resources into etcd, as the operator does."""
     from ccp_operator.apply import apply_desired
     from ccp_operator.specs import SpecError, load_paths
 
     from ccp_acd.state.etcd import EtcdStore
-    from ccp_acd.tls import ChannelSecurity
 
+    security = etcd_cli.security(etcd_plaintext)
     try:
         desired = load_paths(paths)
     except SpecError as e:
         raise click.ClickException(str(e)) from None
 
     async def write() -> list[str]:
-        store = await EtcdStore.connect(endpoint, security=ChannelSecurity.etcd_from_env())
+        store = await EtcdStore.connect(endpoint, security=security)
         try:
             return await apply_desired(store, desired)
         finally:
@@ -147,17 +150,18 @@ def token() -> None:
 @click.option("--expires-in", type=click.IntRange(min=1), default=None,
               help="Seconds until the token is refused (default: never; a Tenant's rotation does not touch it).")
 @click.option("--etcd", "endpoint", default="127.0.0.1:2379", show_default=True)
-def issue(tenant, role, agent_id, expires_in, endpoint) -> None:
+@etcd_cli.plaintext_option
+def issue(tenant, role, agent_id, expires_in, endpoint, etcd_plaintext) -> None:
     """Create a token and print it once."""
     from ccp_acd.api.auth import issue_token
     from ccp_acd.state.etcd import EtcdStore
-    from ccp_acd.tls import ChannelSecurity
 
     if role == "agent" and not agent_id:
         raise click.UsageError("--agent-id is required for role agent")
+    security = etcd_cli.security(etcd_plaintext)
 
     async def create() -> str:
-        store = await EtcdStore.connect(endpoint, security=ChannelSecurity.etcd_from_env())
+        store = await EtcdStore.connect(endpoint, security=security)
         try:
             if await store.get_tenant_config(tenant) is None:
                 raise click.ClickException(f"tenant {tenant!r} does not exist (apply its Tenant resource first)")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from ccp_acd import etcd_cli
+
 
 @click.group()
 def chaos() -> None:
@@ -74,14 +76,15 @@ def site() -> None:
     """Declare a site down (failover) or up (failback), or show every site's state."""
 
 
-def _declare(site_name: str, status: str, reason: str, endpoint: str) -> None:
+def _declare(site_name: str, status: str, reason: str, endpoint: str, etcd_plaintext: bool) -> None:
     from ccp_acd.domain.sites import SiteStatus
     from ccp_acd.state.etcd import EtcdStore
     from ccp_acd.state.sites import declare_site
-    from ccp_acd.tls import ChannelSecurity
+
+    security = etcd_cli.security(etcd_plaintext)
 
     async def go() -> None:
-        store = await EtcdStore.connect(endpoint, security=ChannelSecurity.etcd_from_env())
+        store = await EtcdStore.connect(endpoint, security=security)
         try:
             await declare_site(store, site_name, SiteStatus(status), reason)
         finally:
@@ -95,23 +98,26 @@ def _declare(site_name: str, status: str, reason: str, endpoint: str) -> None:
 @click.argument("site_name", metavar="SITE")
 @click.option("--reason", default="declared down by an SRE", show_default=True)
 @click.option("--etcd", "endpoint", default="127.0.0.1:2379", show_default=True)
-def down(site_name, reason, endpoint) -> None:
+@etcd_cli.plaintext_option
+def down(site_name, reason, endpoint, etcd_plaintext) -> None:
     """Fail SITE over: its nodes are fenced at their next commit; its waiting calls are adopted."""
-    _declare(site_name, "down", reason, endpoint)
+    _declare(site_name, "down", reason, endpoint, etcd_plaintext)
 
 
 @site.command()
 @click.argument("site_name", metavar="SITE")
 @click.option("--reason", default="failed back by an SRE", show_default=True)
 @click.option("--etcd", "endpoint", default="127.0.0.1:2379", show_default=True)
-def up(site_name, reason, endpoint) -> None:
+@etcd_cli.plaintext_option
+def up(site_name, reason, endpoint, etcd_plaintext) -> None:
     """Fail SITE back: its nodes may own queues and route again (calls already moved stay where they are)."""
-    _declare(site_name, "up", reason, endpoint)
+    _declare(site_name, "up", reason, endpoint, etcd_plaintext)
 
 
 @site.command()
 @click.option("--etcd", "endpoint", default="127.0.0.1:2379", show_default=True)
-def status(endpoint) -> None:
+@etcd_cli.plaintext_option
+def status(endpoint, etcd_plaintext) -> None:
     """Every site: state, live nodes, queue owners."""
     from rich.console import Console
     from rich.table import Table
@@ -120,10 +126,11 @@ def status(endpoint) -> None:
     from ccp_acd.state import keys
     from ccp_acd.state.codec import decode
     from ccp_acd.state.etcd import EtcdStore
-    from ccp_acd.tls import ChannelSecurity
+
+    security = etcd_cli.security(etcd_plaintext)
 
     async def read() -> list[tuple[str, bytes, int]]:
-        store = await EtcdStore.connect(endpoint, security=ChannelSecurity.etcd_from_env())
+        store = await EtcdStore.connect(endpoint, security=security)
         try:
             return (await store.read_prefix(keys.sites_prefix()))[0]
         finally:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from ccp_acd import etcd_cli
 from ccp_acd.domain.models import QueueConfig
 from ccp_acd.whatif import load, report
 from ccp_acd.whatif.engine import Options, StaffMember, simulate
@@ -88,13 +89,14 @@ def _staff(agents: int | None, roster: Path | None, queues: dict[str, QueueConfi
     return [StaffMember(id=a.id, skills=dict(a.skills), capacity=dict(a.capacity)) for a in entries]
 
 
-def _records(endpoint: str, tenant: str, start: float, end: float):
+def _records(endpoint: str, tenant: str, start: float, end: float, *, etcd_plaintext: bool):
     from ccp_acd.errors import CcpError
     from ccp_acd.state.etcd import EtcdStore
-    from ccp_acd.tls import ChannelSecurity
+
+    security = etcd_cli.security(etcd_plaintext)
 
     async def read():
-        store = await EtcdStore.connect(endpoint, security=ChannelSecurity.etcd_from_env())
+        store = await EtcdStore.connect(endpoint, security=security)
         try:
             return await store.history_between(tenant, start, end)
         finally:
@@ -134,11 +136,13 @@ def _records(endpoint: str, tenant: str, start: float, end: float):
               help="Simulated hours after which a run stops [default: the load's hours + 24].")
 @click.option("--recorded", is_flag=True, help="Replay the tenant's call records of [--from, --to) instead.")
 @click.option("--etcd", "endpoint", default="127.0.0.1:2379", show_default=True, help="etcd host:port (--recorded).")
+@etcd_cli.plaintext_option
 @click.option("--from", "start", callback=_instant, default=None, help="ISO 8601 (--recorded).")
 @click.option("--to", "end", callback=_instant, default=None, help="ISO 8601 (--recorded).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def what_if(paths, tenant, agents, roster, mix, calls_per_hour, aht, handle_times, patience, hours, warm_up,
-            replications, seed, answer_delay, max_calls, max_hours, recorded, endpoint, start, end, as_json) -> None:
+            replications, seed, answer_delay, max_calls, max_hours, recorded, endpoint, etcd_plaintext, start, end,
+            as_json) -> None:
     """Predict a queue configuration's SL, ASA and abandonment against a simulated or recorded load."""
     tenant, queues = _queues(paths, tenant)
     staff = _staff(agents, roster, queues)
@@ -148,7 +152,7 @@ def what_if(paths, tenant, agents, roster, mix, calls_per_hour, aht, handle_time
         if end <= start:
             raise click.BadParameter("must be after --from", param_hint="--to")
         horizon_s = end - start
-        records = _records(endpoint, tenant, start, end)
+        records = _records(endpoint, tenant, start, end, etcd_plaintext=etcd_plaintext)
         loads = [load.recorded(records, start=start, end=end, queues=queues)]
     else:
         if calls_per_hour is None or aht is None:
