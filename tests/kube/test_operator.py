@@ -11,7 +11,7 @@ import json
 import secrets
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import grpc.aio
 import pytest
@@ -40,8 +40,10 @@ def _condition(kube, kind: str, name: str, type_: str) -> dict | None:
 
 
 @contextlib.contextmanager
-def run_operator(kube) -> Iterator[KopfRunner]:
-    args = ["run", "--standalone", "--namespace", kube.namespace, "-m", "ccp_operator.handlers"]
+def run_operator(kube, namespaces: Sequence[str] = ()) -> Iterator[KopfRunner]:
+    """kopf in this process, watching ``kube``'s namespace and ``namespaces``."""
+    watched = [arg for namespace in (kube.namespace, *namespaces) for arg in ("--namespace", namespace)]
+    args = ["run", "--standalone", *watched, "-m", "ccp_operator.handlers"]
     with KopfRunner(args, timeout=60) as runner:
         yield runner
     # KopfRunner stops kopf's event loop in its thread with aiohttp connections still referenced;
