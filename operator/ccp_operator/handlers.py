@@ -191,6 +191,8 @@ async def tls_renewal(body, namespace, status, memo, patch, logger, **_: Any) ->
     except SpecError:
         return  # the change handler reports it
     outcome = await _ensure_tls(memo, config, body, namespace)
+    if not outcome.managed:
+        return
     if outcome.issued:
         for obj in children.children(config, outcome.template):
             if obj["kind"] == "StatefulSet":
