@@ -1,0 +1,273 @@
+"""pyVoIP 1.6.8 made fit for a trunk and for dialling agents: what its ``SIPClient`` and ``VoIPPhone`` lack.
+
+- Receives with ``recvfrom``, so an INVITE is screened by its source address (403) before pyVoIP sees it, and
+  rejections (403, 404, 488, 603) go back where the request came from; pyVoIP itself answers only with 180 and
+  200 and sends every reply to its one configured server.
+- Never lets a datagram end the receive loop: anything unparsable is answered 400 Bad Request when it is a
+  request with the headers a response needs, else dropped; methods other than INVITE, ACK, BYE, CANCEL and
+  OPTIONS get 405, OPTIONS 200 (carriers' keepalives), a BYE or CANCEL for no call 481.
+- CANCEL of a ringing INVITE: 200 to the CANCEL and 487 to the INVITE (pyVoIP sends neither), and the call is
+  marked cancelled so its session never answers it.
+- Dialling does not block: pyVoIP's ``invite`` reads the socket under its receive lock until a 100/180/401,
+  forever when the far end is silent and wrongly for a 486; here the INVITE is sent and every final response
+  is handled by the receive loop (2xx: media up and ACK; 3xx-6xx: ACK and the leg marked failed).
+- BYEs and ACKs of our own are RFC 3261 ones (``messages``), not pyVoIP's copies of the remote's headers.
+
+Registration is bypassed (``register = lambda: True``): a trunk is peered by address, not registered.
+Threads: pyVoIP's receive thread per phone, a Timer thread per incoming call (its session), two RTP threads
+per call leg. Shared maps are only mutated under ``recvLock`` or by single dict operations (atomic in CPython).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+
+# isort: off
+# pyVoIP.VoIP first: importing pyVoIP.SIP first is a circular import error in pyVoIP 1.6.8.
+import pyVoIP
+from pyVoIP.VoIP import CallState, VoIPCall, VoIPPhone
+from pyVoIP import SIP
+from pyVoIP.RTP import PayloadType
+# isort: on
+
+from ccp_acd.sip import messages
+from ccp_acd.sip.messages import Head, read_head
+from ccp_acd.sip.screening import Rejection
+
+log = logging.getLogger(__name__)
+
+# PCMU only (and RFC 2833 events): pyVoIP 1.6.8's PCMA transmit path encodes with mu-law. The library reads this
+# list when it matches an offer; the adapter is the only pyVoIP user in its process.
+pyVoIP.RTPCompatibleCodecs = [PayloadType.PCMU, PayloadType.EVENT]
+
+HANDLED = {"INVITE", "ACK", "BYE", "CANCEL"}
+NOT_ACCEPTABLE = Rejection(488, "no PCMU in the offer")
+
+Screen = Callable[[Head, tuple[str, int]], Rejection | None]
+
+
+class AdapterSipClient(SIP.SIPClient):
+    """pyVoIP's SIP client with the receive path of the module doc."""
+
+    def __init__(self, *args, screen: Screen | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.screen = screen
+        # Call-IDs rejected before pyVoIP saw them, with the response: retransmitted INVITEs get it again.
+        self.rejected: dict[str, bytes] = {}
+        self.register = lambda: True  # type: ignore[method-assign]  # peered by address (module doc)
+
+    # pyVoIP's recv_loop calls this with the socket non-blocking; BlockingIOError must propagate to it.
+    def recv(self) -> None:
+        raw, source = self.s.recvfrom(65535)
+        try:
+            self._dispatch(raw, source)
+        except Exception as e:  # noqa: BLE001 - one bad datagram or a library error must not end the loop
+            log.warning("SIP datagram from %s:%s not handled: %s", source[0], source[1], type(e).__name__)
+
+    def _reply(self, data: bytes, target: tuple[str, int]) -> None:
+        self.out.sendto(data, target)
+
+    def _dispatch(self, raw: bytes, source: tuple[str, int]) -> None:
+        if raw.strip(b"\r\n\x00") == b"":
+            return  # keepalive
+        head = read_head(raw)
+        if head is None:
+            log.info("unparsable SIP datagram from %s:%s dropped", source[0], source[1])
+            return
+        if not head.is_request:
+            self._response(head, raw)
+            return
+        method = head.method
+        if method not in HANDLED:
+            if head.answerable():
+                self._reply(messages.response(head, 200 if method == "OPTIONS" else 405), source)
+            return
+        if not head.answerable():
+            log.info("%s without the headers a response needs, from %s:%s, dropped", method, source[0], source[1])
+            return
+        phone: AdapterPhone = self.phone  # type: ignore[assignment]
+        call_id = head.call_id
+        if method == "ACK":
+            return
+        if method == "CANCEL":
+            self._cancel(head, source)
+            return
+        if method == "BYE" and call_id not in phone.calls:
+            self._reply(messages.response(head, 481), source)
+            return
+        if method == "INVITE" and call_id not in phone.calls:
+            if call_id in self.rejected:
+                self._reply(self.rejected[call_id], source)
+                return
+            rejection = self.screen(head, source) if self.screen else None
+            if rejection is None and not messages.offers_pcmu(raw):
+                rejection = NOT_ACCEPTABLE
+            if rejection is not None:
+                reply = messages.response(head, rejection.status)
+                self.rejected[call_id] = reply
+                log.info("INVITE from %s rejected: %s %s", source[0], rejection.status, rejection.why)
+                self._reply(reply, source)
+                return
+            phone.sources[call_id] = source
+            phone.arrivals.setdefault(call_id, time.time())
+        try:
+            message = SIP.SIPMessage(raw)
+        except Exception:  # noqa: BLE001 - pyVoIP raises anything (IndexError, ValueError...) on bad input
+            self._reply(messages.response(head, 400), source)
+            return
+        try:
+            self.parse_message(message)
+        except Exception:
+            if method == "INVITE":
+                phone.calls.pop(call_id, None)
+                self._reply(messages.response(head, 400), source)
+            raise
+
+    def _cancel(self, head: Head, source: tuple[str, int]) -> None:
+        phone: AdapterPhone = self.phone  # type: ignore[assignment]
+        call = phone.calls.get(head.call_id)
+        if call is None:
+            self._reply(messages.response(head, 481), source)
+            return
+        self._reply(messages.response(head, 200), source)
+        if call.state == CallState.RINGING:
+            phone.cancelled.add(head.call_id)
+            invite = read_head(call.request.raw)
+            if invite is not None:
+                tag = self.tagLibrary.get(head.call_id, "")
+                self._reply(messages.response(invite, 487, to_tag=tag), phone.sources.get(head.call_id, source))
+            call.state = CallState.ENDED
+            phone.calls.pop(head.call_id, None)
+
+    def _response(self, head: Head, raw: bytes) -> None:
+        phone: AdapterPhone = self.phone  # type: ignore[assignment]
+        call = phone.calls.get(head.call_id)
+        if head.cseq_method != "INVITE" or head.status < 200 or call is None:
+            return  # provisional responses, responses to our BYEs and CANCELs, strays
+        invite = read_head(call.request.raw)
+        if invite is None:
+            return
+        if call.state != CallState.DIALING:
+            if 200 <= head.status < 300:
+                self.out.sendto(messages.ack(invite, head), (self.server, self.port))  # retransmitted 2xx
+            return
+        self.out.sendto(messages.ack(invite, head), (self.server, self.port))
+        if 200 <= head.status < 300:
+            phone.answers[head.call_id] = head
+            call.answered(SIP.SIPMessage(raw))
+        else:
+            phone.failures[head.call_id] = head.status
+            call.state = CallState.ENDED
+            phone.calls.pop(head.call_id, None)
+
+    def invite(self, number, ms, sendtype):
+        """Send the INVITE and return at once (module doc: dialling does not block)."""
+        call_id = f"{secrets.token_hex(16)}@{self.myIP}"
+        sess_id = self.sessID.next()
+        invite = self.gen_invite(number, str(sess_id), ms, sendtype, messages.branch(), call_id)
+        self.out.sendto(invite.encode("utf8"), (self.server, self.port))
+        return SIP.SIPMessage(invite.encode("utf8")), call_id, sess_id
+
+
+class AdapterPhone(VoIPPhone):
+    """A pyVoIP phone bound to ``bind:sip_port`` whose peer is ``server:port`` (the carrier, or an agent's phone)."""
+
+    def __init__(
+        self, *, server: str, port: int, bind: str, sip_port: int, rtp_ports: tuple[int, int],
+        on_call: Callable[[VoIPCall], None] | None = None, screen: Screen | None = None,
+    ):
+        super().__init__(server, port, "ccp", "", myIP=bind, callCallback=on_call, sipPort=sip_port,
+                         rtpPortLow=rtp_ports[0], rtpPortHigh=rtp_ports[1])
+        self.sip = AdapterSipClient(server, port, "ccp", "", phone=self, myIP=bind, myPort=sip_port,
+                                    callCallback=self.callback, fatalCallback=self.fatal, screen=screen)
+        self.cancelled: set[str] = set()
+        self.sources: dict[str, tuple[str, int]] = {}
+        self.answers: dict[str, Head] = {}
+        self.failures: dict[str, int] = {}
+        # When each incoming INVITE arrived (epoch seconds): the caller's arrival, before the 1 s pyVoIP waits.
+        self.arrivals: dict[str, float] = {}
+        self._cseq = threading.Lock()
+        self._next_cseq = 100
+
+    def dial(self, number: str) -> VoIPCall:
+        """An outgoing call to ``number`` at this phone's peer; its state moves to ANSWERED or ENDED (failure in
+        ``failures``) from the receive loop. Registered before the INVITE leaves, so no answer finds no call."""
+        with self.sip.recvLock:
+            return self.call(number)
+
+    def release(self, call: VoIPCall) -> None:
+        """End a leg from this side: CANCEL while dialling, BYE once answered; idempotent."""
+        call_id = call.call_id
+        invite = read_head(call.request.raw)
+        if call.state == CallState.DIALING and invite is not None:
+            self.sip.out.sendto(messages.cancel(invite), (self.server, self.port))
+        elif call.state == CallState.ANSWERED and invite is not None:
+            for client in call.RTPClients:
+                client.stop()
+            with self._cseq:
+                self._next_cseq += 1
+                cseq = self._next_cseq
+            data = messages.bye(invite, answer=self.answers.get(call_id), local=(self.myIP, self.sip.myPort),
+                                local_tag=self.sip.tagLibrary.get(call_id, ""), cseq=cseq)
+            self.sip.out.sendto(data, self.sources.get(call_id, (self.server, self.port)))
+        call.state = CallState.ENDED
+        self.forget(call_id)
+
+    def forget(self, call_id: str) -> None:
+        self.calls.pop(call_id, None)
+        self.cancelled.discard(call_id)
+        self.sources.pop(call_id, None)
+        self.answers.pop(call_id, None)
+        self.arrivals.pop(call_id, None)
+        self.sip.rejected.pop(call_id, None)
+
+
+class AgentPhones:
+    """One phone per distinct agent endpoint (host, port), each on its own SIP port from ``first_port``, started
+    on first use and kept: pyVoIP sends everything of a phone to one peer, so a phone cannot serve two."""
+
+    def __init__(self, *, bind: str, first_port: int, rtp_ports: RtpSlices, limit: int = 200):
+        self._bind = bind
+        self._first_port = first_port
+        self._rtp_ports = rtp_ports
+        self._limit = limit
+        self._phones: dict[tuple[str, int], AdapterPhone] = {}
+        self._lock = threading.Lock()
+
+    def get(self, host: str, port: int) -> AdapterPhone:
+        with self._lock:
+            phone = self._phones.get((host, port))
+            if phone is None:
+                if len(self._phones) >= self._limit:
+                    raise RuntimeError(f"more than {self._limit} agent endpoints")
+                phone = AdapterPhone(server=host, port=port, bind=self._bind,
+                                     sip_port=self._first_port + len(self._phones), rtp_ports=self._rtp_ports.take())
+                phone.start()
+                self._phones[(host, port)] = phone
+            return phone
+
+    def stop(self) -> None:
+        with self._lock:
+            for phone in self._phones.values():
+                phone.stop()
+            self._phones.clear()
+
+
+class RtpSlices:
+    """Disjoint RTP port ranges, one per phone: pyVoIP picks ports per phone, two phones on one range collide."""
+
+    def __init__(self, low: int, high: int, *, size: int = 100):
+        self._next, self._high, self._size = low, high, size
+        self._lock = threading.Lock()
+
+    def take(self) -> tuple[int, int]:
+        with self._lock:
+            if self._next + self._size - 1 > self._high:
+                raise RuntimeError("RTP port range exhausted (CCP_SIP_RTP_PORT_LOW/HIGH)")
+            low = self._next
+            self._next += self._size
+            return low, low + self._size - 1

@@ -1,0 +1,378 @@
+"""One call, run in the thread pyVoIP gives it: turns the legs and the interaction's watch into ``calls`` events,
+runs the actions ``calls.step`` returns, and paces the media in 20 ms ticks.
+
+Threads: this session's own (pyVoIP's Timer thread for the incoming call, alive for the whole call: pyVoIP
+forgets a call whose thread ended), pyVoIP's receive and RTP threads, and the asyncio loop that owns the gRPC
+client; node requests go there with ``run_coroutine_threadsafe``, watch updates come back through a queue.
+Any exception ends the call through ``calls.Failed`` (legs released, the interaction cancelled or hung up) and
+is logged without numbers; other calls go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import queue
+import re
+import threading
+import time
+import wave
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+import grpc
+from ccpapi.v1 import common_pb2, interaction_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
+from pyVoIP.VoIP import CallState, VoIPCall
+
+from ccp_acd.domain.models import QueueConfig
+from ccp_acd.recordings import RecordingStore
+from ccp_acd.sip import calls, media, messages
+from ccp_acd.sip.calls import Action, Phase
+from ccp_acd.sip.calls import CallState as Machine
+from ccp_acd.sip.nodes import NodeClient, NodesUnavailable
+from ccp_acd.sip.phones import AdapterPhone, AgentPhones
+from ccp_acd.sip.settings import SipSettings
+from ccp_acd.state.store import TrunkConfig
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.02
+FRAME = media.FRAME_SAMPLES  # bytes per 20 ms frame in pyVoIP's 8-bit format
+GOODBYE = "file:goodbye"
+# What the caller hears before being released (busy: the queue refused the call; sorry: something failed).
+NOTICES = {
+    "busy": ("tone:480+620:500,0:500,480+620:500,0:500,480+620:500,0:500", GOODBYE),
+    "sorry": ("tone:950:330,1400:330,1800:330,0:300", GOODBYE),
+    "callback": ("file:callback", GOODBYE),
+}
+_REQUEST_ID_BAD = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+def request_id(call_id: str, attempt: int = 0) -> str:
+    """An Enqueue request id from the SIP Call-ID: a retransmitted INVITE or a retried Enqueue queues once."""
+    base = _REQUEST_ID_BAD.sub("_", call_id)[:56]
+    return base if attempt == 0 else f"{base}-r{attempt}"
+
+
+def _timestamp(t: float) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(int(t * 1e9))
+    return stamp
+
+
+@dataclass
+class Context:
+    """What every session of one trunk shares."""
+
+    tenant: str
+    trunk: TrunkConfig
+    phone: AdapterPhone
+    agents: AgentPhones
+    nodes: NodeClient
+    loop: asyncio.AbstractEventLoop
+    settings: SipSettings
+    recordings: RecordingStore | None
+    stopping: threading.Event
+    # The tenant's queue configs as last read (hold music, announcements, voicemail prompt and length).
+    queues: Callable[[], Mapping[str, QueueConfig]]
+
+    def queue(self, name: str) -> QueueConfig:
+        return self.queues().get(name) or QueueConfig(name=name)
+
+
+class Session:
+    def __init__(self, ctx: Context, call: VoIPCall):
+        self.ctx = ctx
+        self.call_id = call.call_id
+        self.caller: VoIPCall | None = call
+        self.agent: VoIPCall | None = None
+        self.agent_phone: AdapterPhone | None = None
+        self.agent_deadline = 0.0
+        self.agent_was_up = False
+        self.agent_call_id = ""
+        self.machine = Machine()
+        self.events: queue.Queue = queue.Queue()
+        self.arrived_at = ctx.phone.arrivals.get(self.call_id, time.time())
+        head = messages.read_head(call.request.raw)
+        self.number, self.display_name = messages.caller(head) if head else ("", "")
+        self.ivr_steps: list[interaction_pb2.IvrStep] = []
+        self.watch_future = None
+        self.hold_started = 0.0
+        self.hold_sent = 0
+        self.hold: Iterator[bytes] | None = None
+        self.next_announcement = 0.0
+        self.last_update: calls.Update | None = None
+        self.recording: bytearray | None = None
+        self.recording_started = 0.0
+        self.shutdown_sent = False
+
+    # -- running ---------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            if self.call_id in self.ctx.phone.cancelled or self.caller is None or self.caller.state != CallState.RINGING:
+                self.handle(calls.Cancelled())
+                return
+            self.handle(calls.Answered())
+            while not self.machine.ended:
+                self.tick()
+        except Exception as e:  # noqa: BLE001 - whatever broke, the call ends cleanly (module doc)
+            log.warning("call %s failed in %s: %s", self.call_id, self.machine.phase, type(e).__name__)
+            try:
+                self.handle(calls.Failed(type(e).__name__))
+            except Exception as again:  # noqa: BLE001 - cleanup of a broken call is best effort
+                log.warning("call %s: cleanup failed: %s", self.call_id, type(again).__name__)
+        finally:
+            self._stop_watch()
+            for phone, leg in ((self.ctx.phone, self.caller), (self.agent_phone, self.agent)):
+                if phone is not None and leg is not None and leg.state != CallState.ENDED:
+                    phone.release(leg)
+            self.ctx.phone.forget(self.call_id)
+
+    def handle(self, event: calls.Event) -> None:
+        if isinstance(event, calls.Update):
+            self.last_update = event
+        before = self.machine.phase
+        self.machine, actions = calls.step(self.machine, event)
+        if before != self.machine.phase:
+            log.info("call %s: %s -> %s on %s", self.call_id, before, self.machine.phase, type(event).__name__)
+        for action in actions:
+            self.act(action)
+
+    def tick(self) -> None:
+        started = time.monotonic()
+        self._observe_legs(started)
+        if self.ctx.stopping.is_set() and not self.shutdown_sent:
+            self.shutdown_sent = True
+            self.events.put(calls.ShuttingDown())
+        while not self.events.empty() and not self.machine.ended:
+            self.handle(self.events.get_nowait())
+        self._media(started)
+        time.sleep(max(0.0, TICK_S - (time.monotonic() - started)))
+
+    def _observe_legs(self, now: float) -> None:
+        phase = self.machine.phase
+        if self.caller is not None and self.caller.state == CallState.ENDED:
+            if phase is Phase.DIALING_CALLER:
+                self.caller = None
+                self.events.put(calls.CallerUnreachable("caller did not answer"))
+            else:
+                self.caller = None
+                self.events.put(calls.CallerHungUp())
+        elif phase is Phase.DIALING_CALLER and self.caller is not None and self.caller.state == CallState.ANSWERED:
+            self.events.put(calls.CallerAnswered())
+        if self.agent is not None and phase in (Phase.DIALING_AGENT, Phase.DIALING_CALLER, Phase.BRIDGED):
+            state = self.agent.state
+            if state == CallState.ANSWERED and not self.agent_was_up:
+                self.agent_was_up = True
+                self.events.put(calls.AgentAnswered())
+            elif state == CallState.ENDED:
+                self.agent = None
+                if self.agent_was_up:
+                    self.events.put(calls.AgentHungUp())
+                else:
+                    status = self.agent_phone.failures.pop(self.agent_call_id, 0)
+                    self.events.put(calls.AgentFailed(f"agent leg failed: {status or 'ended'}"))
+            elif state == CallState.DIALING and now > self.agent_deadline:
+                self.agent_phone.release(self.agent)
+                self.agent = None
+                self.events.put(calls.AgentFailed("agent did not answer"))
+        if phase is Phase.VOICEMAIL and self.recording is not None:
+            limit = min(self.ctx.settings.voicemail_max_s, self.ctx.queue(self.machine.queue).voicemail.max_s)
+            if now - self.recording_started >= limit:
+                self.events.put(calls.RecordingDone())
+
+    def _media(self, now: float) -> None:
+        phase = self.machine.phase
+        if phase is Phase.QUEUED and self.caller is not None and self.hold is not None:
+            every = self.ctx.queue(self.machine.queue).announcements.every_s
+            if every and now >= self.next_announcement:
+                self.next_announcement = now + every
+                self._announce()
+                self.hold_started, self.hold_sent = time.monotonic(), 0
+            due = int((now - self.hold_started) / TICK_S) + 3  # three frames ahead: no gap on a late tick
+            while self.hold_sent < due:
+                self.caller.write_audio(next(self.hold))
+                self.hold_sent += 1
+        elif phase is Phase.BRIDGED and self.caller is not None and self.agent is not None:
+            self.agent.write_audio(self.caller.read_audio(FRAME, blocking=False))
+            self.caller.write_audio(self.agent.read_audio(FRAME, blocking=False))
+        elif phase is Phase.VOICEMAIL and self.caller is not None and self.recording is not None:
+            self.recording += self.caller.read_audio(FRAME, blocking=False)
+
+    # -- actions ---------------------------------------------------------------
+
+    def act(self, action: Action) -> None:
+        match action.kind:
+            case "answer":
+                self.caller.answer()
+            case "run-ivr":
+                # The Trunk's IVR menus arrive with the trunk spec's ivr (domain/ivr.py); without menus the call
+                # goes to the trunk's default queue.
+                self.events.put(calls.IvrDone(queue=self.ctx.trunk.default_queue))
+            case "enqueue":
+                self._enqueue(action.arg)
+            case "hold":
+                config = self.ctx.queue(self.machine.queue)
+                self.hold = media.music_on_hold(config.music_on_hold)
+                self.hold_started, self.hold_sent = time.monotonic(), 0
+                every = config.announcements.every_s
+                self.next_announcement = self.hold_started + every if every else 0.0
+            case "dial-agent":
+                self._dial_agent(action.arg)
+            case "bridge":
+                pass  # the relay runs in _media from now on
+            case "record":
+                self.recording, self.recording_started = bytearray(), time.monotonic()
+            case "leave-voicemail":
+                self._leave_voicemail()
+            case "bye-caller":
+                if self.caller is not None:
+                    self.ctx.phone.release(self.caller)
+                    self.caller = None
+            case "bye-agent":
+                if self.agent is not None and self.agent_phone is not None:
+                    self.agent_phone.release(self.agent)
+                    self.agent = None
+            case "dial-caller":
+                self.caller = self.ctx.phone.dial(self.number)
+            case "notice":
+                if action.arg == "voicemail":
+                    self._play(self.ctx.queue(self.machine.queue).voicemail.prompt, "file:beep")
+                else:
+                    self._play(*NOTICES[action.arg])
+            case "cancel":
+                self._node("Cancel", interaction_pb2.CancelRequest(
+                    interaction_id=self.machine.interaction_id, reason=action.arg), quiet=True)
+            case "hangup":
+                party = common_pb2.HANGUP_PARTY_CALLER if action.arg == "CALLER" else common_pb2.HANGUP_PARTY_AGENT
+                self._node("Hangup", interaction_pb2.HangupRequest(
+                    interaction_id=self.machine.interaction_id, party=party), quiet=True)
+            case "request-callback":
+                self._node("RequestCallback", interaction_pb2.RequestCallbackRequest(
+                    interaction_id=self.machine.interaction_id), quiet=True)
+
+    def _node(self, method: str, request, *, quiet: bool = False):
+        """A node request from this thread; ``quiet``: a refusal is logged (the call goes on ending)."""
+        future = asyncio.run_coroutine_threadsafe(self.ctx.nodes.call(method, request), self.ctx.loop)
+        timeout = self.ctx.settings.node_timeout_s * (len(self.ctx.settings.node_addresses()) + 1)
+        try:
+            return future.result(timeout)
+        except (grpc.aio.AioRpcError, NodesUnavailable, TimeoutError) as e:
+            if not quiet:
+                raise
+            code = e.code().name if isinstance(e, grpc.aio.AioRpcError) else type(e).__name__
+            log.warning("call %s: %s refused: %s", self.call_id, method, code)
+            return None
+
+    def _enqueue(self, queue_name: str) -> None:
+        attempt = self.machine.agent_attempts
+        request = interaction_pb2.EnqueueRequest(
+            queue=queue_name, channel=common_pb2.CHANNEL_VOICE,
+            caller=common_pb2.Caller(address=self.number, display_name=self.display_name),
+            request_id=request_id(self.call_id, attempt), trunk=self.ctx.trunk.name, ivr=self.ivr_steps,
+            arrived_at=_timestamp(self.arrived_at),
+        )
+        try:
+            interaction = self._node("Enqueue", request)
+        except grpc.aio.AioRpcError as e:
+            log.info("call %s: Enqueue refused: %s", self.call_id, e.code().name)
+            self.events.put(calls.EnqueueRefused(e.code().name))
+            return
+        except (NodesUnavailable, TimeoutError) as e:
+            log.warning("call %s: Enqueue failed: %s", self.call_id, type(e).__name__)
+            self.events.put(calls.EnqueueRefused("UNAVAILABLE"))
+            return
+        self.events.put(calls.Enqueued(interaction.id))
+        self._watch(interaction.id)
+
+    def _watch(self, interaction_id: str) -> None:
+        self._stop_watch()
+
+        async def follow() -> None:
+            try:
+                async for interaction in self.ctx.nodes.watch(interaction_id):
+                    if interaction.id != self.machine.interaction_id and self.machine.interaction_id:
+                        continue
+                    wait = interaction.expected_wait
+                    self.events.put(calls.Update(
+                        state=common_pb2.InteractionState.Name(interaction.state),
+                        channel=common_pb2.Channel.Name(interaction.channel),
+                        agent_sip_uri=interaction.agent_sip_uri, position=interaction.position,
+                        expected_wait_s=wait.ToNanoseconds() / 1e9 if interaction.HasField("expected_wait") else None,
+                    ))
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a lost watch ends the call rather than leaving it deaf
+                log.warning("call %s: watch lost: %s", self.call_id, type(e).__name__)
+                self.events.put(calls.Failed("watch lost"))
+
+        self.watch_future = asyncio.run_coroutine_threadsafe(follow(), self.ctx.loop)
+
+    def _stop_watch(self) -> None:
+        if self.watch_future is not None:
+            self.watch_future.cancel()
+            self.watch_future = None
+
+    def _dial_agent(self, uri: str) -> None:
+        user, host, port = agent_endpoint(uri)
+        self.agent_phone = self.ctx.agents.get(host, port)
+        self.agent_was_up = False
+        self.agent_deadline = time.monotonic() + self.ctx.settings.agent_answer_timeout_s
+        self.agent = self.agent_phone.dial(user)
+        self.agent_call_id = self.agent.call_id
+
+    def _play(self, *prompts: str) -> None:
+        """Play ``prompts`` to the caller, paced; returns early when the caller hangs up."""
+        self._send(media.frames(media.concatenate(list(prompts))))
+
+    def _announce(self) -> None:
+        update, config = self.last_update, self.ctx.queue(self.machine.queue).announcements
+        if update is None:
+            return
+        self._send(media.announcement_frames(
+            position=update.position or None if config.position else None,
+            expected_wait_s=update.expected_wait_s if config.expected_wait else None,
+        ))
+
+    def _send(self, frames: list[bytes]) -> None:
+        if self.caller is None or self.caller.state != CallState.ANSWERED:
+            return
+        start = time.monotonic()
+        for n, frame in enumerate(frames):
+            if self.caller.state != CallState.ANSWERED:
+                return
+            self.caller.write_audio(frame)
+            time.sleep(max(0.0, start + (n - 2) * TICK_S - time.monotonic()))
+        time.sleep(max(0.0, start + len(frames) * TICK_S - time.monotonic()))
+
+    def _leave_voicemail(self) -> None:
+        audio = bytes(self.recording or b"")
+        self.recording = None
+        if self.ctx.recordings is None:
+            log.warning("call %s: voicemail not stored: no CCP_RECORDINGS_KEY_FILE", self.call_id)
+            return
+        recording_id = f"vm-{request_id(self.call_id)}"
+        buffer = io.BytesIO()
+        with wave.open(buffer, "wb") as wav:  # 8-bit WAV is unsigned linear, pyVoIP's own format
+            wav.setnchannels(1)
+            wav.setsampwidth(1)
+            wav.setframerate(media.RATE)
+            wav.writeframes(audio)
+        self.ctx.recordings.write(tenant=self.ctx.tenant, recording_id=recording_id, source=[buffer.getvalue()])
+        duration = duration_pb2.Duration()
+        duration.FromNanoseconds(int(len(audio) / media.RATE * 1e9))
+        self._node("LeaveVoicemail", interaction_pb2.LeaveVoicemailRequest(
+            interaction_id=self.machine.interaction_id, recording_id=recording_id, duration=duration,
+            request_id=f"{request_id(self.call_id)}-vm"), quiet=True)
+
+
+def agent_endpoint(uri: str) -> tuple[str, str, int]:
+    """(user, host, port) of an agent's SIP URI ("sip:alice@10.0.0.7:5060"; port 5060 when absent)."""
+    match = re.match(r"^sips?:(?:([^@;>]+)@)?([^:;>]+)(?::(\d+))?", uri.strip().strip("<>"))
+    if not match:
+        raise ValueError("agent SIP URI is not sip:[user@]host[:port]")
+    user, host, port = match.groups()
+    return user or "agent", host, int(port or 5060)
