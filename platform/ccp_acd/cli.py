@@ -32,6 +32,19 @@ def node() -> None:
 
 
 @main.command()
+def sip() -> None:
+    """Run the SIP trunk adapter of one tenant and site; settings come from CCP_SIP_* variables (sip/settings.py)."""
+    from pydantic import ValidationError
+
+    from ccp_acd.sip.adapter import main as serve
+
+    try:
+        serve()
+    except (ValidationError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+
+
+@main.command()
 @click.option("--examples", type=click.Path(exists=True, file_okay=False, path_type=Path), default=REPO / "examples",
               show_default=True, help="Folder of Tenant/Trunk/Queue resources to load.")
 @click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
