@@ -7,7 +7,8 @@ The pydantic JSON Schema is turned into a Kubernetes structural schema:
 ``$ref`` inlined, ``Optional`` unwrapped, JSON Schema 2020 exclusive bounds
 rewritten to OpenAPI 3.0 booleans, titles dropped. Rules pydantic checks in
 code (model validators) are restated as CEL ``x-kubernetes-validations`` so
-``kubectl apply`` refuses the same specs the builders refuse. Unknown fields
+``kubectl apply`` refuses the same specs the builders refuse (all but one: an IVR's
+onTimeout chains are walked by the operator only). Unknown fields
 are refused by the API server's strict field validation (kubectl's default).
 """
 
@@ -32,6 +33,62 @@ TENANT_RULES = [
         "fieldPath": ".failoverSites",
     }
 ]
+
+# The IVR's rules (specs.voice), where the API server can check them. Not here: that onTimeout chains end
+# (a graph walk; the operator refuses those with a SpecError condition).
+IVR_TARGET_RULES = [
+    {"rule": "has(self.queue) || has(self.menu) || has(self.action)", "message": "needs one of queue, menu or action",
+     "fieldPath": ".queue"},
+    {"rule": "!has(self.menu) || !(has(self.queue) || has(self.action))",
+     "message": "a menu target takes no queue or action beside it", "fieldPath": ".menu"},
+]
+IVR_MENU_RULES = [
+    {"rule": "!has(self.options) || self.options.all(o, size(o.digits) <= self.maxDigits)",
+     "message": "an option's digits are longer than maxDigits", "fieldPath": ".options"},
+]
+IVR_RULES = [
+    {"rule": "self.menus.exists(m, m.name == self.entry)", "message": "names a menu that is not in menus",
+     "fieldPath": ".entry"},
+    {"rule": "self.menus.all(m, !has(m.options)"
+     " || m.options.all(o, !has(o.menu) || self.menus.exists(x, x.name == o.menu)))",
+     "message": "an option names a menu that is not in menus", "fieldPath": ".menus"},
+    {"rule": "self.menus.all(m, !has(m.onTimeout) || !has(m.onTimeout.menu)"
+     " || self.menus.exists(x, x.name == m.onTimeout.menu))",
+     "message": "an onTimeout names a menu that is not in menus", "fieldPath": ".menus"},
+]
+_HAS_DEFAULT_QUEUE = "(has(self.defaultQueue) && self.defaultQueue != '')"
+TRUNK_RULES = [
+    {"rule": f"{_HAS_DEFAULT_QUEUE} || !has(self.sip) || has(self.ivr)",
+     "message": "is needed by a trunk with sip and no ivr: calls must reach a queue", "fieldPath": ".defaultQueue"},
+    {"rule": f"{_HAS_DEFAULT_QUEUE} || !has(self.ivr) || self.ivr.menus.all(m, has(m.onTimeout))",
+     "message": "every menu needs onTimeout when the trunk has no defaultQueue: a caller who presses nothing must"
+     " reach a queue", "fieldPath": ".ivr.menus"},
+    {"rule": f"{_HAS_DEFAULT_QUEUE} || !has(self.ivr) || self.ivr.menus.all(m, (!has(m.onTimeout)"
+     " || !has(m.onTimeout.action) || has(m.onTimeout.queue))"
+     " && (!has(m.options) || m.options.all(o, !has(o.action) || has(o.queue))))",
+     "message": "an action needs queue when the trunk has no defaultQueue", "fieldPath": ".ivr.menus"},
+]
+ANNOUNCEMENT_RULES = [
+    {"rule": "self.everySeconds == 0 || self.everySeconds >= 10",
+     "message": "must be 0 (no announcements) or at least 10 seconds", "fieldPath": ".everySeconds"},
+]
+
+
+def _trunk_spec() -> dict[str, Any]:
+    spec = structural(TrunkSpec.model_json_schema(by_alias=True))
+    spec["x-kubernetes-validations"] = TRUNK_RULES
+    ivr = spec["properties"]["ivr"]
+    ivr["x-kubernetes-validations"] = IVR_RULES
+    menus = ivr["properties"]["menus"]
+    menus.update({"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})
+    menu = menus["items"]
+    menu["x-kubernetes-validations"] = IVR_MENU_RULES
+    options = menu["properties"]["options"]
+    options.update({"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["digits"]})
+    options["items"]["x-kubernetes-validations"] = IVR_TARGET_RULES
+    menu["properties"]["onTimeout"]["x-kubernetes-validations"] = IVR_TARGET_RULES
+    return spec
+
 
 # A transition rule (oldSelf). The number counts rotations done: lowering it cannot bring old tokens back.
 ROTATION_RULES = [{"rule": "self >= oldSelf", "message": "credentials.rotation may only go up"}]
@@ -77,6 +134,8 @@ def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> di
         node.pop(drop, None)
     if node.get("default", 0) is None:
         node.pop("default")
+    if "const" in node:  # a one-value Literal: structural schemas have enum, not const
+        node["enum"] = [node.pop("const")]
     for bound, inclusive in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
         if isinstance(node.get(bound), int | float) and not isinstance(node.get(bound), bool):
             node[inclusive] = node.pop(bound)
@@ -192,8 +251,9 @@ def crds() -> list[dict[str, Any]]:
     tenant_spec = structural(TenantSpec.model_json_schema(by_alias=True))
     tenant_spec["x-kubernetes-validations"] = TENANT_RULES
     tenant_spec["properties"]["credentials"]["properties"]["rotation"]["x-kubernetes-validations"] = ROTATION_RULES
-    trunk_spec = structural(TrunkSpec.model_json_schema(by_alias=True))
+    trunk_spec = _trunk_spec()
     queue_spec = structural(QueueSpec.model_json_schema(by_alias=True))
+    queue_spec["properties"]["announcements"]["x-kubernetes-validations"] = ANNOUNCEMENT_RULES
     for action in ("onMaxWait", "onMaxLength", "onNoAgents"):
         queue_spec["properties"][action]["x-kubernetes-validations"] = ACTION_RULES
     return [

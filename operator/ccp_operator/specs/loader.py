@@ -2,8 +2,9 @@
 
 Documents of other API groups are skipped (a directory may hold a Namespace or
 a Secret too); an unknown ccp.dev kind, a duplicate name, a queue or trunk of an
-undeclared tenant, an overflow or default queue that the tenant does not declare
-and a number on two trunks are SpecErrors.
+undeclared tenant, an overflow, default or IVR queue that the tenant does not
+declare, a number on two trunks and a SIP port on two trunks of a tenant's site
+are SpecErrors.
 
 Pure apart from reading the files. The checks see only the set given (plus
 ``known_tenants``): a queue already in etcd but not in the set does not count.
@@ -23,7 +24,7 @@ from ccp_operator.specs.errors import SpecError
 from ccp_operator.specs.queues import OVERFLOW_FIELDS, queue_config
 from ccp_operator.specs.schema import GROUP, SPECS, VERSION
 from ccp_operator.specs.tenants import tenant_config
-from ccp_operator.specs.trunks import trunk_config
+from ccp_operator.specs.trunks import ivr_queues, trunk_config
 
 
 @dataclass(frozen=True)
@@ -88,12 +89,13 @@ def _cross_check(desired: Desired, tenants: set[str]) -> None:
     for tenant, trunks in desired.trunks.items():
         queues = desired.queues.get(tenant, {})
         for trunk in trunks.values():
-            if trunk.default_queue and trunk.default_queue not in queues:
-                raise SpecError(
-                    "Trunk", trunk.name, "spec.defaultQueue",
-                    f"names queue {trunk.default_queue!r}, which tenant {tenant!r} does not declare",
-                )
+            named = [("spec.defaultQueue", trunk.default_queue)] if trunk.default_queue else []
+            for path, queue in named + ivr_queues(trunk):
+                if queue not in queues:
+                    problem = f"names queue {queue!r}, which tenant {tenant!r} does not declare"
+                    raise SpecError("Trunk", trunk.name, path, problem)
     _numbers_on_one_trunk(desired)
+    _one_trunk_per_sip_port(desired)
 
 
 def _numbers_on_one_trunk(desired: Desired) -> None:
@@ -106,6 +108,20 @@ def _numbers_on_one_trunk(desired: Desired) -> None:
                     problem = f"{number} is already a number of trunk {owner[number]}"
                     raise SpecError("Trunk", trunk.name, f"spec.numbers[{index}]", problem)
                 owner[number] = f"{tenant}/{trunk.name}"
+
+
+def _one_trunk_per_sip_port(desired: Desired) -> None:
+    """A tenant's SIP adapter at a site listens on one UDP port per trunk."""
+    for tenant, trunks in sorted(desired.trunks.items()):
+        owner: dict[tuple[str, int], str] = {}
+        for trunk in sorted(trunks.values(), key=lambda t: t.name):
+            if trunk.sip is None:
+                continue
+            where = (trunk.home_site, trunk.sip.port)
+            if where in owner:
+                problem = f"{trunk.sip.port} is already the port of trunk {tenant}/{owner[where]} at site {trunk.home_site}"
+                raise SpecError("Trunk", trunk.name, "spec.sip.port", problem)
+            owner[where] = trunk.name
 
 
 def read_documents(paths: Iterable[str | Path]) -> list[Mapping]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ccp_acd.domain.models import Action, ActionKind, QueueConfig, SkillRequirement, SkillRing, Strategy
+from ccp_acd.domain.voice_settings import Announcements, VoicemailSettings
 
 from ccp_operator.specs.errors import SpecError
 from ccp_operator.specs.schema import ActionSpec, QueueSpec, SkillSpec, validated
@@ -49,4 +50,11 @@ def queue_config(resource: Mapping) -> tuple[str, QueueConfig]:
         aging_per_minute=spec.aging_per_minute,
         expected_handle_s=spec.expected_handle_seconds,
         site_overflow_margin_s=None if spec.site_overflow is None else spec.site_overflow.margin_seconds,
+        music_on_hold=spec.music_on_hold,
+        announcements=Announcements(
+            every_s=float(spec.announcements.every_seconds),
+            position=spec.announcements.position,
+            expected_wait=spec.announcements.expected_wait,
+        ),
+        voicemail=VoicemailSettings(max_s=spec.voicemail.max_seconds, prompt=spec.voicemail.prompt),
     )

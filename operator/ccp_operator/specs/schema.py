@@ -14,70 +14,36 @@ the ones the API server must enforce as CEL rules.
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic.alias_generators import to_camel
 
+from ccp_operator.specs.base import (  # noqa: F401 (GROUP, VERSION, API_VERSION and the patterns are imported from here)
+    API_VERSION,
+    DNS_LABEL,
+    E164,
+    GROUP,
+    OPTIONAL_DNS_LABEL,
+    SKILL_NAME,
+    VERSION,
+    FieldProblem,
+    Name,
+    Seconds,
+    Spec,
+    cidr,
+    distinct,
+    object_or_absent,
+)
 from ccp_operator.specs.errors import SpecError
-
-GROUP = "ccp.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-
-DNS_LABEL = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-OPTIONAL_DNS_LABEL = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$"
-E164 = r"^\+[1-9][0-9]{1,14}$"
-SKILL_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
-
-
-class FieldProblem(ValueError):
-    """Raised by a validator about a field below the one it validates: ``loc`` is relative to it,
-    so the user reads ``spec.skills[1].name`` rather than ``spec.skills``."""
-
-    def __init__(self, loc: tuple[str | int, ...], problem: str):
-        super().__init__(problem)
-        self.loc = loc
-
-
-H = TypeVar("H", bound=Hashable)
-
-
-def _distinct(values: Sequence[H], key=lambda v: v, field: tuple[str, ...] = ()) -> Sequence[H]:
-    seen: dict[Hashable, int] = {}
-    for index, value in enumerate(values):
-        if (k := key(value)) in seen:
-            raise FieldProblem((index, *field), f"{k!r} is listed twice (first at [{seen[k]}])")
-        seen[k] = index
-    return values
-
-
-def _cidr(value: str) -> str:
-    try:
-        ipaddress.ip_network(value, strict=True)
-    except ValueError as e:
-        raise ValueError(f"{value!r} is not an IP network such as 192.0.2.0/24 ({e})") from None
-    return value
-
-
-def _object_or_absent(schema: dict[str, Any]) -> None:
-    """JSON Schema of an optional object field: the object, without the null branch. A structural
-    schema has no unions; and left in, it would keep the object behind an unresolved ``$ref``."""
-    schema.update(next(option for option in schema.pop("anyOf") if option.get("type") != "null"))
-
-
-Name = Annotated[str, Field(pattern=DNS_LABEL)]
-Seconds = Annotated[float, Field(ge=0)]
-
-
-class Spec(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True, allow_inf_nan=False
-    )
-    kind: ClassVar[str] = ""
-
+from ccp_operator.specs.voice import (
+    AnnouncementsSpec,
+    IvrSpec,
+    MusicOnHold,
+    SipSpec,
+    VoicemailSpec,
+    every_call_reaches_a_queue,
+)
 
 # A week: long enough for any client to pick up a rotated Secret, short enough that a leaked token dies.
 MAX_GRACE_SECONDS = 7 * 86400
@@ -127,13 +93,13 @@ class TenantSpec(Spec):
     kind: ClassVar[str] = "Tenant"
     limits: LimitsSpec | None = Field(
         default=None,
-        json_schema_extra=_object_or_absent,
+        json_schema_extra=object_or_absent,
         description="Overload limits (docs/security.md): further Enqueues are refused RESOURCE_EXHAUSTED.",
     )
     credentials: CredentialsSpec = CredentialsSpec()
     display_name: str = Field(default="", max_length=256)
     home_site: Name
-    failover_sites: Annotated[list[Name], AfterValidator(_distinct)] = Field(default_factory=list, max_length=16)
+    failover_sites: Annotated[list[Name], AfterValidator(distinct)] = Field(default_factory=list, max_length=16)
     retention: RetentionSpec = RetentionSpec()
 
     @model_validator(mode="after")
@@ -148,15 +114,50 @@ class TrunkSpec(Spec):
     kind: ClassVar[str] = "Trunk"
     tenant: Name
     home_site: Name
-    numbers: Annotated[list[Annotated[str, Field(pattern=E164)]], AfterValidator(_distinct)] = Field(
+    numbers: Annotated[list[Annotated[str, Field(pattern=E164)]], AfterValidator(distinct)] = Field(
         min_length=1, max_length=1000
     )
-    carrier: str = Field(default="", max_length=256)
-    codecs: Annotated[list[Literal["PCMU", "PCMA"]], AfterValidator(_distinct)] = Field(
-        default_factory=lambda: ["PCMU"], min_length=1
+    carrier: str = Field(default="", max_length=256, description="The carrier's name, for people (sip.carrier: where).")
+    codecs: Annotated[list[Literal["PCMU"]], AfterValidator(distinct)] = Field(
+        default_factory=lambda: ["PCMU"],
+        min_length=1,
+        description="PCMU only: the SIP adapter's library (pyVoIP 1.6.8) sends PCMA wrongly encoded.",
     )
-    default_queue: Annotated[str, Field(pattern=OPTIONAL_DNS_LABEL)] = ""
-    allowed_sources: list[Annotated[str, AfterValidator(_cidr)]] = Field(default_factory=list, max_length=256)
+    default_queue: Annotated[str, Field(pattern=OPTIONAL_DNS_LABEL, max_length=63)] = ""
+    allowed_sources: list[Annotated[str, AfterValidator(cidr)]] = Field(default_factory=list, max_length=256)
+    sip: SipSpec | None = Field(
+        default=None,
+        json_schema_extra=object_or_absent,
+        description="Where the SIP adapter serves this trunk. Absent: no adapter serves it (config only).",
+    )
+    ivr: IvrSpec | None = Field(
+        default=None,
+        json_schema_extra=object_or_absent,
+        description="A DTMF menu tree played before the call is queued. Absent: calls go to defaultQueue.",
+    )
+
+    @model_validator(mode="after")
+    def _every_call_reaches_a_queue(self) -> TrunkSpec:
+        every_call_reaches_a_queue(default_queue=self.default_queue, sip=self.sip, ivr=self.ivr)
+        return self
+        if self.ivr is None:
+            if self.sip is not None:
+                raise FieldProblem(("defaultQueue",), "is needed by a trunk with sip and no ivr: calls must reach a queue")
+            return self
+        for i, menu in enumerate(self.ivr.menus):
+            if menu.on_timeout is None:
+                raise FieldProblem(
+                    ("ivr", "menus", i, "onTimeout"),
+                    "is needed when the trunk has no defaultQueue: a caller who presses nothing must reach a queue",
+                )
+            targets = [(("ivr", "menus", i, "onTimeout"), menu.on_timeout)]
+            targets += [(("ivr", "menus", i, "options", j), o) for j, o in enumerate(menu.options)]
+            for loc, target in targets:
+                if target.action is not None and target.queue is None:
+                    raise FieldProblem(
+                        (*loc, "queue"), f"action {target.action!r} needs queue when the trunk has no defaultQueue"
+                    )
+        return self
 
 
 class SkillSpec(Spec):
@@ -165,7 +166,7 @@ class SkillSpec(Spec):
 
 
 def _distinct_skills(skills: list[SkillSpec]) -> list[SkillSpec]:
-    return list(_distinct(skills, key=lambda s: s.name, field=("name",)))
+    return list(distinct(skills, key=lambda s: s.name, field=("name",)))
 
 
 Skills = Annotated[list[SkillSpec], AfterValidator(_distinct_skills)]
@@ -222,11 +223,16 @@ class QueueSpec(Spec):
     expected_handle_seconds: float = Field(default=180.0, gt=0)
     site_overflow: SiteOverflowSpec | None = Field(
         default=None,
-        json_schema_extra=_object_or_absent,
+        json_schema_extra=object_or_absent,
         description="N-way cross-site overflow: the call at the head of the queue moves to the site with the lowest"
         " expected wait when this site's expected wait is worse by more than marginSeconds. Absent: calls stay at"
         " the site they arrived at (site failover still moves them).",
     )
+    music_on_hold: MusicOnHold = Field(
+        default="", description="A prompt looped while callers wait (tone:... or file:...); empty: the default."
+    )
+    announcements: AnnouncementsSpec = AnnouncementsSpec()
+    voicemail: VoicemailSpec = VoicemailSpec()
 
     @model_validator(mode="after")
     def _rings_widen_in_order(self) -> QueueSpec:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from ccp_acd.domain.voice_settings import Announcements, VoicemailSettings
+
 
 class Channel(StrEnum):
     VOICE = "voice"
@@ -121,6 +123,11 @@ class QueueConfig:
     # expected wait when this site's is worse by more than this many seconds.
     # None: calls stay at the site they arrived at (site failover still moves them).
     site_overflow_margin_s: float | None = None
+    # Voice (SIP adapter): music on hold (a prompt; "": ccp_acd.sip.media's default), periodic position and
+    # expected-wait announcements, and the voicemail prompt and length (domain.voice_settings).
+    music_on_hold: str = ""
+    announcements: Announcements = Announcements()
+    voicemail: VoicemailSettings = VoicemailSettings()
 
     def requirements_after(self, waited_s: float) -> tuple[SkillRequirement, ...]:
         """The skill requirements in force for a call that has waited ``waited_s``."""

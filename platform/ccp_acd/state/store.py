@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from ccp_acd.domain.ivr import IvrConfig
 from ccp_acd.domain.models import (
     Agent,
     Call,
@@ -55,14 +56,26 @@ class TenantConfig:
 
 
 @dataclass(frozen=True)
+class TrunkSip:
+    """Where the SIP adapter serves a trunk: its own SIP/UDP port, and the carrier's SBC it sends requests
+    and replies to (pyVoIP answers its configured peer, not the packet's source) and dials callbacks through."""
+
+    port: int
+    carrier_host: str
+    carrier_port: int = 5060
+
+
+@dataclass(frozen=True)
 class TrunkConfig:
     name: str
     numbers: tuple[str, ...] = ()
-    carrier: str = ""
+    carrier: str = ""  # the carrier's name, for people
     codecs: tuple[str, ...] = ("PCMU",)
     home_site: str = ""
     default_queue: str = ""
     allowed_sources: tuple[str, ...] = ()
+    sip: TrunkSip | None = None  # None: no SIP adapter serves this trunk
+    ivr: IvrConfig | None = None  # None: calls go straight to default_queue (domain.ivr)
 
 
 @dataclass(frozen=True)
