@@ -50,6 +50,25 @@ NOT_ACCEPTABLE = Rejection(488, "no PCMU in the offer")
 Screen = Callable[[Head, tuple[str, int]], Rejection | None]
 
 
+class _ReplyRouter:
+    """The SIP socket as pyVoIP sees it: pyVoIP sends every message to its one configured server, but a response
+    goes where its request came from (RFC 3261 section 18.2.2), so responses of a known call are sent there."""
+
+    def __init__(self, sock, phone: AdapterPhone):
+        self._sock = sock
+        self._phone = phone
+
+    def sendto(self, data: bytes, target: tuple[str, int]) -> int:
+        if data.startswith(b"SIP/2.0 "):
+            head = read_head(data)
+            if head is not None:
+                target = self._phone.sources.get(head.call_id, target)
+        return self._sock.sendto(data, target)
+
+    def __getattr__(self, name: str):
+        return getattr(self._sock, name)
+
+
 class AdapterSipClient(SIP.SIPClient):
     """pyVoIP's SIP client with the receive path of the module doc."""
 
@@ -60,6 +79,14 @@ class AdapterSipClient(SIP.SIPClient):
         self.rejected: dict[str, bytes] = {}
         self.register = lambda: True  # type: ignore[method-assign]  # peered by address (module doc)
 
+    def start(self) -> None:
+        super().start()
+        self.out = _ReplyRouter(self.s, self.phone)
+
+    def _close_sockets(self) -> None:
+        if getattr(self, "s", None):
+            self.s.close()
+
     # pyVoIP's recv_loop calls this with the socket non-blocking; BlockingIOError must propagate to it.
     def recv(self) -> None:
         raw, source = self.s.recvfrom(65535)
@@ -69,7 +96,7 @@ class AdapterSipClient(SIP.SIPClient):
             log.warning("SIP datagram from %s:%s not handled: %s", source[0], source[1], type(e).__name__)
 
     def _reply(self, data: bytes, target: tuple[str, int]) -> None:
-        self.out.sendto(data, target)
+        self.s.sendto(data, target)
 
     def _dispatch(self, raw: bytes, source: tuple[str, int]) -> None:
         if raw.strip(b"\r\n\x00") == b"":
