@@ -11,6 +11,8 @@ from ccp_acd.domain.voice_settings import Announcements, VoicemailSettings
 from ccp_acd.state.codec import decode, encode
 from ccp_acd.state.store import TrunkConfig, TrunkSip
 from ccp_operator.specs import SpecError, load_paths, parse_documents, queue_config, trunk_config
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANT = {"apiVersion": "ccp.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": "t"}, "spec": {"homeSite": "a"}}
@@ -212,3 +214,58 @@ def test_queue_voice_mistakes_are_refused_naming_the_field(spec, path, problem):
         queue_config(_queue(**spec))
     assert (refused.value.kind, refused.value.path) == ("Queue", path)
     assert problem in refused.value.problem
+
+
+def _random_menus():
+    """1 to 5 menus m0..mN: retries, an onTimeout to the queue, a menu or nowhere, options to the queue or a menu."""
+    return st.integers(1, 5).flatmap(
+        lambda n: st.lists(
+            st.fixed_dictionaries(
+                {"retries": st.integers(0, 3),
+                 "onTimeout": st.one_of(
+                     st.none(), st.just({"queue": "q"}), st.integers(0, n - 1).map(lambda i: {"menu": f"m{i}"})
+                 ),
+                 "options": st.lists(st.tuples(st.sampled_from("0123456789*#"), st.integers(-1, n - 1)), max_size=4,
+                                     unique_by=lambda o: o[0])}
+            ),
+            min_size=n, max_size=n,
+        )
+    )
+
+
+@settings(deadline=None, max_examples=200)
+@given(_random_menus(), st.lists(st.sampled_from(["", "1", "5", "#", "*", "77"]), max_size=30))
+def test_in_any_valid_ivr_a_silent_caller_reaches_a_queue_and_any_answers_stay_inside_the_tree(menus, answers):
+    from ccp_acd.domain.ivr import StepKind, first_step, next_step
+
+    spec_menus = []
+    for i, menu in enumerate(menus):
+        options = [
+            {"digits": d, **({"queue": "q"} if target < 0 else {"menu": f"m{target}"})} for d, target in menu["options"]
+        ]
+        spec = {"name": f"m{i}", "prompt": "tone:440:100", "retries": menu["retries"], "options": options}
+        if menu["onTimeout"] is not None:
+            spec["onTimeout"] = menu["onTimeout"]
+        spec_menus.append(spec)
+    try:
+        _, config = trunk_config(_trunk(defaultQueue="q", ivr=_ivr(*spec_menus, entry="m0")))
+    except SpecError as refused:
+        assert "loops" in refused.problem, refused  # the one mistake these menus can make: an onTimeout loop
+        assume(False)
+    ivr = config.ivr
+    bound = sum(m.retries + 1 for m in ivr.menus)
+    # Silence from any menu reaches a queue within every menu's tries.
+    for menu in ivr.menus:
+        step = first_step(IvrConfig(entry=menu.name, menus=ivr.menus), default_queue="q")
+        for _ in range(bound):
+            if step.kind != StepKind.MENU:
+                break
+            step = next_step(ivr, at=step, digits="", default_queue="q")
+        assert step.kind == StepKind.QUEUE and step.queue == "q"
+    # Any answers: every step is a known menu or the queue.
+    step = first_step(ivr, default_queue="q")
+    for digits in answers:
+        if step.kind != StepKind.MENU:
+            break
+        step = next_step(ivr, at=step, digits=digits, default_queue="q")
+        assert step.kind == StepKind.QUEUE and step.queue == "q" or ivr.menu(step.menu)
