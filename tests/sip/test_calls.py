@@ -155,3 +155,15 @@ def test_position_updates_while_queued_change_nothing():
 def test_an_ended_call_ignores_everything():
     state, _ = step(queued(), calls.CallerHungUp())
     assert step(state, CONNECTED) == (state, ())
+
+
+def test_ivr_voicemail_option_records_once_queued():
+    state, actions = run(calls.Answered(), calls.IvrDone("support", wants="voicemail"), calls.Enqueued("i-1"))
+    assert actions[-2:] == [notice("voicemail"), RECORD] and state.phase is Phase.VOICEMAIL
+
+
+def test_ivr_callback_option_asks_the_node_then_releases_the_caller_when_it_is_a_callback():
+    state, actions = run(calls.Answered(), calls.IvrDone("support", wants="callback"), calls.Enqueued("i-1"))
+    assert actions[-2:] == [HOLD, calls.REQUEST_CALLBACK] and state.phase is Phase.QUEUED
+    state, actions = step(state, calls.Update("INTERACTION_STATE_QUEUED", channel="CHANNEL_CALLBACK"))
+    assert actions == (notice("callback"), BYE_CALLER) and state.phase is Phase.AWAITING_CALLBACK

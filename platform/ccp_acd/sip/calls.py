@@ -180,6 +180,8 @@ class CallState:
     agent_attempts: int = 0
     # This call is the outbound leg of a callback (the caller was released earlier).
     callback: bool = False
+    # What an IVR option asked for once queued: "" | "voicemail" | "callback".
+    wants: str = ""
 
     @property
     def ended(self) -> bool:
@@ -207,14 +209,19 @@ def step(state: CallState, event: Event) -> Step:
             return replace(state, phase=Phase.IVR), (ANSWER, RUN_IVR)
         case Phase.RINGING | Phase.IVR, CallerHungUp():
             return _end(state)
-        case Phase.IVR, IvrDone(queue=queue):
-            return replace(state, phase=Phase.QUEUING, queue=queue), (enqueue(queue),)
+        case Phase.IVR, IvrDone(queue=queue, wants=wants):
+            return replace(state, phase=Phase.QUEUING, queue=queue, wants=wants), (enqueue(queue),)
         case Phase.QUEUING, CallerHungUp():
             return replace(state, caller_gone=True), ()
         case Phase.QUEUING, Enqueued(interaction_id=interaction_id):
             state = replace(state, interaction_id=interaction_id)
             if state.caller_gone:
                 return _end(state, cancel("caller hung up"))
+            if state.wants == "voicemail":
+                return replace(state, phase=Phase.VOICEMAIL, wants=""), (notice("voicemail"), RECORD)
+            if state.wants == "callback":
+                # The watch reports CHANNEL_CALLBACK next: the caller is told and released then.
+                return replace(state, phase=Phase.QUEUED, wants=""), (HOLD, REQUEST_CALLBACK)
             return replace(state, phase=Phase.QUEUED), (HOLD,)
         case Phase.QUEUING, EnqueueRefused():
             if state.caller_gone:

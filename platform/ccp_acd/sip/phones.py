@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -80,8 +81,15 @@ class AdapterSipClient(SIP.SIPClient):
         self.register = lambda: True  # type: ignore[method-assign]  # peered by address (module doc)
 
     def start(self) -> None:
-        super().start()
+        """pyVoIP's start without registering and without its 1 s delay before receiving: an agent's phone
+        dialled right after it starts must see the answer (else the 200 is retransmitted and ACKed twice)."""
+        if self.NSD:
+            raise RuntimeError("SIP client already started")
+        self.NSD = True
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.bind((self.myIP, self.myPort))
         self.out = _ReplyRouter(self.s, self.phone)
+        threading.Thread(target=self.recv_loop, name=f"SIP receive :{self.myPort}", daemon=True).start()
 
     def _close_sockets(self) -> None:
         if getattr(self, "s", None):

@@ -28,7 +28,7 @@ from pyVoIP.VoIP import CallState, VoIPCall
 
 from ccp_acd.domain.models import QueueConfig
 from ccp_acd.recordings import RecordingStore
-from ccp_acd.sip import calls, media, messages
+from ccp_acd.sip import calls, media, menus, messages
 from ccp_acd.sip.calls import Action, Phase
 from ccp_acd.sip.calls import CallState as Machine
 from ccp_acd.sip.nodes import NodeClient, NodesUnavailable
@@ -119,7 +119,7 @@ class Session:
             while not self.machine.ended:
                 self.tick()
         except Exception as e:  # noqa: BLE001 - whatever broke, the call ends cleanly (module doc)
-            log.warning("call %s failed in %s: %s", self.call_id, self.machine.phase, type(e).__name__)
+            log.warning("call %s failed in %s: %s", self.call_id, self.machine.phase, type(e).__name__, exc_info=True)
             try:
                 self.handle(calls.Failed(type(e).__name__))
             except Exception as again:  # noqa: BLE001 - cleanup of a broken call is best effort
@@ -209,9 +209,7 @@ class Session:
             case "answer":
                 self.caller.answer()
             case "run-ivr":
-                # The Trunk's IVR menus arrive with the trunk spec's ivr (domain/ivr.py); without menus the call
-                # goes to the trunk's default queue.
-                self.events.put(calls.IvrDone(queue=self.ctx.trunk.default_queue))
+                self._ivr()
             case "enqueue":
                 self._enqueue(action.arg)
             case "hold":
@@ -247,12 +245,27 @@ class Session:
                 self._node("Cancel", interaction_pb2.CancelRequest(
                     interaction_id=self.machine.interaction_id, reason=action.arg), quiet=True)
             case "hangup":
-                party = common_pb2.HANGUP_PARTY_CALLER if action.arg == "CALLER" else common_pb2.HANGUP_PARTY_AGENT
+                party = interaction_pb2.HANGUP_PARTY_CALLER if action.arg == "CALLER" else interaction_pb2.HANGUP_PARTY_AGENT
                 self._node("Hangup", interaction_pb2.HangupRequest(
                     interaction_id=self.machine.interaction_id, party=party), quiet=True)
             case "request-callback":
                 self._node("RequestCallback", interaction_pb2.RequestCallbackRequest(
                     interaction_id=self.machine.interaction_id), quiet=True)
+
+    def _ivr(self) -> None:
+        ivr = getattr(self.ctx.trunk, "ivr", None)  # the Trunk's menus (domain/ivr.py); None: the default queue
+        if ivr is None:
+            self.events.put(calls.IvrDone(queue=self.ctx.trunk.default_queue))
+            return
+        outcome = menus.run(self.caller, ivr, default_queue=self.ctx.trunk.default_queue, play=self._play_until)
+        if outcome is None:
+            return  # the caller hung up: the tick reports it
+        self.ivr_steps = [interaction_pb2.IvrStep(menu=a.menu, digits=a.digits, at=_timestamp(a.at))
+                          for a in outcome.answers]
+        self.events.put(calls.IvrDone(queue=outcome.queue, wants=outcome.wants))
+
+    def _play_until(self, prompt: str, interrupted) -> None:
+        self._send(media.prompt_frames(prompt), interrupted)
 
     def _node(self, method: str, request, *, quiet: bool = False):
         """A node request from this thread; ``quiet``: a refusal is logged (the call goes on ending)."""
@@ -337,12 +350,12 @@ class Session:
             expected_wait_s=update.expected_wait_s if config.expected_wait else None,
         ))
 
-    def _send(self, frames: list[bytes]) -> None:
+    def _send(self, frames: list[bytes], interrupted=None) -> None:
         if self.caller is None or self.caller.state != CallState.ANSWERED:
             return
         start = time.monotonic()
         for n, frame in enumerate(frames):
-            if self.caller.state != CallState.ANSWERED:
+            if self.caller.state != CallState.ANSWERED or (interrupted is not None and interrupted()):
                 return
             self.caller.write_audio(frame)
             time.sleep(max(0.0, start + (n - 2) * TICK_S - time.monotonic()))
