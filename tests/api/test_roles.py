@@ -17,6 +17,7 @@ from ccp_acd.api.status import grpc_errors
 from ccp_acd.errors import PermissionDenied
 from ccp_acd.state.store import TenantConfig
 from ccpapi.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, common_pb2, interaction_pb2, site_pb2
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.api.conftest import bearer
@@ -147,13 +148,25 @@ def requests(role: str) -> dict[str, object]:
         ),
         f"{it}Cancel": interaction_pb2.CancelRequest(interaction_id="no-such-call"),
         f"{it}GetInteraction": interaction_pb2.GetInteractionRequest(interaction_id="no-such-call"),
+        f"{it}WatchInteraction": interaction_pb2.WatchInteractionRequest(interaction_id="no-such-call"),
+        f"{it}Hangup": interaction_pb2.HangupRequest(
+            interaction_id="no-such-call", party=interaction_pb2.HANGUP_PARTY_CALLER
+        ),
+        f"{it}LeaveVoicemail": interaction_pb2.LeaveVoicemailRequest(
+            interaction_id="no-such-call", recording_id="rec-1", duration=Duration(seconds=3)
+        ),
+        f"{it}RequestCallback": interaction_pb2.RequestCallbackRequest(interaction_id="no-such-call"),
+        f"{ad}GetCallRecord": admin_pb2.GetCallRecordRequest(interaction_id="no-such-call"),
     }
 
 
 # Allowed calls that cannot succeed on this data (no such interaction): any answer but a role refusal.
 EXPECTED_NOT_OK = {
     f"{roles.AGENT}{name}" for name in ("AcceptOffer", "RejectOffer", "Complete", "GetCallerHistory")
-} | {f"{roles.INTERACTION}{name}" for name in ("Cancel", "GetInteraction")}
+} | {
+    f"{roles.INTERACTION}{name}"
+    for name in ("Cancel", "GetInteraction", "WatchInteraction", "Hangup", "LeaveVoicemail", "RequestCallback")
+} | {f"{roles.ADMIN}GetCallRecord"}
 
 
 def rpc_of(stubs, method: str):
@@ -182,7 +195,9 @@ async def test_each_role_may_call_exactly_its_methods_on_a_real_node(stubs, make
                     stream = rpc_of(stubs, method)(request, metadata=tokens[role])
                     streams.append((role, allowed, stream))
                     continue
-                code, message = await code_of(rpc_of(stubs, method)(request, metadata=tokens[role]))
+                call = rpc_of(stubs, method)(request, metadata=tokens[role])
+                # WatchInteraction streams: its answer (here NOT_FOUND or a refusal) comes with the first read.
+                code, message = await code_of(call.read() if method.endswith("/WatchInteraction") else call)
                 if not allowed:
                     assert code is grpc.StatusCode.PERMISSION_DENIED, (role, key, code, message)
                     assert message.startswith(f"role {role!r} may not call {roles.short(method)}"), message

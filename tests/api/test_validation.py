@@ -249,6 +249,31 @@ CASES = [
                                                                     end=Timestamp(seconds=1)), "end"),
     ("admin", "GetCallerHistory", admin_pb2.GetCallerHistoryRequest(address="+1555", limit=-1), "limit"),
     ("agents", "GetCallerHistory", A.AgentCallerHistoryRequest(agent_id="alice", interaction_id=""), "interaction_id"),
+    # Voice (tests/api/test_voice_api.py checks the messages in full).
+    ("interactions", "Enqueue", enqueue(trunk="Main"), "trunk"),
+    ("interactions", "Enqueue", enqueue(ivr=[interaction_pb2.IvrStep(menu="", digits="1")]), "ivr[0].menu"),
+    ("interactions", "Enqueue", enqueue(arrived_at=Timestamp(seconds=1)), "arrived_at"),
+    ("interactions", "WatchInteraction", interaction_pb2.WatchInteractionRequest(interaction_id=""), "interaction_id"),
+    ("interactions", "Hangup", interaction_pb2.HangupRequest(interaction_id="x"), "party"),
+    ("interactions", "Hangup", interaction_pb2.HangupRequest(interaction_id="x", party=7), "party"),
+    ("interactions", "LeaveVoicemail", interaction_pb2.LeaveVoicemailRequest(interaction_id="x"), "recording_id"),
+    (
+        "interactions",
+        "LeaveVoicemail",
+        interaction_pb2.LeaveVoicemailRequest(interaction_id="x", recording_id="r", duration=Duration(seconds=-1)),
+        "duration",
+    ),
+    (
+        "interactions",
+        "LeaveVoicemail",
+        interaction_pb2.LeaveVoicemailRequest(
+            interaction_id="x", recording_id="r", duration=Duration(seconds=1), request_id="no spaces"
+        ),
+        "request_id",
+    ),
+    ("interactions", "RequestCallback", interaction_pb2.RequestCallbackRequest(interaction_id="x", number="12"), "number"),
+    ("admin", "GetCallRecord", admin_pb2.GetCallRecordRequest(interaction_id="a" * 65), "interaction_id"),
+    ("admin", "CreateAgent", admin_pb2.CreateAgentRequest(agent=agent(sip_uri="tel:+1555")), "agent.sip_uri"),
     # Audit log (tests/api/test_audit.py checks the messages in full).
     ("admin", "ListAuditEvents", admin_pb2.ListAuditEventsRequest(end_time=Timestamp(seconds=2)), "start_time"),
 ]
@@ -257,7 +282,7 @@ CASES = [
 async def invoke(stubs, tenant, service: str, method: str, request):
     metadata = bearer(CLUSTER_TOKEN) if service == "sites" else tenant.admin
     rpc = getattr(getattr(stubs, service), method)
-    if method == "StreamOffers":
+    if method in ("StreamOffers", "WatchInteraction"):
         return [event async for event in rpc(request, metadata=metadata)]
     return await rpc(request, metadata=metadata)
 

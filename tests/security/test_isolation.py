@@ -127,6 +127,23 @@ B_CASES: dict[str, Case] = {
     "/ccpapi.v1.InteractionService/GetInteraction": lambda a, b, now: [
         {"interaction_id": c} for c in (b.ended, b.connected, b.waiting)
     ],
+    "/ccpapi.v1.InteractionService/WatchInteraction": lambda a, b, now: [
+        {"interaction_id": c} for c in (b.ended, b.connected, b.waiting)
+    ],
+    "/ccpapi.v1.InteractionService/Hangup": lambda a, b, now: [
+        {"interaction_id": c, "party": p}
+        for c in (b.connected, b.waiting, b.ended)
+        for p in (interaction_pb2.HANGUP_PARTY_CALLER, interaction_pb2.HANGUP_PARTY_AGENT)
+    ],
+    "/ccpapi.v1.InteractionService/LeaveVoicemail": lambda a, b, now: [
+        {"interaction_id": c, "recording_id": "rec-iso-1", "duration": Duration(seconds=5)} for c in (b.waiting, b.ended)
+    ],
+    "/ccpapi.v1.InteractionService/RequestCallback": lambda a, b, now: [
+        {"interaction_id": b.waiting}, {"interaction_id": b.waiting, "number": b.callers[2]}
+    ],
+    "/ccpapi.v1.AdminService/GetCallRecord": lambda a, b, now: [
+        {"interaction_id": c} for c in (b.ended, b.connected, b.waiting)
+    ],
     "/ccpapi.v1.SiteService/GetSnapshot": lambda a, b, now: [{}],
     "/ccpapi.v1.SiteService/HandOverCall": lambda a, b, now: [
         {"tenant": b.name, "interaction_id": b.waiting, "from_site": "site-a"}
@@ -252,6 +269,13 @@ def own_request(path: str, agent: str, a: TenantA, now: float) -> Fields:
         },
         "Cancel": {"interaction_id": "00000000000000000000-00000000"},
         "GetInteraction": {"interaction_id": "00000000000000000000-00000000"},
+        "WatchInteraction": {"interaction_id": "00000000000000000000-00000000"},
+        "Hangup": {"interaction_id": "00000000000000000000-00000000", "party": interaction_pb2.HANGUP_PARTY_CALLER},
+        "LeaveVoicemail": {
+            "interaction_id": "00000000000000000000-00000000", "recording_id": "rec-1", "duration": Duration(seconds=5)
+        },
+        "RequestCallback": {"interaction_id": "00000000000000000000-00000000"},
+        "GetCallRecord": {"interaction_id": "00000000000000000000-00000000"},
     }
     key = path.removeprefix("/ccpapi.v1.") if path.removeprefix("/ccpapi.v1.") in fields else name
     if key in fields:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 import grpc.aio
 from ccpapi.v1 import admin_pb2, admin_pb2_grpc
 
-from ccp_acd.api import convert, validate
+from ccp_acd.api import convert, validate, validate_voice
 from ccp_acd.api.audit import AuditTrail, agent_target, blocked_target
 from ccp_acd.api.auth import Authenticator
 from ccp_acd.api.roles import ADMIN
@@ -193,6 +193,17 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         tenant = await self._tenant(context, "GetCallerHistory")
         calls = await self._store.caller_history(tenant, request.address, limit=limit)
         return convert.caller_history(request.address, calls)
+
+    @grpc_errors
+    async def GetCallRecord(self, request, context):
+        """One call record, live or ended, with its timeline (a live one with its offer and agent's phone)."""
+        validate_voice.get_call_record(request)
+        tenant = await self._tenant(context, "GetCallRecord")
+        call = await self._store.get_call(tenant, request.interaction_id)
+        if call.state.terminal:
+            return convert.interaction(call)
+        view = await self._views.read(tenant)
+        return convert.interaction(view.calls.get(call.id, call), view=view, now=self._clock())
 
     # -- blocklist ------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from ccp_acd.domain.models import (
     LiveView,
     Presence,
     QueueConfig,
+    TimelineEvent,
 )
 from ccp_acd.domain.skills import eligible
 from ccp_acd.state.store import AgentProfile, AuditEvent, BlockedCaller
@@ -37,6 +38,7 @@ CHANNELS: dict[Channel, int] = {
     Channel.CHAT: common_pb2.CHANNEL_CHAT,
     Channel.EMAIL: common_pb2.CHANNEL_EMAIL,
     Channel.CALLBACK: common_pb2.CHANNEL_CALLBACK,
+    Channel.VOICEMAIL: common_pb2.CHANNEL_VOICEMAIL,
 }
 CHANNELS_FROM_PB: dict[int, Channel] = {v: k for k, v in CHANNELS.items()}
 
@@ -138,6 +140,7 @@ def agent(value: Agent) -> admin_pb2.Agent:
             for channel, count in sorted(value.capacity.items(), key=lambda kv: CHANNELS[kv[0]])
         ],
         site=value.site,
+        sip_uri=value.sip_uri,
     )
 
 
@@ -152,6 +155,7 @@ def agent_profile(value: admin_pb2.Agent, *, default_site: str) -> AgentProfile:
         skills=dict(value.skills),
         capacity=capacity,
         site=value.site or default_site,
+        sip_uri=value.sip_uri,
     )
 
 
@@ -173,7 +177,7 @@ def interaction(
     queues: Mapping[str, QueueConfig] | None = None,
     now: float = 0.0,
 ) -> common_pb2.Interaction:
-    """The Interaction for ``call``; position, expected wait and offered_to need the live view."""
+    """The Interaction for ``call``; position, expected wait, offered_to and agent_sip_uri need the live view."""
     message = common_pb2.Interaction(
         id=call.id,
         queue=call.queue,
@@ -188,7 +192,13 @@ def interaction(
         agent_id=call.agent_id,
         reason=call.reason,
         route_history=list(call.route_history),
+        trunk=call.trunk,
+        recording_id=call.recording_id,
+        timeline=[timeline_event(e) for e in call.timeline],
     )
+    if view is not None and call.state is CallState.CONNECTED:
+        agent = view.agents.get(call.agent_id)
+        message.agent_sip_uri = agent.sip_uri if agent is not None else ""
     if view is not None and call.state is CallState.QUEUED:
         reservation = view.reservations.get(call.id)
         if reservation is not None:
@@ -198,6 +208,12 @@ def interaction(
             message.position = position
             message.expected_wait.CopyFrom(duration(wait_s))
     return message
+
+
+def timeline_event(value: TimelineEvent) -> common_pb2.TimelineEvent:
+    return common_pb2.TimelineEvent(
+        at=timestamp(value.at), kind=value.kind, detail=value.detail, agent_id=value.agent_id, queue=value.queue
+    )
 
 
 def _prediction(

@@ -41,6 +41,16 @@ node's admin API) applies eventually, within milliseconds (its watch event);
 a blocklist change through this node applies to the next Enqueue. A queue the
 cache does not know yet is looked up in etcd before NOT_FOUND.
 
+Voice (issue 5, the SIP trunk adapter is the client): Enqueue takes the
+trunk, the IVR answers and the arrival time onto the record's timeline
+(``domain.timeline``); WatchInteraction follows an interaction (``api.watch``);
+Hangup ends a CONNECTED one like the agent's Complete (no disposition, reason
+"caller hung up" / "agent hung up", the agent's wrap-up follows), returns an
+ended one as it is, and refuses a QUEUED one (Cancel is the caller leaving the
+queue); LeaveVoicemail and RequestCallback are ``state.voice``'s transitions.
+LeaveVoicemail without request_id uses ``voicemail-{interaction id}``, so the
+adapter's retry finds the first item either way.
+
 Telemetry: Enqueue opens the call's trace (``tracing``: the ``call`` span,
 whose traceparent the record carries) and counts admitted calls; Cancel
 records the abandoned wait.
@@ -53,15 +63,17 @@ import time
 from collections.abc import Callable
 
 import grpc.aio
-from ccpapi.v1 import interaction_pb2_grpc
+from ccpapi.v1 import interaction_pb2, interaction_pb2_grpc
 
-from ccp_acd.api import convert, validate
+from ccp_acd.api import convert, validate, validate_voice
 from ccp_acd.api.auth import Authenticator
 from ccp_acd.api.overload import EffectiveLimits, Overload
 from ccp_acd.api.roles import INTERACTION
 from ccp_acd.api.status import ResourceExhausted, grpc_errors
+from ccp_acd.api.watch import InteractionWatch
+from ccp_acd.domain import timeline
 from ccp_acd.domain.admission import admit
-from ccp_acd.domain.models import Action, ActionKind, Call, CallState, QueueConfig, RerouteDecision
+from ccp_acd.domain.models import Action, ActionKind, Call, CallState, Channel, QueueConfig, RerouteDecision
 from ccp_acd.domain.sites import adopter
 from ccp_acd.errors import FailedPrecondition, NotFound
 from ccp_acd.state.live import LiveViews
@@ -103,6 +115,7 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         self._clock = clock
         # The node's overload protection (per-tenant rate and waiting cap); None: no limits.
         self._overload = overload
+        self._watch = InteractionWatch(store, self._views, clock=clock)  # type: ignore[arg-type]
 
     async def _tenant(self, context: grpc.aio.ServicerContext, rpc: str) -> str:
         return (await self._auth.principal(context, method=f"{INTERACTION}{rpc}")).tenant
@@ -119,6 +132,7 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
     @grpc_errors
     async def Enqueue(self, request, context):
         validate.enqueue(request)
+        arrived_at, ivr = validate_voice.enqueue_voice(request, now=self._clock())
         tenant = await self._tenant(context, "Enqueue")
         limits = await self._limits(tenant)  # first: a tenant over its rate costs nothing more
         queues = await self._views.queue_configs(tenant, require=request.queue)
@@ -141,10 +155,13 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
             enqueued_at=now,
             queued_since=now,
             request_id=request.request_id,
+            trunk=request.trunk,
+            arrived_at=arrived_at or now,
         )
         with self._events.spans.enqueueing(tenant, call) as call:
             return await self._admit(
-                tenant, call, request_id=request.request_id, queue=queue, queues=queues, now=now, limits=limits
+                tenant, call, request_id=request.request_id, queue=queue, queues=queues, now=now, limits=limits,
+                ivr=ivr,
             )
 
     async def _limits(self, tenant: str) -> EffectiveLimits | None:
@@ -164,6 +181,7 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         queues: dict[str, QueueConfig],
         now: float,
         limits: EffectiveLimits | None = None,
+        ivr: list[tuple[str, str, float]] | tuple = (),
     ):
         """Enqueue ``call`` under the tenant's waiting cap and the queue's max-length policy (module doc)."""
         to_voicemail = False
@@ -183,6 +201,8 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
             if outcome == "refused":
                 raise ResourceExhausted(f"queue {queue.name!r} is full (max_length {queue.max_length})")
             to_voicemail = outcome == "voicemail"
+        # After admission, so "queued" names the queue and channel the call really waits in.
+        call = timeline.arrival(call, arrived_at=call.arrived_at, ivr=ivr)
         call, created = await self._store.enqueue(tenant, call)
         if created and to_voicemail:
             call = await self._to_voicemail(tenant, call, queue, now=now)
@@ -222,10 +242,73 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         validate.get_interaction(request)
         tenant = await self._tenant(context, "GetInteraction")
         call = await self._store.get_call(tenant, request.interaction_id)
+        if call.state is CallState.CONNECTED:
+            return convert.interaction(call, view=await self._views.read(tenant))  # with the agent's SIP URI
         if call.state is not CallState.QUEUED:
             return convert.interaction(call)
         view = await self._views.read(tenant)
         if call.id not in view.calls:  # enqueued through another node, its watch event not applied yet
             view = await self._views.load(tenant)
+        queues = await self._views.queue_configs(tenant, require=call.queue)
+        return convert.interaction(view.calls.get(call.id, call), view=view, queues=queues, now=self._clock())
+
+    # -- voice --------------------------------------------------------------
+
+    @grpc_errors
+    async def WatchInteraction(self, request, context):
+        validate_voice.watch_interaction(request)
+        tenant = await self._tenant(context, "WatchInteraction")
+        async for message in self._watch.stream(tenant, request.interaction_id):
+            yield message
+
+    @grpc_errors
+    async def Hangup(self, request, context):
+        validate_voice.hangup(request)
+        tenant = await self._tenant(context, "Hangup")
+        call_id = request.interaction_id
+        call = await self._store.get_call(tenant, call_id)
+        if call.state is CallState.QUEUED:
+            raise FailedPrecondition(f"interaction {call_id!r} is queued, not connected: use Cancel")
+        if call.state is CallState.CONNECTED:
+            party = "caller" if request.party == interaction_pb2.HANGUP_PARTY_CALLER else "agent"
+            try:
+                await self._store.complete(
+                    tenant, call.agent_id, call_id, disposition="", wrap_up_s=None, now=self._clock(),
+                    hung_up=f"{party} hung up",
+                )
+            except FailedPrecondition:
+                pass  # ended meanwhile (the agent's Complete, the other party's Hangup): answered as it is below
+            call = await self._store.get_call(tenant, call_id)
+            if call.state is CallState.COMPLETED and self._events.active:
+                self._events.completed(tenant, call)
+        return convert.interaction(call)
+
+    @grpc_errors
+    async def LeaveVoicemail(self, request, context):
+        validate_voice.leave_voicemail(request)
+        tenant = await self._tenant(context, "LeaveVoicemail")
+        now = self._clock()
+        item = Call(
+            id=new_call_id(), queue="", channel=Channel.VOICEMAIL, recording_id=request.recording_id,
+            enqueued_at=now, queued_since=now,
+        )
+        request_id = request.request_id or f"voicemail-{request.interaction_id}"
+        item = await self._store.leave_voicemail(
+            tenant, request.interaction_id, item=item, request_id=request_id, now=now
+        )
+        return await self._current(tenant, item)
+
+    @grpc_errors
+    async def RequestCallback(self, request, context):
+        validate_voice.request_callback(request)
+        tenant = await self._tenant(context, "RequestCallback")
+        call = await self._store.request_callback(
+            tenant, request.interaction_id, number=request.number, now=self._clock()
+        )
+        return await self._current(tenant, call)
+
+    async def _current(self, tenant: str, call: Call):
+        """``call`` as the live view shows it now (position, expected wait, offer), after this node's write."""
+        view = await self._views.read(tenant)
         queues = await self._views.queue_configs(tenant, require=call.queue)
         return convert.interaction(view.calls.get(call.id, call), view=view, queues=queues, now=self._clock())

@@ -65,6 +65,7 @@ METHOD_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType({
     f"{ADMIN}GetCallerHistory": _READERS,
     f"{ADMIN}ListBlockedCallers": _READERS,
     f"{ADMIN}ListAuditEvents": _READERS,
+    f"{ADMIN}GetCallRecord": _READERS,
     # AgentService: the agent's desktop; ACT_AS_ANY says who may name another agent.
     f"{AGENT}Login": _DESK,
     f"{AGENT}Logout": _DESK_AND_SUPERVISOR,
@@ -79,6 +80,11 @@ METHOD_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType({
     f"{INTERACTION}Enqueue": _INTERACTIONS,
     f"{INTERACTION}Cancel": _INTERACTIONS,
     f"{INTERACTION}GetInteraction": _INTERACTIONS,
+    # Voice: the SIP trunk adapter follows its calls and reports what the caller does.
+    f"{INTERACTION}WatchInteraction": _INTERACTIONS,
+    f"{INTERACTION}Hangup": _INTERACTIONS,
+    f"{INTERACTION}LeaveVoicemail": _INTERACTIONS,
+    f"{INTERACTION}RequestCallback": _INTERACTIONS,
 })
 
 _SUPERVISED = ("Logout", "SetState", "GetStatus")

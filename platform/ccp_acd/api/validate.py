@@ -24,6 +24,8 @@ Limits (and why):
   answer stays a few hundred kilobytes; caller history limit 1..100 (0: 10);
 - blocklist pattern: an address, or a prefix ending in one ``*``; no ``/``
   (it is an etcd key segment);
+- an agent's SIP URI: ``sip:`` or ``sips:``, a host, at most 256 printable
+  characters without spaces (``sip_uri``); voice requests: ``api.validate_voice``;
 - audit log: window at most 366 days (the answer is paged, so a year is
   cheap), limit 1..1000 (0: 100), page token an audit event id.
 """
@@ -191,6 +193,29 @@ def agent(value: admin_pb2.Agent, field: str = "agent") -> None:
             raise _fail(f"{field}.capacity[{i}].max", f"{capacity.max} is out of range 0..{MAX_CAPACITY}")
     if value.site:
         name(value.site, f"{field}.site")
+    if value.sip_uri:
+        sip_uri(value.sip_uri, f"{field}.sip_uri")
+
+
+SIP_URI = re.compile(
+    r"^sips?:(?:[^@\s/]+@)?(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?(?:;[^\s]*)?$"
+)
+MAX_SIP_URI = 256
+
+
+def sip_uri(value: str, field: str) -> str:
+    """A SIP URI with a host: ``sip:alice@10.0.0.7:5060``, ``sips:desk.example.com``."""
+    if len(value) > MAX_SIP_URI:
+        raise _fail(field, f"is {len(value)} characters long; at most {MAX_SIP_URI}")
+    if not value.isprintable():
+        raise _fail(field, "contains control characters")
+    found = SIP_URI.match(value)
+    if found is None:
+        raise _fail(field, f"{_shown(value)} is not a SIP URI (sip: or sips:, optional user@, a host, optional :port)")
+    if found["port"] is not None and not 1 <= int(found["port"]) <= 65535:
+        raise _fail(field, f"port {found['port']} is out of range 1..65535")
+    return value
 
 
 def blocklist_pattern(value: str, field: str) -> str:

@@ -4,8 +4,8 @@ Everything is frozen: decisions are made on an immutable snapshot and turned
 into etcd transactions by the state layer. Times are POSIX seconds (float);
 the domain never reads a clock, callers pass ``now``.
 
-"Call" means any interaction (voice, chat, e-mail, callback): all are routed
-the same way and differ only in the agent capacity they consume.
+"Call" means any interaction (voice, chat, e-mail, callback, voicemail): all are
+routed the same way and differ only in the agent capacity they consume.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ class Channel(StrEnum):
     CHAT = "chat"
     EMAIL = "email"
     CALLBACK = "callback"
+    # A voicemail the caller left (LeaveVoicemail): a work item carrying the recording, routed like e-mail.
+    VOICEMAIL = "voicemail"
 
 
 class Presence(StrEnum):
@@ -167,6 +169,8 @@ class Agent:
     talk_time_s: float = 0.0
     # The call whose wrap-up the agent is in (presence wrap-up), for the presence log.
     wrap_up_call: str = ""
+    # The agent's phone ("sip:alice@10.0.0.7"): where the SIP gateway bridges voice; "": no voice.
+    sip_uri: str = ""
 
     def ready(self, now: float) -> bool:
         """Whether the agent may receive offers (capacity aside)."""
@@ -177,6 +181,20 @@ class Agent:
     @property
     def logged_in(self) -> bool:
         return self.presence is not Presence.LOGGED_OUT
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """One step of a call's life (``domain.timeline``): written in the transaction that makes the step.
+
+    ``detail`` is for people (queue, menu and digits, reason) and never holds a caller number.
+    """
+
+    at: float
+    kind: str
+    detail: str = ""
+    agent_id: str = ""
+    queue: str = ""
 
 
 @dataclass(frozen=True)
@@ -207,6 +225,13 @@ class Call:
     # W3C traceparent of the call's root span (set at Enqueue): every node that
     # handles the call adds its spans to this one trace.
     trace_parent: str = ""
+    # Voice: the trunk the call came in on, and when the caller reached the platform (before the IVR;
+    # 0: at enqueue). Voicemail work items: the encrypted recording they carry (``ccp_acd.recordings``).
+    trunk: str = ""
+    arrived_at: float = 0.0
+    recording_id: str = ""
+    # What happened to the call, oldest first, bounded (``domain.timeline``); kept in the ended record.
+    timeline: tuple[TimelineEvent, ...] = ()
 
     def waited(self, now: float) -> float:
         return max(0.0, now - self.enqueued_at)

@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import replace
 
+from ccp_acd.domain import timeline
 from ccp_acd.domain.models import (
     Action,
     ActionKind,
@@ -47,7 +48,13 @@ from ccp_acd.domain.skills import eligible
 
 PHONE_CHANNELS = frozenset({Channel.VOICE, Channel.CALLBACK})
 # The capacities work consumes (a callback uses voice capacity).
-CAPACITY_CHANNELS = (Channel.VOICE, Channel.CHAT, Channel.EMAIL)
+CAPACITY_CHANNELS = (Channel.VOICE, Channel.CHAT, Channel.EMAIL, Channel.VOICEMAIL)
+# Voicemail capacity of an agent whose capacity does not name the channel. A voicemail is routed like
+# e-mail (it waits, shares the agent with chats and e-mails, never with a call), but unlike e-mail it
+# is work every voice agent can do (listen, call back) and it is typically handled one at a time: so
+# one, by default, for every agent, not zero like the channels an agent must be given. An agent who
+# must not get voicemails has capacity 0 for it.
+DEFAULT_VOICEMAIL_CAPACITY = 1
 
 def capacity_channel(channel: Channel) -> Channel:
     """The capacity a channel consumes: a callback is a phone call, it uses voice capacity."""
@@ -67,9 +74,15 @@ def workload(view: LiveView) -> dict[str, Counter[Channel]]:
     return load
 
 
+def channel_capacity(agent: Agent, channel: Channel) -> int:
+    """How many items of ``channel`` (a capacity channel) the agent may hold at once."""
+    default = DEFAULT_VOICEMAIL_CAPACITY if channel is Channel.VOICEMAIL else 0
+    return agent.capacity.get(channel, default)
+
+
 def has_capacity(agent: Agent, held: Counter[Channel], channel: Channel) -> bool:
     wanted = capacity_channel(channel)
-    if held[wanted] >= agent.capacity.get(wanted, 0):
+    if held[wanted] >= channel_capacity(agent, wanted):
         return False
     if wanted is Channel.VOICE:
         return sum(held.values()) == 0
@@ -196,6 +209,8 @@ def _reroute(call: Call, action: Action, reason: str) -> RerouteDecision | None:
         return None  # never ping-pong between queues: the call keeps waiting where it is
     if action.kind is ActionKind.CALLBACK and call.channel is Channel.CALLBACK:
         return None  # already a callback: it keeps its place
+    if call.channel is Channel.VOICEMAIL and action.kind in (ActionKind.VOICEMAIL, ActionKind.CALLBACK):
+        return None  # a voicemail left is worked, never turned into another voicemail or a callback
     return RerouteDecision(call_id=call.id, action=action, reason=f"{reason}: {action.describe()}")
 
 
@@ -203,15 +218,18 @@ def apply_reroute(call: Call, decision: RerouteDecision, *, now: float) -> Call:
     """The call record after a re-route (the state layer writes it)."""
     action = decision.action
     if action.kind is ActionKind.QUEUE:
-        return replace(
+        moved = replace(
             call,
             queue=action.target_queue or call.queue,
             queued_since=now,
             route_history=(*call.route_history, call.queue),
             reason=decision.reason,
         )
+        return timeline.note(moved, timeline.Kind.REROUTED, now, detail=f"from {call.queue}: {decision.reason}")
     if action.kind is ActionKind.CALLBACK:
-        return replace(call, channel=Channel.CALLBACK, reason=decision.reason)
+        callback = replace(call, channel=Channel.CALLBACK, reason=decision.reason)
+        return timeline.note(callback, timeline.Kind.CALLBACK_REQUESTED, now, detail=decision.reason)
     if action.kind is ActionKind.VOICEMAIL:
-        return replace(call, state=CallState.VOICEMAIL, ended_at=now, reason=decision.reason)
+        ended = replace(call, state=CallState.VOICEMAIL, ended_at=now, reason=decision.reason)
+        return timeline.note(ended, timeline.Kind.VOICEMAIL, now, detail=decision.reason)
     return call

@@ -34,6 +34,7 @@ import aetcd.rtypes
 import aetcd.utils
 from aetcd import rpc, watcher
 
+from ccp_acd.domain import timeline
 from ccp_acd.domain.models import (
     REASON_NO_ANSWER,
     Action,
@@ -68,6 +69,7 @@ from ccp_acd.state.store import (
     TrunkConfig,
     WatchEvent,
 )
+from ccp_acd.state.voice import VoiceTransitions
 from ccp_acd.tls import ChannelSecurity, open_channel
 
 log = logging.getLogger(__name__)
@@ -170,8 +172,8 @@ class TlsClient(aetcd.Client):
         self._connected.set()
 
 
-class EtcdStore:
-    """Implements ``state.store.Store`` on etcd."""
+class EtcdStore(VoiceTransitions):
+    """Implements ``state.store.Store`` on etcd (the voice transitions in ``state.voice``)."""
 
     def __init__(self, client: aetcd.Client, *, timeout_s: float):
         self.client = client
@@ -389,6 +391,7 @@ class EtcdStore:
             capacity=dict(profile.capacity),
             site=profile.site,
             presence_since=now,
+            sip_uri=profile.sip_uri,
         )
         key = keys.agent(tenant, agent_id)
         ok, _ = await self._txn([self._create(key) == 0], [self._put(key, agent)])
@@ -419,6 +422,7 @@ class EtcdStore:
                 skills=dict(profile.skills),
                 capacity=dict(profile.capacity),
                 site=profile.site,
+                sip_uri=profile.sip_uri,
             )
             ok, _ = await self._txn([self._mod(key) == rev], [self._put(key, updated)])
             return updated if ok else None
@@ -528,6 +532,7 @@ class EtcdStore:
                     f"interaction {call_id!r} is {call.state} with agent {call.agent_id!r}; the agent completes it"
                 )
             ended = replace(call, state=CallState.ABANDONED, ended_at=now, reason=reason or "abandoned")
+            ended = timeline.note(ended, timeline.Kind.ABANDONED, now, detail=ended.reason)
             ok, _ = await self._txn(
                 [self._mod(call_key) == rev],
                 [self._delete(call_key), self._delete(res_key), *self._file(tenant, ended)],
@@ -553,6 +558,7 @@ class EtcdStore:
         async def attempt() -> Call | None:
             _, res_rev, call, call_rev = await self._offer_of(tenant, agent_id, call_id)
             connected = replace(call, state=CallState.CONNECTED, agent_id=agent_id, answered_at=now)
+            connected = timeline.note(connected, timeline.Kind.ACCEPTED, now, agent_id=agent_id)
             ok, _ = await self._txn(
                 [self._mod(res_key) == res_rev, self._mod(call_key) == call_rev],
                 [self._put(call_key, connected), self._delete(res_key)],
@@ -568,6 +574,7 @@ class EtcdStore:
         async def attempt() -> Agent | None:
             _, res_rev, call, call_rev = await self._offer_of(tenant, agent_id, call_id)
             declined = replace(call, declined_by=(*call.declined_by, agent_id))
+            declined = timeline.note(declined, timeline.Kind.REJECTED, now, detail=reason, agent_id=agent_id)
             ok, _ = await self._txn(
                 [self._mod(res_key) == res_rev, self._mod(call_key) == call_rev],
                 [self._put(call_key, declined), self._delete(res_key)],
@@ -578,8 +585,10 @@ class EtcdStore:
         return await self.get_agent(tenant, agent_id)
 
     async def complete(
-        self, tenant: str, agent_id: str, call_id: str, *, disposition: str, wrap_up_s: float | None, now: float
+        self, tenant: str, agent_id: str, call_id: str, *, disposition: str, wrap_up_s: float | None, now: float,
+        hung_up: str = "",
     ) -> Agent:
+        """The talk ends: the agent's Complete, or (``hung_up``: the reason) a party hanging up (Hangup)."""
         call_key = keys.call(tenant, call_id)
         agent_key = keys.agent(tenant, agent_id)
 
@@ -597,6 +606,11 @@ class EtcdStore:
             else:
                 wrap = wrap_up_s
             ended = replace(call, state=CallState.COMPLETED, ended_at=now, disposition=disposition)
+            if hung_up:
+                ended = timeline.note(replace(ended, reason=hung_up), timeline.Kind.HUNG_UP, now, detail=hung_up,
+                                      agent_id=agent_id)
+            else:
+                ended = timeline.note(ended, timeline.Kind.COMPLETED, now, detail=disposition, agent_id=agent_id)
             still_busy = any(w != call_id for w in _work_of(view, agent_id))
             updated = replace(
                 agent,
@@ -628,12 +642,13 @@ class EtcdStore:
         def adopt(call: Call) -> Call:
             if call.site == to_site:
                 return call
-            return replace(
+            moved = replace(
                 call,
                 site=to_site,
                 visited_sites=(*call.visited_sites, call.site),
                 reason=f"handed over from {call.site} to {to_site}",
             )
+            return timeline.note(moved, timeline.Kind.SITE_MOVED, now, detail=moved.reason)
 
         return await self._move_waiting(tenant, call_id, "hand over", adopt)
 
@@ -709,6 +724,7 @@ class EtcdStore:
                 expires_at=decision.expires_at,
             )
             agent = replace(view.agents[decision.agent_id], last_offered_at=now)
+            offered = timeline.note(call, timeline.Kind.OFFERED, now, agent_id=decision.agent_id)
             ok, _ = await self._txn(
                 [
                     *guards,
@@ -716,7 +732,11 @@ class EtcdStore:
                     self._mod(agent_key) == view.versions[agent_key],
                     self._create(res_key) == 0,
                 ],
-                [self._put(res_key, reservation, lease=lease_id or None), self._put(agent_key, agent)],
+                [
+                    self._put(res_key, reservation, lease=lease_id or None),
+                    self._put(agent_key, agent),
+                    self._put(call_key, offered),
+                ],
             )
             return ok
         if isinstance(decision, RerouteDecision):
@@ -737,8 +757,12 @@ class EtcdStore:
         if isinstance(decision, ExpireOfferDecision):
             res_key = keys.reservation(tenant, decision.call_id)
             agent_key = keys.agent(tenant, decision.agent_id)
-            compare = [*guards, self._mod(res_key) == view.versions[res_key]]
-            success = [self._delete(res_key)]
+            # The call record takes the event: compared too, so a change made meanwhile is not overwritten.
+            expired = timeline.note(call, timeline.Kind.OFFER_EXPIRED, now, agent_id=decision.agent_id)
+            compare = [
+                *guards, self._mod(res_key) == view.versions[res_key], self._mod(call_key) == view.versions[call_key]
+            ]
+            success = [self._delete(res_key), self._put(call_key, expired)]
             agent = view.agents.get(decision.agent_id)
             if agent is not None and agent.ready(now):
                 # Redirect on no answer: the agent is not there; stop offering them work.
@@ -757,6 +781,7 @@ class EtcdStore:
                 visited_sites=(*call.visited_sites, call.site),
                 reason=decision.reason,
             )
+            moved = timeline.note(moved, timeline.Kind.SITE_MOVED, now, detail=decision.reason)
             compare = [
                 *guards,
                 self._mod(call_key) == view.versions[call_key],

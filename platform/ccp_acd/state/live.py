@@ -54,6 +54,13 @@ or sent twice. When the node stops routing the tenant, every subscriber is
 handed ``StateUnavailable`` (the stream ends UNAVAILABLE and the client
 reopens it).
 
+Call subscriptions (``LiveCache.subscribe_call``): the same for one call, for
+the interaction watches of ``api.watch`` (WatchInteraction): each put or
+delete of the call's record or of its reservation is handed over as a
+``CallChange`` carrying the decoded record (None: deleted) and its revision;
+a range read installed over the cache hands over the records that differ.
+Ended subscriptions get ``StateUnavailable`` like offer streams.
+
 Config caches: see ``state.configs``.
 
 Not for: decisions (``domain``) or writes (``state.etcd``).
@@ -81,6 +88,15 @@ log = logging.getLogger(__name__)
 
 # Seconds a read waits for the cache to apply this node's last write before reading etcd instead.
 FRESH_WAIT_S = 0.5
+
+
+@dataclass(frozen=True)
+class CallChange:
+    """A call record (``kind`` "call") or its reservation ("offer") as of ``revision``; None: deleted."""
+
+    kind: Literal["call", "offer"]
+    record: Call | Reservation | None
+    revision: int
 
 
 @dataclass(frozen=True)
@@ -121,6 +137,8 @@ class LiveCache:
         self.watch_task: asyncio.Task[None] | None = None
         # Offer streams of this node by agent id (module doc: offer subscriptions).
         self._offer_subscribers: dict[str, set[asyncio.Queue]] = {}
+        # Interaction watches of this node by call id (module doc: call subscriptions).
+        self._call_subscribers: dict[str, set[asyncio.Queue]] = {}
 
     # -- offer subscriptions ------------------------------------------------------
 
@@ -137,15 +155,36 @@ class LiveCache:
             if not subscribers:
                 del self._offer_subscribers[agent_id]
 
+    def subscribe_call(self, call_id: str) -> asyncio.Queue:
+        """A queue that receives ``CallChange``s of ``call_id`` (or an exception: the end)."""
+        queue: asyncio.Queue = asyncio.Queue()
+        self._call_subscribers.setdefault(call_id, set()).add(queue)
+        return queue
+
+    def unsubscribe_call(self, call_id: str, queue: asyncio.Queue) -> None:
+        subscribers = self._call_subscribers.get(call_id)
+        if subscribers is not None:
+            subscribers.discard(queue)
+            if not subscribers:
+                del self._call_subscribers[call_id]
+
+    def call_subscribers(self) -> int:
+        return sum(len(queues) for queues in self._call_subscribers.values())
+
+    def _call_changed(self, kind: Literal["call", "offer"], call_id: str, record, revision: int) -> None:
+        for queue in self._call_subscribers.get(call_id, ()):
+            queue.put_nowait(CallChange(kind, record, revision))
+
     def offer_subscribers(self) -> int:
         return sum(len(queues) for queues in self._offer_subscribers.values())
 
     def end_subscriptions(self, error: BaseException) -> None:
         """Hand ``error`` to every subscriber (the node stops routing the tenant)."""
-        for queues in self._offer_subscribers.values():
-            for queue in queues:
-                queue.put_nowait(error)
-        self._offer_subscribers.clear()
+        for subscribers in (self._offer_subscribers, self._call_subscribers):
+            for queues in subscribers.values():
+                for queue in queues:
+                    queue.put_nowait(error)
+            subscribers.clear()
 
     def _offer_changed(self, kind: Literal["put", "delete"], reservation: Reservation, revision: int) -> None:
         for queue in self._offer_subscribers.get(reservation.agent_id, ()):
@@ -204,13 +243,18 @@ class LiveCache:
         """Take a range read's view (``load_live``) as the state, unless the cache is already past it."""
         if view.revision <= self.revision:
             return
-        before = self._reservations
+        before, calls_before = self._reservations, self._calls
         self._agents, self._calls = dict(view.agents), dict(view.calls)
         self._reservations, self._versions = dict(view.reservations), dict(view.versions)
         self._shared = False
         self.revision = self._installed = view.revision
         if self._offer_subscribers:
             self._offers_replaced(before, view.revision)
+        for call_id in self._call_subscribers:
+            if calls_before.get(call_id) != self._calls.get(call_id):
+                self._call_changed("call", call_id, self._calls.get(call_id), view.revision)
+            if before.get(call_id) != self._reservations.get(call_id):
+                self._call_changed("offer", call_id, self._reservations.get(call_id), view.revision)
         self._changed()
 
     def apply(self, event: WatchEvent) -> None:
@@ -242,6 +286,10 @@ class LiveCache:
             self._versions.pop(event.key, None)
             if before is not None:
                 self._offer_changed("delete", before, event.revision)
+        if record_id in self._call_subscribers and record_type is not Agent:
+            self._call_changed(
+                "call" if record_type is Call else "offer", record_id, records.get(record_id), event.revision
+            )
         self.revision = max(self.revision, event.revision)
         self._changed()
 

@@ -158,6 +158,7 @@ class AgentProfile:
     skills: Mapping[str, int] = field(default_factory=dict)
     capacity: Mapping[Channel, int] = field(default_factory=dict)
     site: str = ""
+    sip_uri: str = ""
 
 
 class Store(Protocol):
@@ -210,9 +211,10 @@ class Store(Protocol):
     ) -> Agent: ...
     async def accept(self, tenant: str, agent_id: str, call_id: str, *, now: float) -> Call: ...
     async def reject(self, tenant: str, agent_id: str, call_id: str, *, reason: str, now: float) -> Agent: ...
+    # hung_up: the talk ended because a party hung up (Hangup); the reason, e.g. "caller hung up".
     async def complete(
         self, tenant: str, agent_id: str, call_id: str, *, disposition: str, wrap_up_s: float | None,
-        now: float,
+        now: float, hung_up: str = "",
     ) -> Agent: ...
 
     # -- interactions --
@@ -224,6 +226,15 @@ class Store(Protocol):
     async def hand_over(self, tenant: str, call_id: str, *, to_site: str, now: float) -> Call: ...
     # Move a queued call to another queue, keeping its place; FailedPrecondition while offered.
     async def move_queued(self, tenant: str, call_id: str, *, to_queue: str, reason: str, now: float) -> Call: ...
+
+    # -- voice (``state.voice``) --
+    # A queued (or voicemail-routed) voice call ends VOICEMAIL and its CHANNEL_VOICEMAIL item is queued, in
+    # one transaction; returns the item. Idempotent on request_id. NotFound / FailedPrecondition.
+    async def leave_voicemail(
+        self, tenant: str, call_id: str, *, item: Call, request_id: str, now: float
+    ) -> Call: ...
+    # A queued voice call becomes a callback, keeping its place; ``number`` "" keeps the caller's address.
+    async def request_callback(self, tenant: str, call_id: str, *, number: str, now: float) -> Call: ...
 
     # -- routing --
     async def load_live(self, tenant: str) -> LiveView: ...

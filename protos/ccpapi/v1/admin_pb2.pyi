@@ -36,7 +36,7 @@ GROUP_BY_SITE: GroupBy
 GROUP_BY_TENANT: GroupBy
 
 class Agent(_message.Message):
-    __slots__ = ("id", "display_name", "skills", "capacity", "site")
+    __slots__ = ("id", "display_name", "skills", "capacity", "site", "sip_uri")
     class SkillsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -49,12 +49,14 @@ class Agent(_message.Message):
     SKILLS_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     SITE_FIELD_NUMBER: _ClassVar[int]
+    SIP_URI_FIELD_NUMBER: _ClassVar[int]
     id: str
     display_name: str
     skills: _containers.ScalarMap[str, int]
     capacity: _containers.RepeatedCompositeFieldContainer[_common_pb2.ChannelCapacity]
     site: str
-    def __init__(self, id: _Optional[str] = ..., display_name: _Optional[str] = ..., skills: _Optional[_Mapping[str, int]] = ..., capacity: _Optional[_Iterable[_Union[_common_pb2.ChannelCapacity, _Mapping]]] = ..., site: _Optional[str] = ...) -> None: ...
+    sip_uri: str
+    def __init__(self, id: _Optional[str] = ..., display_name: _Optional[str] = ..., skills: _Optional[_Mapping[str, int]] = ..., capacity: _Optional[_Iterable[_Union[_common_pb2.ChannelCapacity, _Mapping]]] = ..., site: _Optional[str] = ..., sip_uri: _Optional[str] = ...) -> None: ...
 
 class CreateAgentRequest(_message.Message):
     __slots__ = ("agent",)
@@ -385,3 +387,9 @@ class ListAuditEventsResponse(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
     next_page_token: str
     def __init__(self, events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetCallRecordRequest(_message.Message):
+    __slots__ = ("interaction_id",)
+    INTERACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    interaction_id: str
+    def __init__(self, interaction_id: _Optional[str] = ...) -> None: ...

@@ -5,6 +5,7 @@ import warnings
 
 from ccpapi.v1 import admin_pb2 as ccpapi_dot_v1_dot_admin__pb2
 from ccpapi.v1 import agent_pb2 as ccpapi_dot_v1_dot_agent__pb2
+from ccpapi.v1 import common_pb2 as ccpapi_dot_v1_dot_common__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -94,6 +95,11 @@ class AdminServiceStub:
                 '/ccpapi.v1.AdminService/GetCallerHistory',
                 request_serializer=ccpapi_dot_v1_dot_admin__pb2.GetCallerHistoryRequest.SerializeToString,
                 response_deserializer=ccpapi_dot_v1_dot_agent__pb2.CallerHistory.FromString,
+                _registered_method=True)
+        self.GetCallRecord = channel.unary_unary(
+                '/ccpapi.v1.AdminService/GetCallRecord',
+                request_serializer=ccpapi_dot_v1_dot_admin__pb2.GetCallRecordRequest.SerializeToString,
+                response_deserializer=ccpapi_dot_v1_dot_common__pb2.Interaction.FromString,
                 _registered_method=True)
         self.AddBlockedCaller = channel.unary_unary(
                 '/ccpapi.v1.AdminService/AddBlockedCaller',
@@ -196,6 +202,14 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCallRecord(self, request, context):
+        """One call record, live or ended, with its timeline (trunk, IVR answers, queues, offers, agent, talk,
+        outcome) and, for voicemail work items, the recording it carries.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AddBlockedCaller(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -283,6 +297,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetCallerHistory,
                     request_deserializer=ccpapi_dot_v1_dot_admin__pb2.GetCallerHistoryRequest.FromString,
                     response_serializer=ccpapi_dot_v1_dot_agent__pb2.CallerHistory.SerializeToString,
+            ),
+            'GetCallRecord': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCallRecord,
+                    request_deserializer=ccpapi_dot_v1_dot_admin__pb2.GetCallRecordRequest.FromString,
+                    response_serializer=ccpapi_dot_v1_dot_common__pb2.Interaction.SerializeToString,
             ),
             'AddBlockedCaller': grpc.unary_unary_rpc_method_handler(
                     servicer.AddBlockedCaller,
@@ -629,6 +648,33 @@ class AdminService:
             '/ccpapi.v1.AdminService/GetCallerHistory',
             ccpapi_dot_v1_dot_admin__pb2.GetCallerHistoryRequest.SerializeToString,
             ccpapi_dot_v1_dot_agent__pb2.CallerHistory.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCallRecord(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ccpapi.v1.AdminService/GetCallRecord',
+            ccpapi_dot_v1_dot_admin__pb2.GetCallRecordRequest.SerializeToString,
+            ccpapi_dot_v1_dot_common__pb2.Interaction.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x63papi/v1/common.proto\x12\tccpapi.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x01\n\x06\x43\x61ller\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12)\n\x04\x64\x61ta\x18\x03 \x03(\x0b\x32\x1b.ccpapi.v1.Caller.DataEntry\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xdd\x03\n\x0bInteraction\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12#\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x12.ccpapi.v1.Channel\x12*\n\x05state\x18\x04 \x01(\x0e\x32\x1b.ccpapi.v1.InteractionState\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12!\n\x06\x63\x61ller\x18\x06 \x01(\x0b\x32\x11.ccpapi.v1.Caller\x12\x0c\n\x04site\x18\x07 \x01(\t\x12/\n\x0b\x65nqueued_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x61nswered_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61gent_id\x18\x0b \x01(\t\x12\x10\n\x08position\x18\x0c \x01(\x05\x12\x30\n\rexpected_wait\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\noffered_to\x18\x0e \x01(\t\x12\x0e\n\x06reason\x18\x0f \x01(\t\x12\x15\n\rroute_history\x18\x10 \x03(\t\"C\n\x0f\x43hannelCapacity\x12#\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x12.ccpapi.v1.Channel\x12\x0b\n\x03max\x18\x02 \x01(\x05*p\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_VOICE\x10\x01\x12\x10\n\x0c\x43HANNEL_CHAT\x10\x02\x12\x11\n\rCHANNEL_EMAIL\x10\x03\x12\x14\n\x10\x43HANNEL_CALLBACK\x10\x04*\xa6\x01\n\nAgentState\x12\x1b\n\x17\x41GENT_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41GENT_STATE_LOGGED_OUT\x10\x01\x12\x19\n\x15\x41GENT_STATE_AVAILABLE\x10\x02\x12\x14\n\x10\x41GENT_STATE_BUSY\x10\x03\x12\x17\n\x13\x41GENT_STATE_WRAP_UP\x10\x04\x12\x15\n\x11\x41GENT_STATE_BREAK\x10\x05*\xd7\x01\n\x10InteractionState\x12!\n\x1dINTERACTION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18INTERACTION_STATE_QUEUED\x10\x01\x12\x1f\n\x1bINTERACTION_STATE_CONNECTED\x10\x02\x12\x1f\n\x1bINTERACTION_STATE_COMPLETED\x10\x03\x12\x1f\n\x1bINTERACTION_STATE_ABANDONED\x10\x04\x12\x1f\n\x1bINTERACTION_STATE_VOICEMAIL\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x63papi/v1/common.proto\x12\tccpapi.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x01\n\x06\x43\x61ller\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12)\n\x04\x64\x61ta\x18\x03 \x03(\x0b\x32\x1b.ccpapi.v1.Caller.DataEntry\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc5\x04\n\x0bInteraction\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12#\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x12.ccpapi.v1.Channel\x12*\n\x05state\x18\x04 \x01(\x0e\x32\x1b.ccpapi.v1.InteractionState\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12!\n\x06\x63\x61ller\x18\x06 \x01(\x0b\x32\x11.ccpapi.v1.Caller\x12\x0c\n\x04site\x18\x07 \x01(\t\x12/\n\x0b\x65nqueued_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x61nswered_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61gent_id\x18\x0b \x01(\t\x12\x10\n\x08position\x18\x0c \x01(\x05\x12\x30\n\rexpected_wait\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\noffered_to\x18\x0e \x01(\t\x12\x0e\n\x06reason\x18\x0f \x01(\t\x12\x15\n\rroute_history\x18\x10 \x03(\t\x12\x15\n\ragent_sip_uri\x18\x11 \x01(\t\x12*\n\x08timeline\x18\x12 \x03(\x0b\x32\x18.ccpapi.v1.TimelineEvent\x12\r\n\x05trunk\x18\x13 \x01(\t\x12\x14\n\x0crecording_id\x18\x14 \x01(\t\"v\n\rTimelineEvent\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x04 \x01(\t\x12\r\n\x05queue\x18\x05 \x01(\t\"C\n\x0f\x43hannelCapacity\x12#\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x12.ccpapi.v1.Channel\x12\x0b\n\x03max\x18\x02 \x01(\x05*\x87\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_VOICE\x10\x01\x12\x10\n\x0c\x43HANNEL_CHAT\x10\x02\x12\x11\n\rCHANNEL_EMAIL\x10\x03\x12\x14\n\x10\x43HANNEL_CALLBACK\x10\x04\x12\x15\n\x11\x43HANNEL_VOICEMAIL\x10\x05*\xa6\x01\n\nAgentState\x12\x1b\n\x17\x41GENT_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41GENT_STATE_LOGGED_OUT\x10\x01\x12\x19\n\x15\x41GENT_STATE_AVAILABLE\x10\x02\x12\x14\n\x10\x41GENT_STATE_BUSY\x10\x03\x12\x17\n\x13\x41GENT_STATE_WRAP_UP\x10\x04\x12\x15\n\x11\x41GENT_STATE_BREAK\x10\x05*\xd7\x01\n\x10InteractionState\x12!\n\x1dINTERACTION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18INTERACTION_STATE_QUEUED\x10\x01\x12\x1f\n\x1bINTERACTION_STATE_CONNECTED\x10\x02\x12\x1f\n\x1bINTERACTION_STATE_COMPLETED\x10\x03\x12\x1f\n\x1bINTERACTION_STATE_ABANDONED\x10\x04\x12\x1f\n\x1bINTERACTION_STATE_VOICEMAIL\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,18 +35,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CALLER_DATAENTRY']._loaded_options = None
   _globals['_CALLER_DATAENTRY']._serialized_options = b'8\001'
-  _globals['_CHANNEL']._serialized_start=789
-  _globals['_CHANNEL']._serialized_end=901
-  _globals['_AGENTSTATE']._serialized_start=904
-  _globals['_AGENTSTATE']._serialized_end=1070
-  _globals['_INTERACTIONSTATE']._serialized_start=1073
-  _globals['_INTERACTIONSTATE']._serialized_end=1288
+  _globals['_CHANNEL']._serialized_start=1014
+  _globals['_CHANNEL']._serialized_end=1149
+  _globals['_AGENTSTATE']._serialized_start=1152
+  _globals['_AGENTSTATE']._serialized_end=1318
+  _globals['_INTERACTIONSTATE']._serialized_start=1321
+  _globals['_INTERACTIONSTATE']._serialized_end=1536
   _globals['_CALLER']._serialized_start=103
   _globals['_CALLER']._serialized_end=238
   _globals['_CALLER_DATAENTRY']._serialized_start=195
   _globals['_CALLER_DATAENTRY']._serialized_end=238
   _globals['_INTERACTION']._serialized_start=241
-  _globals['_INTERACTION']._serialized_end=718
-  _globals['_CHANNELCAPACITY']._serialized_start=720
-  _globals['_CHANNELCAPACITY']._serialized_end=787
+  _globals['_INTERACTION']._serialized_end=822
+  _globals['_TIMELINEEVENT']._serialized_start=824
+  _globals['_TIMELINEEVENT']._serialized_end=942
+  _globals['_CHANNELCAPACITY']._serialized_start=944
+  _globals['_CHANNELCAPACITY']._serialized_end=1011
 # @@protoc_insertion_point(module_scope)

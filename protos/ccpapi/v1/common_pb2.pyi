@@ -18,6 +18,7 @@ class Channel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHANNEL_CHAT: _ClassVar[Channel]
     CHANNEL_EMAIL: _ClassVar[Channel]
     CHANNEL_CALLBACK: _ClassVar[Channel]
+    CHANNEL_VOICEMAIL: _ClassVar[Channel]
 
 class AgentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -41,6 +42,7 @@ CHANNEL_VOICE: Channel
 CHANNEL_CHAT: Channel
 CHANNEL_EMAIL: Channel
 CHANNEL_CALLBACK: Channel
+CHANNEL_VOICEMAIL: Channel
 AGENT_STATE_UNSPECIFIED: AgentState
 AGENT_STATE_LOGGED_OUT: AgentState
 AGENT_STATE_AVAILABLE: AgentState
@@ -72,7 +74,7 @@ class Caller(_message.Message):
     def __init__(self, address: _Optional[str] = ..., display_name: _Optional[str] = ..., data: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Interaction(_message.Message):
-    __slots__ = ("id", "queue", "channel", "state", "priority", "caller", "site", "enqueued_at", "answered_at", "ended_at", "agent_id", "position", "expected_wait", "offered_to", "reason", "route_history")
+    __slots__ = ("id", "queue", "channel", "state", "priority", "caller", "site", "enqueued_at", "answered_at", "ended_at", "agent_id", "position", "expected_wait", "offered_to", "reason", "route_history", "agent_sip_uri", "timeline", "trunk", "recording_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +91,10 @@ class Interaction(_message.Message):
     OFFERED_TO_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     ROUTE_HISTORY_FIELD_NUMBER: _ClassVar[int]
+    AGENT_SIP_URI_FIELD_NUMBER: _ClassVar[int]
+    TIMELINE_FIELD_NUMBER: _ClassVar[int]
+    TRUNK_FIELD_NUMBER: _ClassVar[int]
+    RECORDING_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     queue: str
     channel: Channel
@@ -105,7 +111,25 @@ class Interaction(_message.Message):
     offered_to: str
     reason: str
     route_history: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., queue: _Optional[str] = ..., channel: _Optional[_Union[Channel, str]] = ..., state: _Optional[_Union[InteractionState, str]] = ..., priority: _Optional[int] = ..., caller: _Optional[_Union[Caller, _Mapping]] = ..., site: _Optional[str] = ..., enqueued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., answered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., agent_id: _Optional[str] = ..., position: _Optional[int] = ..., expected_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., offered_to: _Optional[str] = ..., reason: _Optional[str] = ..., route_history: _Optional[_Iterable[str]] = ...) -> None: ...
+    agent_sip_uri: str
+    timeline: _containers.RepeatedCompositeFieldContainer[TimelineEvent]
+    trunk: str
+    recording_id: str
+    def __init__(self, id: _Optional[str] = ..., queue: _Optional[str] = ..., channel: _Optional[_Union[Channel, str]] = ..., state: _Optional[_Union[InteractionState, str]] = ..., priority: _Optional[int] = ..., caller: _Optional[_Union[Caller, _Mapping]] = ..., site: _Optional[str] = ..., enqueued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., answered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., agent_id: _Optional[str] = ..., position: _Optional[int] = ..., expected_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., offered_to: _Optional[str] = ..., reason: _Optional[str] = ..., route_history: _Optional[_Iterable[str]] = ..., agent_sip_uri: _Optional[str] = ..., timeline: _Optional[_Iterable[_Union[TimelineEvent, _Mapping]]] = ..., trunk: _Optional[str] = ..., recording_id: _Optional[str] = ...) -> None: ...
+
+class TimelineEvent(_message.Message):
+    __slots__ = ("at", "kind", "detail", "agent_id", "queue")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    kind: str
+    detail: str
+    agent_id: str
+    queue: str
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[str] = ..., detail: _Optional[str] = ..., agent_id: _Optional[str] = ..., queue: _Optional[str] = ...) -> None: ...
 
 class ChannelCapacity(_message.Message):
     __slots__ = ("channel", "max")

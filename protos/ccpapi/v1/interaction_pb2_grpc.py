@@ -50,6 +50,26 @@ class InteractionServiceStub:
                 request_serializer=ccpapi_dot_v1_dot_interaction__pb2.GetInteractionRequest.SerializeToString,
                 response_deserializer=ccpapi_dot_v1_dot_common__pb2.Interaction.FromString,
                 _registered_method=True)
+        self.WatchInteraction = channel.unary_stream(
+                '/ccpapi.v1.InteractionService/WatchInteraction',
+                request_serializer=ccpapi_dot_v1_dot_interaction__pb2.WatchInteractionRequest.SerializeToString,
+                response_deserializer=ccpapi_dot_v1_dot_common__pb2.Interaction.FromString,
+                _registered_method=True)
+        self.Hangup = channel.unary_unary(
+                '/ccpapi.v1.InteractionService/Hangup',
+                request_serializer=ccpapi_dot_v1_dot_interaction__pb2.HangupRequest.SerializeToString,
+                response_deserializer=ccpapi_dot_v1_dot_common__pb2.Interaction.FromString,
+                _registered_method=True)
+        self.LeaveVoicemail = channel.unary_unary(
+                '/ccpapi.v1.InteractionService/LeaveVoicemail',
+                request_serializer=ccpapi_dot_v1_dot_interaction__pb2.LeaveVoicemailRequest.SerializeToString,
+                response_deserializer=ccpapi_dot_v1_dot_common__pb2.Interaction.FromString,
+                _registered_method=True)
+        self.RequestCallback = channel.unary_unary(
+                '/ccpapi.v1.InteractionService/RequestCallback',
+                request_serializer=ccpapi_dot_v1_dot_interaction__pb2.RequestCallbackRequest.SerializeToString,
+                response_deserializer=ccpapi_dot_v1_dot_common__pb2.Interaction.FromString,
+                _registered_method=True)
 
 
 class InteractionServiceServicer:
@@ -78,6 +98,40 @@ class InteractionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchInteraction(self, request, context):
+        """The interaction now, then every change to it (state, offer, agent, position, expected wait), until it
+        ends: the stream closes OK after a terminal state. What a channel gateway that holds the customer's leg
+        (the SIP trunk adapter) follows to bridge the agent, announce the position or play the voicemail prompt.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Hangup(self, request, context):
+        """The voice leg of a CONNECTED interaction ended: the caller or the agent hung up. The talk ends as with
+        the agent's Complete (no disposition); the agent's wrap-up follows. Idempotent once ended.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LeaveVoicemail(self, request, context):
+        """The caller recorded a voicemail (the interaction is QUEUED or already VOICEMAIL by queue policy): the
+        voice interaction ends as VOICEMAIL and a CHANNEL_VOICEMAIL work item carrying the recording is queued in
+        the same queue, keeping the caller's arrival time. Returns the new work item. Idempotent on request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestCallback(self, request, context):
+        """The caller asked to be called back: a QUEUED voice interaction keeps its place and becomes
+        CHANNEL_CALLBACK; when an agent accepts it, the gateway dials the caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InteractionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +148,26 @@ def add_InteractionServiceServicer_to_server(servicer, server):
             'GetInteraction': grpc.unary_unary_rpc_method_handler(
                     servicer.GetInteraction,
                     request_deserializer=ccpapi_dot_v1_dot_interaction__pb2.GetInteractionRequest.FromString,
+                    response_serializer=ccpapi_dot_v1_dot_common__pb2.Interaction.SerializeToString,
+            ),
+            'WatchInteraction': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchInteraction,
+                    request_deserializer=ccpapi_dot_v1_dot_interaction__pb2.WatchInteractionRequest.FromString,
+                    response_serializer=ccpapi_dot_v1_dot_common__pb2.Interaction.SerializeToString,
+            ),
+            'Hangup': grpc.unary_unary_rpc_method_handler(
+                    servicer.Hangup,
+                    request_deserializer=ccpapi_dot_v1_dot_interaction__pb2.HangupRequest.FromString,
+                    response_serializer=ccpapi_dot_v1_dot_common__pb2.Interaction.SerializeToString,
+            ),
+            'LeaveVoicemail': grpc.unary_unary_rpc_method_handler(
+                    servicer.LeaveVoicemail,
+                    request_deserializer=ccpapi_dot_v1_dot_interaction__pb2.LeaveVoicemailRequest.FromString,
+                    response_serializer=ccpapi_dot_v1_dot_common__pb2.Interaction.SerializeToString,
+            ),
+            'RequestCallback': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestCallback,
+                    request_deserializer=ccpapi_dot_v1_dot_interaction__pb2.RequestCallbackRequest.FromString,
                     response_serializer=ccpapi_dot_v1_dot_common__pb2.Interaction.SerializeToString,
             ),
     }
@@ -177,6 +251,114 @@ class InteractionService:
             target,
             '/ccpapi.v1.InteractionService/GetInteraction',
             ccpapi_dot_v1_dot_interaction__pb2.GetInteractionRequest.SerializeToString,
+            ccpapi_dot_v1_dot_common__pb2.Interaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchInteraction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ccpapi.v1.InteractionService/WatchInteraction',
+            ccpapi_dot_v1_dot_interaction__pb2.WatchInteractionRequest.SerializeToString,
+            ccpapi_dot_v1_dot_common__pb2.Interaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Hangup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ccpapi.v1.InteractionService/Hangup',
+            ccpapi_dot_v1_dot_interaction__pb2.HangupRequest.SerializeToString,
+            ccpapi_dot_v1_dot_common__pb2.Interaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LeaveVoicemail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ccpapi.v1.InteractionService/LeaveVoicemail',
+            ccpapi_dot_v1_dot_interaction__pb2.LeaveVoicemailRequest.SerializeToString,
+            ccpapi_dot_v1_dot_common__pb2.Interaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestCallback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ccpapi.v1.InteractionService/RequestCallback',
+            ccpapi_dot_v1_dot_interaction__pb2.RequestCallbackRequest.SerializeToString,
             ccpapi_dot_v1_dot_common__pb2.Interaction.FromString,
             options,
             channel_credentials,
