@@ -80,3 +80,13 @@ def test_screening_order_source_then_number_then_blocklist():
 def test_a_trunk_without_allowed_sources_admits_nobody():
     trunk = TrunkConfig(name="main", numbers=("+15550100",))
     assert TrunkView.of(trunk, []).screen(source_host="127.0.0.1", dialled="+15550100", caller="1") == FOREIGN_SOURCE
+
+
+def test_offer_is_cut_down_to_pcmu_and_telephone_events_with_its_length_fixed():
+    offer = b"m=audio 6000 RTP/AVP 8 0 18 101\r\na=rtpmap:18 G729/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+    raw = INVITE.replace(b"m=audio 6000 RTP/AVP 8 0 101\r\n", offer)
+    raw = raw.replace(b"Content-Length: 60", b"Content-Length: 123")
+    cut = messages.pcmu_only(raw)
+    body = cut.split(b"\r\n\r\n", 1)[1]
+    assert b"m=audio 6000 RTP/AVP 0 101\r\n" in body and b"G729" not in body
+    assert f"Content-Length: {len(body)}".encode() in cut

@@ -206,3 +206,32 @@ def offers_pcmu(raw: bytes) -> bool:
             if "0" in line.split()[3:]:
                 return True
     return False
+
+
+def pcmu_only(raw: bytes) -> bytes:
+    """The INVITE with its SDP offer cut down to PCMU and telephone-event: pyVoIP 1.6.8 warns and resets the
+    process's warning filters (``warnings.simplefilter("default")``) on payload types it does not know, and
+    would pick PCMA when offered first."""
+    if b"\r\n\r\n" not in raw:
+        return raw
+    head, body = raw.split(b"\r\n\r\n", 1)
+    lines = body.decode("utf-8", "replace").split("\r\n")
+    events = {
+        line.split()[0].split(":", 1)[1] for line in lines
+        if line.startswith("a=rtpmap:") and len(line.split()) > 1 and line.split()[1].lower().startswith("telephone-event/")
+    }
+    keep = {"0"} | events
+    out = []
+    for line in lines:
+        if line.startswith("m=audio "):
+            parts = line.split()
+            line = " ".join(parts[:3] + [pt for pt in parts[3:] if pt in keep])
+        elif line.startswith(("a=rtpmap:", "a=fmtp:")) and line.split()[0].split(":", 1)[1] not in keep:
+            continue
+        out.append(line)
+    new_body = "\r\n".join(out).encode()
+    head_lines = [
+        f"Content-Length: {len(new_body)}".encode() if line.lower().startswith((b"content-length:", b"l:")) else line
+        for line in head.split(b"\r\n")
+    ]
+    return b"\r\n".join(head_lines) + b"\r\n\r\n" + new_body

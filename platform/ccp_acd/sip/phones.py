@@ -149,6 +149,8 @@ class AdapterSipClient(SIP.SIPClient):
                 return
             phone.sources[call_id] = source
             phone.arrivals.setdefault(call_id, time.time())
+        if method == "INVITE":
+            raw = messages.pcmu_only(raw)
         try:
             message = SIP.SIPMessage(raw)
         except Exception:  # noqa: BLE001 - pyVoIP raises anything (IndexError, ValueError...) on bad input
