@@ -532,7 +532,8 @@ class EtcdStore(VoiceTransitions):
                     f"interaction {call_id!r} is {call.state} with agent {call.agent_id!r}; the agent completes it"
                 )
             ended = replace(call, state=CallState.ABANDONED, ended_at=now, reason=reason or "abandoned")
-            ended = timeline.note(ended, timeline.Kind.ABANDONED, now, detail=ended.reason)
+            # No detail: the reason is the client's free text (the record keeps it); a timeline never risks a number.
+            ended = timeline.note(ended, timeline.Kind.ABANDONED, now)
             ok, _ = await self._txn(
                 [self._mod(call_key) == rev],
                 [self._delete(call_key), self._delete(res_key), *self._file(tenant, ended)],
@@ -574,7 +575,7 @@ class EtcdStore(VoiceTransitions):
         async def attempt() -> Agent | None:
             _, res_rev, call, call_rev = await self._offer_of(tenant, agent_id, call_id)
             declined = replace(call, declined_by=(*call.declined_by, agent_id))
-            declined = timeline.note(declined, timeline.Kind.REJECTED, now, detail=reason, agent_id=agent_id)
+            declined = timeline.note(declined, timeline.Kind.REJECTED, now, agent_id=agent_id)  # reason: free text
             ok, _ = await self._txn(
                 [self._mod(res_key) == res_rev, self._mod(call_key) == call_rev],
                 [self._put(call_key, declined), self._delete(res_key)],
