@@ -23,7 +23,7 @@ from ccp_acd.sip.adapter import Adapter
 from ccp_acd.sip.nodes import NodeClient
 from ccp_acd.sip.settings import SipSettings
 from ccp_acd.state.etcd import EtcdStore
-from ccp_acd.state.store import TenantConfig, TrunkConfig
+from ccp_acd.state.store import TenantConfig, TrunkConfig, TrunkSip
 from ccp_acd.tls import ChannelSecurity
 from pydantic import SecretStr
 
@@ -67,16 +67,17 @@ async def running(sip_node: Node, store: EtcdStore, etcd_server, tmp_path: Path)
     tenant = f"t-{secrets.token_hex(4)}"
     await store.put_tenant_config(TenantConfig(name=tenant, home_site=SITE))
     await store.put_queue_config(tenant, QueueConfig(name="support"))
+    port = free_udp_port()
     await store.put_trunk_config(tenant, TrunkConfig(
         name="main", numbers=(NUMBER,), default_queue="support", home_site=SITE, allowed_sources=("127.0.0.1/32",),
+        sip=TrunkSip(port=port, carrier_host="127.0.0.1", carrier_port=5060),
     ))
     token_file = tmp_path / "token"
     token_file.write_text(await issue_token(store, tenant=tenant, role="interaction"))
-    port = free_udp_port()
     rtp_low = 30000 + secrets.randbelow(30) * 1000  # tests in parallel processes rarely share a range
     settings = SipSettings(
         tenant=tenant, site=SITE, nodes=sip_node.address, token_file=token_file, etcd_endpoint=etcd_server.endpoint,
-        trunk_ports=f"main={port}", carrier="127.0.0.1:5060", recordings_dir=tmp_path / "recordings",
+        recordings_dir=tmp_path / "recordings",
         rtp_port_low=rtp_low, rtp_port_high=rtp_low + 999,
         agent_port_low=free_udp_port(), config_refresh_s=0.5,
     )
@@ -203,3 +204,67 @@ async def start_sipp(scenario: str, *, port: int, tmp_path: Path, service: str =
             stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
         )
     return SippRun(process=process, log=log)
+
+
+UAS_ANSWERS_UNTIL_BYE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="agent phone">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:agent@[local_ip]:[local_port]>
+Content-Length: 0
+  ]]></send>
+  <send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:agent@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+  ]]></send>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+  ]]></send>
+</scenario>
+"""
+
+
+async def start_phone(scenario: str, *, tmp_path: Path, timeout_s: int = 40) -> tuple[SippRun, int]:
+    """A sipp UAS (an agent's phone) on its own port; (the run, its port)."""
+    name = secrets.token_hex(3)
+    xml = tmp_path / f"phone-{name}.xml"
+    xml.write_text(scenario)
+    log = tmp_path / f"phone-{name}.log"
+    port = free_udp_port()
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            SIPP, "-sf", str(xml), "-m", "1", "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
+            "-mp", str(free_udp_port() & ~1), "-rtp_echo", "-timeout", f"{timeout_s}s", "-timeout_error", "-nostdin",
+            stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+        )
+    return SippRun(process=process, log=log), port

@@ -46,7 +46,8 @@ class Trunk:
         self.adapter = adapter
         self.view = view
         self.sessions: set[Session] = set()
-        host, carrier_port = adapter.settings.carrier_of(view.trunk.name)
+        sip = view.trunk.sip
+        host, carrier_port = (sip.carrier_host, sip.carrier_port) if sip else adapter.settings.carrier_of(view.trunk.name)
         self.phone = AdapterPhone(
             server=host, port=carrier_port, bind=adapter.settings.bind, sip_port=port,
             rtp_ports=adapter.rtp.take(), on_call=self._on_call, screen=self._screen,
@@ -102,12 +103,15 @@ class Adapter:
         for name, config in wanted.items():
             view = TrunkView.of(config, blocked)
             trunk = self.trunks.get(name)
-            if trunk is not None:
+            if trunk is not None and trunk.view.trunk.sip == config.sip:
                 trunk.view = view
                 continue
-            port = self.settings.port_of(name)
+            if trunk is not None:  # moved to another port or carrier: a new phone (calls up on the old one end first)
+                del self.trunks[name]
+                await asyncio.to_thread(trunk.phone.stop)
+            port = config.sip.port if config.sip else self.settings.port_of(name)
             if port is None:
-                log.warning("trunk %s has no SIP port (CCP_SIP_TRUNK_PORTS); not served", name)
+                log.warning("trunk %s has no sip.port (nor CCP_SIP_TRUNK_PORTS); not served", name)
                 continue
             trunk = Trunk(self, view, port=port)
             await asyncio.to_thread(trunk.phone.start)

@@ -42,10 +42,12 @@ class SipSettings(BaseSettings):
     # Address the SIP and RTP sockets bind to and announce in SDP. Loopback by default: exposing the trunk is a
     # deployment decision.
     bind: str = "127.0.0.1"
-    # SIP port per trunk, "trunk=port,..." (until the Trunk resource carries its own port).
+    # SIP port per trunk, "trunk=port,...", for trunks whose resource has no ``sip`` (development); a Trunk's
+    # ``sip.port`` wins.
     trunk_ports: str = ""
-    # The carrier's host:port per trunk, "trunk=host:port,...": replies and in-dialog requests go there (pyVoIP
-    # sends to one server per phone). A trunk not listed uses ``carrier``.
+    # The carrier's host:port per trunk, "trunk=host:port,...", for trunks without ``sip`` (a Trunk's
+    # ``sip.carrier`` wins): callbacks are dialled and in-dialog requests sent there. A trunk not listed uses
+    # ``carrier``.
     trunk_carriers: str = ""
     carrier: str = Field(default="127.0.0.1:5060", pattern=HOST_PORT)
     # UDP ports for RTP, one per call leg; 2,000 legs are far above what one adapter process carries.

@@ -1,0 +1,62 @@
+"""An accepted call is bridged to the agent's phone (B2BUA), and the caller's hang-up ends both legs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import grpc.aio
+import pytest
+from ccp_acd.api.auth import issue_token
+from ccpapi.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, agent_pb2_grpc, common_pb2, interaction_pb2, interaction_pb2_grpc
+
+from tests.helpers import bearer, eventually
+from tests.sip.conftest import UAS_ANSWERS_UNTIL_BYE, Running, answered_scenario, start_phone, start_sipp
+
+pytestmark = pytest.mark.etcd
+
+
+async def test_accepted_call_is_bridged_to_the_agent_and_the_caller_hangup_ends_both_legs(running: Running, tmp_path):
+    phone, phone_port = await start_phone(UAS_ANSWERS_UNTIL_BYE, tmp_path=tmp_path)
+    admin = bearer(await issue_token(running.store, tenant=running.tenant, role="admin"))
+    alice = bearer(await issue_token(running.store, tenant=running.tenant, role="agent", agent_id="alice"))
+    interaction_token = bearer(await issue_token(running.store, tenant=running.tenant, role="interaction"))
+    async with grpc.aio.insecure_channel(running.node.address) as channel:
+        agents = agent_pb2_grpc.AgentServiceStub(channel)
+        await admin_pb2_grpc.AdminServiceStub(channel).CreateAgent(admin_pb2.CreateAgentRequest(agent=admin_pb2.Agent(
+            id="alice", sip_uri=f"sip:alice@127.0.0.1:{phone_port}")), metadata=admin)
+        await agents.Login(agent_pb2.LoginRequest(agent_id="alice"), metadata=alice)
+        await agents.SetState(agent_pb2.SetStateRequest(agent_id="alice", state=common_pb2.AGENT_STATE_AVAILABLE),
+                              metadata=alice)
+        offers: asyncio.Queue = asyncio.Queue()
+        stream = agents.StreamOffers(agent_pb2.StreamOffersRequest(agent_id="alice"), metadata=alice)
+
+        async def pump() -> None:
+            async for event in stream:
+                if event.HasField("offer"):
+                    offers.put_nowait(event.offer)
+
+        reader = asyncio.create_task(pump())
+        try:
+            caller = await start_sipp(answered_scenario("+15557770010", hold_ms=8000), port=running.port,
+                                      tmp_path=tmp_path)
+            offer = await asyncio.wait_for(offers.get(), 15)
+            accepted = await agents.AcceptOffer(agent_pb2.AcceptOfferRequest(
+                agent_id="alice", interaction_id=offer.interaction.id), metadata=alice)
+            assert accepted.state == common_pb2.INTERACTION_STATE_CONNECTED
+            assert await caller.wait() == 0, caller.output()
+            assert await phone.wait() == 0, phone.output()
+        finally:
+            stream.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+        interactions = interaction_pb2_grpc.InteractionServiceStub(channel)
+
+        async def ended():
+            record = await interactions.GetInteraction(interaction_pb2.GetInteractionRequest(
+                interaction_id=offer.interaction.id), metadata=interaction_token)
+            return record if record.state == common_pb2.INTERACTION_STATE_COMPLETED else None
+
+        record = await eventually(ended, timeout_s=10, what="the talk ended by the caller's hang-up")
+        assert "hung-up" in [event.kind for event in record.timeline]
