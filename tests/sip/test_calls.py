@@ -167,3 +167,11 @@ def test_ivr_callback_option_asks_the_node_then_releases_the_caller_when_it_is_a
     assert actions[-2:] == [HOLD, calls.REQUEST_CALLBACK] and state.phase is Phase.QUEUED
     state, actions = step(state, calls.Update("INTERACTION_STATE_QUEUED", channel="CHANNEL_CALLBACK"))
     assert actions == (notice("callback"), BYE_CALLER) and state.phase is Phase.AWAITING_CALLBACK
+
+
+def test_a_late_update_of_the_interaction_before_a_requeue_is_ignored():
+    state, _ = run(CONNECTED, calls.AgentFailed("486"), calls.Enqueued("i-2"), state=queued())
+    assert state.phase is Phase.QUEUED and state.interaction_id == "i-2"
+    stale = calls.Update("INTERACTION_STATE_COMPLETED", interaction_id="i-1")
+    assert step(state, stale) == (state, ())
+    assert step(state, calls.Update("INTERACTION_STATE_COMPLETED", interaction_id="i-2"))[0].ended

@@ -75,6 +75,8 @@ class Update:
     # For the announcements only: no decision depends on them.
     position: int = 0
     expected_wait_s: float | None = None
+    # The interaction reported on: a late update of the one before a requeue is ignored.
+    interaction_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,8 @@ def step(state: CallState, event: Event) -> Step:
     """The next state and the actions to run, in order, for ``event`` in ``state``."""
     phase = state.phase
     if phase is Phase.ENDED:
+        return state, ()
+    if isinstance(event, Update) and event.interaction_id and event.interaction_id != state.interaction_id:
         return state, ()
     if isinstance(event, Failed | ShuttingDown):
         return _fail(state, "adapter shutdown" if isinstance(event, ShuttingDown) else "adapter error")

@@ -186,9 +186,11 @@ class Session:
 
     def _media(self, now: float) -> None:
         phase = self.machine.phase
-        if phase is Phase.QUEUED and self.caller is not None and self.hold is not None:
+        # Hold music also while the agent's phone rings and while requeueing after a failed agent leg: never silence.
+        holding = phase in (Phase.QUEUED, Phase.DIALING_AGENT, Phase.QUEUING)
+        if holding and self.caller is not None and self.hold is not None:
             every = self.ctx.queue(self.machine.queue).announcements.every_s
-            if every and now >= self.next_announcement:
+            if phase is Phase.QUEUED and every and now >= self.next_announcement:
                 self.next_announcement = now + every
                 self._announce()
                 self.hold_started, self.hold_sent = time.monotonic(), 0
@@ -307,13 +309,12 @@ class Session:
         async def follow() -> None:
             try:
                 async for interaction in self.ctx.nodes.watch(interaction_id):
-                    if interaction.id != self.machine.interaction_id and self.machine.interaction_id:
-                        continue
                     wait = interaction.expected_wait
                     self.events.put(calls.Update(
                         state=common_pb2.InteractionState.Name(interaction.state),
                         channel=common_pb2.Channel.Name(interaction.channel),
                         agent_sip_uri=interaction.agent_sip_uri, position=interaction.position,
+                        interaction_id=interaction.id,
                         expected_wait_s=wait.ToNanoseconds() / 1e9 if interaction.HasField("expected_wait") else None,
                     ))
             except asyncio.CancelledError:
