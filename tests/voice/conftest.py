@@ -22,8 +22,9 @@ CALLER_HZ = 440.0  # the caller's voice (media.caller_packets)
 AGENT_HZ = 1000.0  # the agent's voice: what phones play once answered
 
 
-def agent_voice(seconds: float = 8.0) -> list[tuple[float, bytes]]:
-    audio = media.tone_ulaw(seconds=seconds, hz=AGENT_HZ)
+def agent_voice(seconds: float = 8.0, hz: float = AGENT_HZ) -> list[tuple[float, bytes]]:
+    """What a phone says once answered: ``hz`` (the agent's voice, or the caller's on a callback)."""
+    audio = media.tone_ulaw(seconds=seconds, hz=hz)
     size = media.SAMPLES_PER_FRAME
     return [(n * media.FRAME_MS / 1000,
              media.rtp_packet(payload_type=media.PCMU, seq=n, timestamp=n * size, payload=audio[n * size:(n + 1) * size],
@@ -48,11 +49,12 @@ class Peers:
 
     def phone(self, scenario: str = "uas_answers.xml", *, calls: int = 1, timeout_s: float = 60.0,
               hold_ms: int | None = None, rtp_port: int | None = None, rtp_echo: bool = False,
-              seconds: float = 8.0) -> sipp.Sipp:
-        """A phone waiting for ``calls`` calls on its own port (``.port``); it speaks AGENT_HZ once answered."""
+              seconds: float = 8.0, hz: float = AGENT_HZ, port: int | None = None) -> sipp.Sipp:
+        """A phone waiting for ``calls`` calls on its own port (``.port``, or ``port``); it speaks ``hz`` once
+        answered."""
         peer = sipp.start(scenario, self._dir(scenario), calls=calls, timeout_s=timeout_s, rtp_port=rtp_port,
                           rtp_echo=rtp_echo, variables={"hold_ms": hold_ms} if hold_ms is not None else None,
-                          media_packets=agent_voice(seconds))
+                          media_packets=agent_voice(seconds, hz), port=port)
         self.started.append(peer)
         return peer
 

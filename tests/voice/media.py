@@ -122,7 +122,11 @@ def ulaw_to_linear(byte: int) -> int:
 
 def tone_power(ulaw: bytes, hz: float) -> float:
     """Goertzel power of ``hz`` in PCMU audio, normalised by length (0 for silence): tells a tone from others."""
-    samples = [ulaw_to_linear(b) for b in ulaw]
+    return linear_tone_power([ulaw_to_linear(b) for b in ulaw], hz)
+
+
+def linear_tone_power(samples: list[int], hz: float) -> float:
+    """``tone_power`` of 16-bit linear samples at 8 kHz."""
     if not samples:
         return 0.0
     coefficient = 2 * math.cos(2 * math.pi * hz / SAMPLE_RATE)
