@@ -7,6 +7,7 @@ The adapter runs in the test's event loop (its node client and etcd reads), its 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from ccp_acd.api.auth import issue_token
 from ccp_acd.domain.models import QueueConfig
+from ccp_acd.recordings import KeyRing, RecordingStore
 from ccp_acd.server import Node, start_node
 from ccp_acd.settings import NodeSettings
 from ccp_acd.sip.adapter import Adapter
@@ -59,14 +61,23 @@ class Running:
     adapter: Adapter
     node: Node
     store: EtcdStore
+    recordings: RecordingStore
 
 
 @pytest.fixture
-async def running(sip_node: Node, store: EtcdStore, etcd_server, tmp_path: Path) -> AsyncIterator[Running]:
-    """A tenant with queue ``support`` and trunk ``main`` (NUMBER, from 127.0.0.1 only), and the adapter serving it."""
+def queue_config() -> QueueConfig:
+    """The ``support`` queue of ``running``'s tenant; a test module overrides this fixture for other policies."""
+    return QueueConfig(name="support")
+
+
+@pytest.fixture
+async def running(sip_node: Node, store: EtcdStore, etcd_server, tmp_path: Path,
+                  queue_config: QueueConfig) -> AsyncIterator[Running]:
+    """A tenant with queue ``support`` and trunk ``main`` (NUMBER, from 127.0.0.1 only), and the adapter serving it
+    (voicemail recordings under ``tmp_path/recordings`` with a fresh key ring: ``Running.recordings``)."""
     tenant = f"t-{secrets.token_hex(4)}"
     await store.put_tenant_config(TenantConfig(name=tenant, home_site=SITE))
-    await store.put_queue_config(tenant, QueueConfig(name="support"))
+    await store.put_queue_config(tenant, queue_config)
     port = free_udp_port()
     await store.put_trunk_config(tenant, TrunkConfig(
         name="main", numbers=(NUMBER,), default_queue="support", home_site=SITE, allowed_sources=("127.0.0.1/32",),
@@ -83,7 +94,10 @@ async def running(sip_node: Node, store: EtcdStore, etcd_server, tmp_path: Path)
     )
     nodes = NodeClient(settings.node_addresses(), security=ChannelSecurity(plaintext=True), token=settings.token(),
                        timeout_s=5.0)
-    adapter = Adapter(settings, store=store, nodes=nodes, recordings=None)
+    key_id = "test-1"
+    recordings = RecordingStore(settings.recordings_dir, KeyRing.parse(json.dumps(
+        {"active": key_id, "keys": {key_id: KeyRing.new_key()}})))
+    adapter = Adapter(settings, store=store, nodes=nodes, recordings=recordings)
     stop = asyncio.Event()
     task = asyncio.create_task(adapter.run(stop))
 
@@ -91,7 +105,7 @@ async def running(sip_node: Node, store: EtcdStore, etcd_server, tmp_path: Path)
         return "main" in adapter.trunks
 
     await eventually(listening, what="the trunk's phone")
-    yield Running(tenant=tenant, port=port, adapter=adapter, node=sip_node, store=store)
+    yield Running(tenant=tenant, port=port, adapter=adapter, node=sip_node, store=store, recordings=recordings)
     stop.set()
     await asyncio.wait_for(task, scaled(20))
     await nodes.close()
@@ -268,3 +282,20 @@ async def start_phone(scenario: str, *, tmp_path: Path, timeout_s: int = 40) -> 
             stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
         )
     return SippRun(process=process, log=log), port
+
+
+UAS_BUSY = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="busy agent phone">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+SIP/2.0 486 Busy Here
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+  ]]></send>
+  <recv request="ACK"/>
+</scenario>
+"""

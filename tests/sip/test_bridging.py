@@ -1,4 +1,5 @@
-"""An accepted call is bridged to the agent's phone (B2BUA), and the caller's hang-up ends both legs."""
+"""An accepted call is bridged to the agent's phone (B2BUA), and the caller's hang-up ends both legs; an agent
+phone that refuses the call sends the caller back to the queue in the same place."""
 
 from __future__ import annotations
 
@@ -8,35 +9,47 @@ import contextlib
 import grpc.aio
 import pytest
 from ccp_acd.api.auth import issue_token
+from ccp_acd.domain.models import CallState
 from ccpapi.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, agent_pb2_grpc, common_pb2, interaction_pb2, interaction_pb2_grpc
 
 from tests.helpers import bearer, eventually
-from tests.sip.conftest import UAS_ANSWERS_UNTIL_BYE, Running, answered_scenario, start_phone, start_sipp
+from tests.sip.conftest import UAS_ANSWERS_UNTIL_BYE, UAS_BUSY, Running, answered_scenario, start_phone, start_sipp
 
 pytestmark = pytest.mark.etcd
 
 
-async def test_accepted_call_is_bridged_to_the_agent_and_the_caller_hangup_ends_both_legs(running: Running, tmp_path):
-    phone, phone_port = await start_phone(UAS_ANSWERS_UNTIL_BYE, tmp_path=tmp_path)
+async def agent_with_phone(running: Running, channel, phone_port: int):
+    """alice, available, with her phone at ``phone_port``: (agent stub, her metadata, her offers, the reader)."""
     admin = bearer(await issue_token(running.store, tenant=running.tenant, role="admin"))
     alice = bearer(await issue_token(running.store, tenant=running.tenant, role="agent", agent_id="alice"))
+    agents = agent_pb2_grpc.AgentServiceStub(channel)
+    await admin_pb2_grpc.AdminServiceStub(channel).CreateAgent(admin_pb2.CreateAgentRequest(agent=admin_pb2.Agent(
+        id="alice", sip_uri=f"sip:alice@127.0.0.1:{phone_port}")), metadata=admin)
+    await agents.Login(agent_pb2.LoginRequest(agent_id="alice"), metadata=alice)
+    await agents.SetState(agent_pb2.SetStateRequest(agent_id="alice", state=common_pb2.AGENT_STATE_AVAILABLE),
+                          metadata=alice)
+    offers: asyncio.Queue = asyncio.Queue()
+    stream = agents.StreamOffers(agent_pb2.StreamOffersRequest(agent_id="alice"), metadata=alice)
+
+    async def pump() -> None:
+        async for event in stream:
+            if event.HasField("offer"):
+                offers.put_nowait(event.offer)
+
+    return agents, alice, offers, stream, asyncio.create_task(pump())
+
+
+async def stop_reading(stream, reader) -> None:
+    stream.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reader
+
+
+async def test_accepted_call_is_bridged_to_the_agent_and_the_caller_hangup_ends_both_legs(running: Running, tmp_path):
+    phone, phone_port = await start_phone(UAS_ANSWERS_UNTIL_BYE, tmp_path=tmp_path)
     interaction_token = bearer(await issue_token(running.store, tenant=running.tenant, role="interaction"))
     async with grpc.aio.insecure_channel(running.node.address) as channel:
-        agents = agent_pb2_grpc.AgentServiceStub(channel)
-        await admin_pb2_grpc.AdminServiceStub(channel).CreateAgent(admin_pb2.CreateAgentRequest(agent=admin_pb2.Agent(
-            id="alice", sip_uri=f"sip:alice@127.0.0.1:{phone_port}")), metadata=admin)
-        await agents.Login(agent_pb2.LoginRequest(agent_id="alice"), metadata=alice)
-        await agents.SetState(agent_pb2.SetStateRequest(agent_id="alice", state=common_pb2.AGENT_STATE_AVAILABLE),
-                              metadata=alice)
-        offers: asyncio.Queue = asyncio.Queue()
-        stream = agents.StreamOffers(agent_pb2.StreamOffersRequest(agent_id="alice"), metadata=alice)
-
-        async def pump() -> None:
-            async for event in stream:
-                if event.HasField("offer"):
-                    offers.put_nowait(event.offer)
-
-        reader = asyncio.create_task(pump())
+        agents, alice, offers, stream, reader = await agent_with_phone(running, channel, phone_port)
         try:
             caller = await start_sipp(answered_scenario("+15557770010", hold_ms=8000), port=running.port,
                                       tmp_path=tmp_path)
@@ -47,9 +60,7 @@ async def test_accepted_call_is_bridged_to_the_agent_and_the_caller_hangup_ends_
             assert await caller.wait() == 0, caller.output()
             assert await phone.wait() == 0, phone.output()
         finally:
-            stream.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            await stop_reading(stream, reader)
 
         interactions = interaction_pb2_grpc.InteractionServiceStub(channel)
 
@@ -60,3 +71,30 @@ async def test_accepted_call_is_bridged_to_the_agent_and_the_caller_hangup_ends_
 
         record = await eventually(ended, timeout_s=10, what="the talk ended by the caller's hang-up")
         assert "hung-up" in [event.kind for event in record.timeline]
+
+
+async def test_agent_phone_refusing_the_call_requeues_the_caller_with_the_original_arrival(running: Running, tmp_path):
+    phone, phone_port = await start_phone(UAS_BUSY, tmp_path=tmp_path)
+    caller_number = "+15557770011"
+    async with grpc.aio.insecure_channel(running.node.address) as channel:
+        agents, alice, offers, stream, reader = await agent_with_phone(running, channel, phone_port)
+        try:
+            caller = await start_sipp(answered_scenario(caller_number, hold_ms=12000), port=running.port,
+                                      tmp_path=tmp_path)
+            offer = await asyncio.wait_for(offers.get(), 15)
+            await agents.AcceptOffer(agent_pb2.AcceptOfferRequest(
+                agent_id="alice", interaction_id=offer.interaction.id), metadata=alice)
+            assert await phone.wait() == 0, phone.output()
+
+            async def requeued():
+                view = await running.store.load_live(running.tenant)
+                return [c for c in view.calls.values()
+                        if c.caller.address == caller_number and c.id != offer.interaction.id]
+
+            [again] = await eventually(requeued, timeout_s=15, what="the caller queued again")
+            first = await running.store.get_call(running.tenant, offer.interaction.id)
+            assert first.state is CallState.COMPLETED
+            assert again.state is CallState.QUEUED and again.arrived_at == first.arrived_at
+            assert await caller.wait() == 0, caller.output()
+        finally:
+            await stop_reading(stream, reader)
