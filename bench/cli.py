@@ -12,7 +12,7 @@ from rich.console import Console
 
 from bench import machine, results
 
-NAMES = ("etcd", "routing", "latency", "scaling", "memory", "quality")
+NAMES = ("etcd", "routing", "latency", "scaling", "memory", "quality", "sip")
 console = Console(highlight=False)
 
 
@@ -51,6 +51,10 @@ def _runner(name: str, quick: bool, rate: float | None) -> Callable[[], dict]:
         from bench import quality
 
         return lambda: asyncio.run(quality.run(quality.QUICK if quick else quality.FULL, say=_say))
+    if name == "sip":
+        from bench import sip
+
+        return lambda: asyncio.run(sip.run(sip.QUICK if quick else sip.FULL, say=_say))
     raise click.BadParameter(f"unknown benchmark {name!r}")
 
 
@@ -80,7 +84,7 @@ def run_one(name: str, *, quick: bool, rate: float | None = None) -> dict:
 @click.option("--rate", type=float, default=None,
               help="latency/scaling: the offered calls/s for the latency figure (default: half the measured maximum).")
 def main(name: str, quick: bool, rate: float | None) -> None:
-    """Run a benchmark: etcd, routing, latency, scaling, memory, quality; `all` runs them all, then `report`."""
+    """Run a benchmark: etcd, routing, latency, scaling, memory, quality, sip; `all` runs them all, then `report`."""
     logging.basicConfig(level=logging.ERROR)
     if name == "report":
         from bench import report

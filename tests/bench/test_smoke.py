@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from bench import cli, etcd_limit, memory, quality, results, scaling
+from bench import cli, etcd_limit, memory, quality, results, scaling, sip
 
 pytestmark = [pytest.mark.etcd]
 
@@ -86,3 +86,13 @@ def test_quality_compares_the_nodes_waits_with_erlang_c(monkeypatch):
     assert set(figures["checks"]) == {"share_vs_replay", "sl_vs_replay", "asa_vs_replay", "share_vs_erlang_c",
                                       "sl_vs_erlang_c"}
 
+
+
+def test_sip_places_calls_through_the_adapter_and_reports_sustained_steps(monkeypatch):
+    monkeypatch.setattr(sip, "QUICK", replace(sip.QUICK, steps=(1.0,), seconds=2.0))
+    cli.run_one("sip", quick=True)
+    figures = _written("sip")
+    [step] = figures["steps"]
+    assert step["placed"] == step["completed"] == 2 and step["lost"] == step["stuck_agents"] == 0
+    assert step["sustained"] and figures["sustained_calls_per_s"] == 1.0 and figures["sustained_concurrent"] >= 1
+    assert step["cpu"]["cpu_s"]["adapter"] > 0 and figures["targets"] == {"concurrent": 200, "calls_per_s": 20.0}
