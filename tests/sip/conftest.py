@@ -62,6 +62,8 @@ class Running:
     node: Node
     store: EtcdStore
     recordings: RecordingStore
+    # Where the trunk's carrier is (callbacks are dialled there).
+    carrier_port: int
 
 
 @pytest.fixture
@@ -78,10 +80,10 @@ async def running(sip_node: Node, store: EtcdStore, etcd_server, tmp_path: Path,
     tenant = f"t-{secrets.token_hex(4)}"
     await store.put_tenant_config(TenantConfig(name=tenant, home_site=SITE))
     await store.put_queue_config(tenant, queue_config)
-    port = free_udp_port()
+    port, carrier_port = free_udp_port(), free_udp_port()
     await store.put_trunk_config(tenant, TrunkConfig(
         name="main", numbers=(NUMBER,), default_queue="support", home_site=SITE, allowed_sources=("127.0.0.1/32",),
-        sip=TrunkSip(port=port, carrier_host="127.0.0.1", carrier_port=5060),
+        sip=TrunkSip(port=port, carrier_host="127.0.0.1", carrier_port=carrier_port),
     ))
     token_file = tmp_path / "token"
     token_file.write_text(await issue_token(store, tenant=tenant, role="interaction"))
@@ -105,7 +107,8 @@ async def running(sip_node: Node, store: EtcdStore, etcd_server, tmp_path: Path,
         return "main" in adapter.trunks
 
     await eventually(listening, what="the trunk's phone")
-    yield Running(tenant=tenant, port=port, adapter=adapter, node=sip_node, store=store, recordings=recordings)
+    yield Running(tenant=tenant, port=port, adapter=adapter, node=sip_node, store=store, recordings=recordings,
+                  carrier_port=carrier_port)
     stop.set()
     await asyncio.wait_for(task, scaled(20))
     await nodes.close()
@@ -299,3 +302,75 @@ Content-Length: 0
   <recv request="ACK"/>
 </scenario>
 """
+
+
+def released_scenario(caller: str) -> str:
+    """The carrier's INVITE answered; the caller stays until the platform hangs up (BYE) and answers it 200."""
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="released">
+  <send retrans="500"><![CDATA[
+{INVITE.format(caller=caller)}
+  ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send><![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+{REQUEST_TAIL.format(caller=caller, cseq="1 ACK")}
+  ]]></send>
+  <recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+  ]]></send>
+</scenario>
+"""
+
+
+UAS_ANSWERS_THEN_HANGS_UP = UAS_ANSWERS_UNTIL_BYE.replace('<recv request="INVITE" crlf="true"/>', """\
+<recv request="INVITE" crlf="true" rrs="true">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="peer_from"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="peer_to"/>
+    </action>
+  </recv>""").replace("""  <recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+  ]]></send>""", """  <pause milliseconds="2000"/>
+  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From:[$peer_to];tag=[pid]SIPpTag01[call_number]
+To:[$peer_from]
+Call-ID: [call_id]
+CSeq: 1 BYE
+Max-Forwards: 70
+Content-Length: 0
+  ]]></send>
+  <recv response="200"/>""")
+
+
+async def start_phone_on(scenario: str, *, port: int, tmp_path: Path, timeout_s: int = 60) -> SippRun:
+    """A sipp UAS on a given port (the carrier's, for callbacks)."""
+    name = secrets.token_hex(3)
+    xml = tmp_path / f"uas-{name}.xml"
+    xml.write_text(scenario)
+    log = tmp_path / f"uas-{name}.log"
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            SIPP, "-sf", str(xml), "-m", "1", "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
+            "-mp", str(free_udp_port() & ~1), "-rtp_echo", "-timeout", f"{timeout_s}s", "-timeout_error", "-nostdin",
+            stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+        )
+    return SippRun(process=process, log=log)

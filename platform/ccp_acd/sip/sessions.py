@@ -11,36 +11,34 @@ is logged without numbers; other calls go on.
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import queue
 import re
 import threading
 import time
-import wave
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import grpc
 from ccpapi.v1 import common_pb2, interaction_pb2
 from google.protobuf import duration_pb2, timestamp_pb2
 from pyVoIP.VoIP import CallState, VoIPCall
 
 from ccp_acd.domain.models import QueueConfig
 from ccp_acd.recordings import RecordingStore
-from ccp_acd.sip import calls, media, menus, messages
+from ccp_acd.sip import audio, calls, links, media, menus, messages
 from ccp_acd.sip.calls import Action, Phase
 from ccp_acd.sip.calls import CallState as Machine
-from ccp_acd.sip.nodes import NodeClient, NodesUnavailable
+from ccp_acd.sip.nodes import NodeClient
 from ccp_acd.sip.phones import AdapterPhone, AgentPhones
 from ccp_acd.sip.settings import SipSettings
 from ccp_acd.state.store import TrunkConfig
 
 log = logging.getLogger(__name__)
 
-TICK_S = 0.02
+TICK_S = audio.TICK_S
 FRAME = media.FRAME_SAMPLES  # bytes per 20 ms frame in pyVoIP's 8-bit format
 GOODBYE = "file:goodbye"
+RINGBACK = "tone:440+480:2000,0:4000"
 # What the caller hears before being released (busy: the queue refused the call; sorry: something failed).
 NOTICES = {
     "busy": ("tone:480+620:500,0:500,480+620:500,0:500,480+620:500,0:500", GOODBYE),
@@ -98,15 +96,16 @@ class Session:
         head = messages.read_head(call.request.raw)
         self.number, self.display_name = messages.caller(head) if head else ("", "")
         self.ivr_steps: list[interaction_pb2.IvrStep] = []
-        self.watch_future = None
-        self.hold_started = 0.0
-        self.hold_sent = 0
-        self.hold: Iterator[bytes] | None = None
+        timeout = ctx.settings.node_timeout_s * (len(ctx.settings.node_addresses()) + 1)
+        self.link = links.NodeLink(ctx.nodes, ctx.loop, timeout_s=timeout, call_id=self.call_id)
+        self.hold: audio.Feed | None = None
         self.next_announcement = 0.0
         self.last_update: calls.Update | None = None
         self.recording: bytearray | None = None
         self.recording_started = 0.0
         self.shutdown_sent = False
+        self.caller_deadline = 0.0
+        self.ringback: audio.Feed | None = None
 
     # -- running ---------------------------------------------------------------
 
@@ -125,7 +124,7 @@ class Session:
             except Exception as again:  # noqa: BLE001 - cleanup of a broken call is best effort
                 log.warning("call %s: cleanup failed: %s", self.call_id, type(again).__name__)
         finally:
-            self._stop_watch()
+            self.link.stop()
             for phone, leg in ((self.ctx.phone, self.caller), (self.agent_phone, self.agent)):
                 if phone is not None and leg is not None and leg.state != CallState.ENDED:
                     phone.release(leg)
@@ -163,6 +162,10 @@ class Session:
                 self.events.put(calls.CallerHungUp())
         elif phase is Phase.DIALING_CALLER and self.caller is not None and self.caller.state == CallState.ANSWERED:
             self.events.put(calls.CallerAnswered())
+        elif phase is Phase.DIALING_CALLER and self.caller is not None and now > self.caller_deadline:
+            self.ctx.phone.release(self.caller)  # CANCEL
+            self.caller = None
+            self.events.put(calls.CallerUnreachable("caller did not answer"))
         if self.agent is not None and phase in (Phase.DIALING_AGENT, Phase.DIALING_CALLER, Phase.BRIDGED):
             state = self.agent.state
             if state == CallState.ANSWERED and not self.agent_was_up:
@@ -193,11 +196,10 @@ class Session:
             if phase is Phase.QUEUED and every and now >= self.next_announcement:
                 self.next_announcement = now + every
                 self._announce()
-                self.hold_started, self.hold_sent = time.monotonic(), 0
-            due = int((now - self.hold_started) / TICK_S) + 3  # three frames ahead: no gap on a late tick
-            while self.hold_sent < due:
-                self.caller.write_audio(next(self.hold))
-                self.hold_sent += 1
+                self.hold.restart()
+            self.hold.pump(self.caller, now)
+        elif phase is Phase.DIALING_CALLER and self.agent is not None and self.ringback is not None:
+            self.ringback.pump(self.agent, now)  # the agent hears ringback while the caller's phone rings
         elif phase is Phase.BRIDGED and self.caller is not None and self.agent is not None:
             self.agent.write_audio(self.caller.read_audio(FRAME, blocking=False))
             self.caller.write_audio(self.agent.read_audio(FRAME, blocking=False))
@@ -216,10 +218,9 @@ class Session:
                 self._enqueue(action.arg)
             case "hold":
                 config = self.ctx.queue(self.machine.queue)
-                self.hold = media.music_on_hold(config.music_on_hold)
-                self.hold_started, self.hold_sent = time.monotonic(), 0
+                self.hold = audio.Feed(media.music_on_hold(config.music_on_hold))
                 every = config.announcements.every_s
-                self.next_announcement = self.hold_started + every if every else 0.0
+                self.next_announcement = time.monotonic() + every if every else 0.0
             case "dial-agent":
                 self._dial_agent(action.arg)
             case "bridge":
@@ -237,7 +238,9 @@ class Session:
                     self.agent_phone.release(self.agent)
                     self.agent = None
             case "dial-caller":
-                self.caller = self.ctx.phone.dial(self.number)
+                self.caller = self.ctx.phone.dial(self.link.callback_number or self.number)
+                self.caller_deadline = time.monotonic() + self.ctx.settings.callback_answer_timeout_s
+                self.ringback = audio.Feed(media.music_on_hold(RINGBACK))
             case "notice":
                 if action.arg == "voicemail":
                     self._play(self.ctx.queue(self.machine.queue).voicemail.prompt, "file:beep")
@@ -270,65 +273,23 @@ class Session:
         self._send(media.prompt_frames(prompt), interrupted)
 
     def _node(self, method: str, request, *, quiet: bool = False):
-        """A node request from this thread; ``quiet``: a refusal is logged (the call goes on ending)."""
-        future = asyncio.run_coroutine_threadsafe(self.ctx.nodes.call(method, request), self.ctx.loop)
-        timeout = self.ctx.settings.node_timeout_s * (len(self.ctx.settings.node_addresses()) + 1)
-        try:
-            return future.result(timeout)
-        except (grpc.aio.AioRpcError, NodesUnavailable, TimeoutError) as e:
-            if not quiet:
-                raise
-            code = e.code().name if isinstance(e, grpc.aio.AioRpcError) else type(e).__name__
-            log.warning("call %s: %s refused: %s", self.call_id, method, code)
-            return None
+        return self.link.request(method, request, quiet=quiet)
 
     def _enqueue(self, queue_name: str) -> None:
-        attempt = self.machine.agent_attempts
         request = interaction_pb2.EnqueueRequest(
             queue=queue_name, channel=common_pb2.CHANNEL_VOICE,
             caller=common_pb2.Caller(address=self.number, display_name=self.display_name),
-            request_id=request_id(self.call_id, attempt), trunk=self.ctx.trunk.name, ivr=self.ivr_steps,
-            arrived_at=_timestamp(self.arrived_at),
+            request_id=request_id(self.call_id, self.machine.agent_attempts), trunk=self.ctx.trunk.name,
+            ivr=self.ivr_steps, arrived_at=_timestamp(self.arrived_at),
         )
         try:
             interaction = self._node("Enqueue", request)
-        except grpc.aio.AioRpcError as e:
-            log.info("call %s: Enqueue refused: %s", self.call_id, e.code().name)
-            self.events.put(calls.EnqueueRefused(e.code().name))
-            return
-        except (NodesUnavailable, TimeoutError) as e:
-            log.warning("call %s: Enqueue failed: %s", self.call_id, type(e).__name__)
-            self.events.put(calls.EnqueueRefused("UNAVAILABLE"))
+        except links.REFUSALS as e:
+            log.info("call %s: Enqueue refused: %s", self.call_id, links.refusal_code(e))
+            self.events.put(calls.EnqueueRefused(links.refusal_code(e)))
             return
         self.events.put(calls.Enqueued(interaction.id))
-        self._watch(interaction.id)
-
-    def _watch(self, interaction_id: str) -> None:
-        self._stop_watch()
-
-        async def follow() -> None:
-            try:
-                async for interaction in self.ctx.nodes.watch(interaction_id):
-                    wait = interaction.expected_wait
-                    self.events.put(calls.Update(
-                        state=common_pb2.InteractionState.Name(interaction.state),
-                        channel=common_pb2.Channel.Name(interaction.channel),
-                        agent_sip_uri=interaction.agent_sip_uri, position=interaction.position,
-                        interaction_id=interaction.id,
-                        expected_wait_s=wait.ToNanoseconds() / 1e9 if interaction.HasField("expected_wait") else None,
-                    ))
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # noqa: BLE001 - a lost watch ends the call rather than leaving it deaf
-                log.warning("call %s: watch lost: %s", self.call_id, type(e).__name__)
-                self.events.put(calls.Failed("watch lost"))
-
-        self.watch_future = asyncio.run_coroutine_threadsafe(follow(), self.ctx.loop)
-
-    def _stop_watch(self) -> None:
-        if self.watch_future is not None:
-            self.watch_future.cancel()
-            self.watch_future = None
+        self.link.watch(interaction.id, self.events)
 
     def _dial_agent(self, uri: str) -> None:
         user, host, port = agent_endpoint(uri)
@@ -352,32 +313,19 @@ class Session:
         ))
 
     def _send(self, frames: list[bytes], interrupted=None) -> None:
-        if self.caller is None or self.caller.state != CallState.ANSWERED:
-            return
-        start = time.monotonic()
-        for n, frame in enumerate(frames):
-            if self.caller.state != CallState.ANSWERED or (interrupted is not None and interrupted()):
-                return
-            self.caller.write_audio(frame)
-            time.sleep(max(0.0, start + (n - 2) * TICK_S - time.monotonic()))
-        time.sleep(max(0.0, start + len(frames) * TICK_S - time.monotonic()))
+        audio.play(self.caller, frames, interrupted)
 
     def _leave_voicemail(self) -> None:
-        audio = bytes(self.recording or b"")
+        recorded = bytes(self.recording or b"")
         self.recording = None
         if self.ctx.recordings is None:
             log.warning("call %s: voicemail not stored: no CCP_RECORDINGS_KEY_FILE", self.call_id)
             return
         recording_id = f"vm-{request_id(self.call_id)}"
-        buffer = io.BytesIO()
-        with wave.open(buffer, "wb") as wav:  # 8-bit WAV is unsigned linear, pyVoIP's own format
-            wav.setnchannels(1)
-            wav.setsampwidth(1)
-            wav.setframerate(media.RATE)
-            wav.writeframes(audio)
-        self.ctx.recordings.write(tenant=self.ctx.tenant, recording_id=recording_id, source=[buffer.getvalue()])
+        seconds = audio.store_voicemail(self.ctx.recordings, tenant=self.ctx.tenant, recording_id=recording_id,
+                                        audio=recorded)
         duration = duration_pb2.Duration()
-        duration.FromNanoseconds(int(len(audio) / media.RATE * 1e9))
+        duration.FromNanoseconds(int(seconds * 1e9))
         self._node("LeaveVoicemail", interaction_pb2.LeaveVoicemailRequest(
             interaction_id=self.machine.interaction_id, recording_id=recording_id, duration=duration,
             request_id=f"{request_id(self.call_id)}-vm"), quiet=True)

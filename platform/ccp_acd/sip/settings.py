@@ -57,6 +57,8 @@ class SipSettings(BaseSettings):
     agent_port_low: int = Field(default=5200, ge=1024, le=65335)
     # Seconds an agent's phone may take to answer before the agent leg counts as failed (the caller is requeued).
     agent_answer_timeout_s: float = Field(default=20.0, gt=0, le=120)
+    # Seconds a callback's caller may take to answer before the callback ends (Hangup CALLER, logged).
+    callback_answer_timeout_s: float = Field(default=30.0, gt=0, le=300)
     # Seconds one node request may take before the next node is tried.
     node_timeout_s: float = Field(default=5.0, gt=0, le=60)
     # Folder of the encrypted voicemail recordings (key ring from CCP_RECORDINGS_KEY_FILE).
