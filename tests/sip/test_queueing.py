@@ -6,7 +6,7 @@ import pytest
 from ccp_acd.domain.models import CallState
 
 from tests.helpers import eventually
-from tests.sip.conftest import Running, answered_scenario, start_sipp
+from tests.sip.conftest import Running, answered_scenario, released_scenario, start_sipp
 from tests.sip.test_adapter import live_calls
 
 pytestmark = pytest.mark.etcd
@@ -29,3 +29,17 @@ async def test_answered_call_is_queued_with_its_trunk_and_cancelled_when_the_cal
         return record if record.state is CallState.ABANDONED else None
 
     await eventually(abandoned, timeout_s=10, what="the call cancelled as abandoned")
+
+
+async def test_shutdown_releases_a_queued_caller_and_cancels_the_interaction(running: Running, tmp_path):
+    caller = "+15557770004"
+    sipp = await start_sipp(released_scenario(caller), port=running.port, tmp_path=tmp_path)
+
+    async def queued():
+        return await live_calls(running, caller)
+
+    [call] = await eventually(queued, timeout_s=10, what="the call in the queue")
+    await running.adapter.shutdown()
+    assert await sipp.wait() == 0, sipp.output()  # the adapter hung up (BYE) after the sorry tone
+    record = await running.store.get_call(running.tenant, call.id)
+    assert record.state is CallState.ABANDONED and "adapter shutdown" in record.reason
