@@ -374,3 +374,11 @@ async def start_phone_on(scenario: str, *, port: int, tmp_path: Path, timeout_s:
             stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
         )
     return SippRun(process=process, log=log)
+
+
+def dtmf_scenario(caller: str, digit: str, *, hold_ms: int) -> str:
+    """The carrier's call answered; the caller presses ``digit`` (RFC 2833, sipp's pcap), holds, hangs up."""
+    return answered_scenario(caller, hold_ms=hold_ms).replace(
+        f'<pause milliseconds="{hold_ms}"/>',
+        f'<nop><action><exec play_pcap_audio="/usr/share/sip-tester/dtmf_2833_{digit}.pcap"/></action></nop>\n'
+        f'  <pause milliseconds="{hold_ms}"/>')
