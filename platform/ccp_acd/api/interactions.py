@@ -243,7 +243,9 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         tenant = await self._tenant(context, "GetInteraction")
         call = await self._store.get_call(tenant, request.interaction_id)
         if call.state is CallState.CONNECTED:
-            return convert.interaction(call, view=await self._views.read(tenant))  # with the agent's SIP URI
+            message = convert.interaction(call)
+            message.agent_sip_uri = await self._watch.sip_uri(tenant, call.agent_id)
+            return message
         if call.state is not CallState.QUEUED:
             return convert.interaction(call)
         view = await self._views.read(tenant)

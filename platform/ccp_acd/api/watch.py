@@ -174,10 +174,11 @@ class InteractionWatch:
             return message
         message = convert.interaction(call)
         if call.state is CallState.CONNECTED:
-            message.agent_sip_uri = await self._sip_uri(tenant, call.agent_id)
+            message.agent_sip_uri = await self.sip_uri(tenant, call.agent_id)
         return message
 
-    async def _sip_uri(self, tenant: str, agent_id: str) -> str:
+    async def sip_uri(self, tenant: str, agent_id: str) -> str:
+        """The agent's SIP URI: from the node's live view when it routes the tenant, else one etcd read."""
         cache = self._views.cache(tenant)
         agent = cache.view().agents.get(agent_id) if cache is not None else None
         if agent is None:
