@@ -26,6 +26,7 @@ import select
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 # isort: off
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 pyVoIP.RTPCompatibleCodecs = [PayloadType.PCMU, PayloadType.EVENT]
 
 HANDLED = {"INVITE", "ACK", "BYE", "CANCEL"}
+MAX_REMEMBERED_REJECTIONS = 4096
 NOT_ACCEPTABLE = Rejection(488, "no PCMU in the offer")
 
 Screen = Callable[[Head, tuple[str, int]], Rejection | None]
@@ -78,8 +80,10 @@ class AdapterSipClient(SIP.SIPClient):
     def __init__(self, *args, screen: Screen | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.screen = screen
-        # Call-IDs rejected before pyVoIP saw them, with the response: retransmitted INVITEs get it again.
-        self.rejected: dict[str, bytes] = {}
+        # Call-IDs rejected before pyVoIP saw them, with the response: retransmitted INVITEs get it again. Bounded
+        # (oldest forgotten first): a flood of refused INVITEs must not grow memory; a retransmission comes within
+        # 32 s (Timer B), long before 4,096 newer rejections push it out at any sane rate.
+        self.rejected: OrderedDict[str, bytes] = OrderedDict()
         self.register = lambda: True  # type: ignore[method-assign]  # peered by address (module doc)
 
     def start(self) -> None:
@@ -164,6 +168,8 @@ class AdapterSipClient(SIP.SIPClient):
             if rejection is not None:
                 reply = messages.response(head, rejection.status)
                 self.rejected[call_id] = reply
+                while len(self.rejected) > MAX_REMEMBERED_REJECTIONS:
+                    self.rejected.popitem(last=False)
                 log.info("INVITE from %s rejected: %s %s", source[0], rejection.status, rejection.why)
                 self._reply(reply, source)
                 return

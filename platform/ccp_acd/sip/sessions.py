@@ -313,7 +313,8 @@ class Session:
         ))
 
     def _send(self, frames: list[bytes], interrupted=None) -> None:
-        audio.play(self.caller, frames, interrupted)
+        # To the caller; in a callback whose caller never answered, to the agent waiting for them.
+        audio.play(self.caller if self.caller is not None else self.agent, frames, interrupted)
 
     def _leave_voicemail(self) -> None:
         recorded = bytes(self.recording or b"")
