@@ -62,6 +62,7 @@ class Running:
     node: Node
     store: EtcdStore
     recordings: RecordingStore
+    settings: SipSettings
     # Where the trunk's carrier is (callbacks are dialled there).
     carrier_port: int
 
@@ -108,7 +109,7 @@ async def running(sip_node: Node, store: EtcdStore, etcd_server, tmp_path: Path,
 
     await eventually(listening, what="the trunk's phone")
     yield Running(tenant=tenant, port=port, adapter=adapter, node=sip_node, store=store, recordings=recordings,
-                  carrier_port=carrier_port)
+                  settings=settings, carrier_port=carrier_port)
     stop.set()
     await asyncio.wait_for(task, scaled(20))
     await nodes.close()

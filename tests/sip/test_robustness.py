@@ -113,3 +113,27 @@ async def test_cancel_before_the_answer_gets_200_and_487_and_queues_nothing(carr
 
     await eventually(session_over, timeout_s=10, what="the cancelled call's session to end")
     assert await live_calls(running, caller) == []
+
+
+async def test_serve_wires_the_adapter_from_its_settings_and_stops_on_request(running: Running, monkeypatch):
+    """``ccp sip``'s entry point: etcd and nodes by the environment's rules, no key ring (voicemail off, logged)."""
+    from ccp_acd.sip.adapter import serve
+
+    monkeypatch.delenv("CCP_RECORDINGS_KEY_FILE", raising=False)
+    await running.adapter.shutdown()  # free the trunk's port for the served adapter
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(running.settings, stop=stop))
+    carrier = Carrier(running.port)
+    try:
+        async def answers_options() -> bool:
+            carrier.send(request("OPTIONS", port=carrier.port, local=carrier.local, call_id="opt-serve"))
+            try:
+                return await carrier.status(cseq_method="OPTIONS", timeout_s=0.5) == 200
+            except AssertionError:
+                return False
+
+        await eventually(answers_options, timeout_s=10, what="the served adapter's trunk")
+    finally:
+        carrier.close()
+        stop.set()
+        await asyncio.wait_for(task, scaled(20))

@@ -50,7 +50,7 @@ class Trunk:
         host, carrier_port = (sip.carrier_host, sip.carrier_port) if sip else adapter.settings.carrier_of(view.trunk.name)
         self.phone = AdapterPhone(
             server=host, port=carrier_port, bind=adapter.settings.bind, sip_port=port,
-            rtp_ports=adapter.rtp.take(), on_call=self._on_call, screen=self._screen,
+            rtp_ports=adapter.rtp_ports(view.trunk.name), on_call=self._on_call, screen=self._screen,
         )
 
     def _screen(self, head: messages.Head, source: tuple[str, int]) -> Rejection | None:
@@ -80,8 +80,15 @@ class Adapter:
         self.rtp = RtpSlices(settings.rtp_port_low, settings.rtp_port_high)
         self.agents = AgentPhones(bind=settings.bind, first_port=settings.agent_port_low, rtp_ports=self.rtp)
         self.trunks: dict[str, Trunk] = {}
+        self._trunk_rtp: dict[str, tuple[int, int]] = {}
         self.queues: Mapping[str, QueueConfig] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
+
+    def rtp_ports(self, trunk: str) -> tuple[int, int]:
+        """A trunk's RTP slice, kept across its phones (a restarted or retried phone must not use up the range)."""
+        if trunk not in self._trunk_rtp:
+            self._trunk_rtp[trunk] = self.rtp.take()
+        return self._trunk_rtp[trunk]
 
     def context(self, trunk: Trunk) -> Context:
         return Context(
@@ -95,6 +102,8 @@ class Adapter:
 
     async def refresh(self) -> None:
         """Read the tenant's trunks, blocklist and queues; start, update or stop phones to match."""
+        if self.stopping.is_set():
+            return
         tenant = self.settings.tenant
         configs = await self.store.get_trunk_configs(tenant)
         blocked = await self.store.list_blocked(tenant)
@@ -114,7 +123,12 @@ class Adapter:
                 log.warning("trunk %s has no sip.port (nor CCP_SIP_TRUNK_PORTS); not served", name)
                 continue
             trunk = Trunk(self, view, port=port)
-            await asyncio.to_thread(trunk.phone.start)
+            try:
+                await asyncio.to_thread(trunk.phone.start)
+            except OSError as e:  # the port is taken: the other trunks are served, this one is retried next time
+                log.error("trunk %s: cannot listen on %s:%s: %s", name, self.settings.bind, port, e.strerror)
+                await asyncio.to_thread(trunk.phone.sip.stop)
+                continue
             self.trunks[name] = trunk
             log.info("trunk %s: listening on %s:%s", name, self.settings.bind, port)
         for name in set(self.trunks) - set(wanted):
