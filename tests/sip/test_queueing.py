@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from ccp_acd.domain.models import CallState
 
@@ -12,7 +14,9 @@ from tests.sip.test_adapter import live_calls
 pytestmark = pytest.mark.etcd
 
 
-async def test_answered_call_is_queued_with_its_trunk_and_cancelled_when_the_caller_hangs_up(running: Running, tmp_path):
+async def test_answered_call_is_queued_with_its_trunk_and_cancelled_when_the_caller_hangs_up(running: Running, tmp_path,
+                                                                                           caplog):
+    caplog.set_level(logging.DEBUG, logger="ccp_acd.sip")
     caller = "+15557770003"
     sipp = await start_sipp(answered_scenario(caller, hold_ms=6000), port=running.port, tmp_path=tmp_path)
 
@@ -29,6 +33,9 @@ async def test_answered_call_is_queued_with_its_trunk_and_cancelled_when_the_cal
         return record if record.state is CallState.ABANDONED else None
 
     await eventually(abandoned, timeout_s=10, what="the call cancelled as abandoned")
+    sip_logs = [r.getMessage() for r in caplog.records if r.name.startswith("ccp_acd.sip")]
+    assert any("queued" in line for line in sip_logs)  # the call's transitions were logged...
+    assert not any(caller[1:] in line for line in sip_logs)  # ...without the caller's number, before any redaction
 
 
 async def test_shutdown_releases_a_queued_caller_and_cancels_the_interaction(running: Running, tmp_path):
