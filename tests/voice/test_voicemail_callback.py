@@ -61,7 +61,7 @@ async def test_voicemail_by_queue_policy_is_recorded_encrypted_and_offered_to_an
                         voicemail=VoicemailSettings(max_s=30.0, prompt="tone:500:200"))
     tenant, adapter = await voice.tenant(queues=[sales], trunks=[TRUNK], carrier_port=carrier)
     call = await asyncio.to_thread(peers.call, "uac_call_hangs_up.xml", to=adapter.address("main"), number=NUMBER,
-                                   caller=CALLER, digits="1", talk_ms=8000, talk_s=9, port=carrier, timeout_s=30)
+                                   caller=CALLER, digits="1", talk_ms=6000, talk_s=7, port=carrier, timeout_s=30)
     assert call.events("hung-up"), call.describe()
     voicemailed = await _past_call(tenant, common_pb2.INTERACTION_STATE_VOICEMAIL)
     assert "voicemail" in kinds(await tenant.record(voicemailed.id))
