@@ -9,7 +9,9 @@ Targets (issue 7, per site, 2 cores, etcd with fsync on the same machine):
   (read literally: sustained calls/s against raw guarded txn/s);
 - latency: p99 enqueue -> offer <= 10 ms at half load (client side);
 - memory: <= 300 MB per node at 10,000 waiting calls and 1,000 agents
-  (only judged at that size: a quick run's smaller view is "not judged").
+  (only judged at that size: a quick run's smaller view is "not judged");
+- sip (issue 5): >= 200 concurrent calls and >= 20 new calls/s per node through one SIP adapter, sustained (no
+  failed, lost or stuck).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from bench import results
 
-NAMES = ("etcd", "routing", "latency", "scaling", "memory", "quality")
+NAMES = ("etcd", "routing", "latency", "scaling", "memory", "quality", "sip")
 ROUTING_TARGET_CALLS_PER_S = 1000.0
 ROUTING_TARGET_SHARE_OF_RAW = 0.5
 LATENCY_TARGET_P99_MS = 10.0
@@ -176,8 +178,21 @@ def _quality(result: dict) -> list[str]:
     return out
 
 
+def _sip(result: dict) -> list[str]:
+    f = result["figures"]
+    out = ["## SIP calls through one adapter and one node (sipp)", "", *_provenance(result)]
+    rows = [[r["rate"], r["placed"], r["completed"], r["failed"], r["peak_concurrent"], r["lost"], r["stuck_agents"],
+             "sustained" if r["sustained"] else "**not sustained**", _cpu_shares(r)] for r in f["steps"]]
+    out += _table(["new calls/s", "placed", "completed", "failed", "peak concurrent", "lost", "stuck agents", "step",
+                   "CPU (of a core)"], rows)
+    out += ["", f"Sustained: {f['sustained_calls_per_s']:g} new calls/s with {f['sustained_concurrent']} concurrent "
+            f"calls; most concurrent seen {f['peak_concurrent_seen']}. What limits it: docs/voice.md, *Testing and "
+            "benchmark*.", ""]
+    return out
+
+
 SECTIONS = {"etcd": _etcd, "routing": _routing, "latency": _latency, "scaling": _scaling, "memory": _memory,
-            "quality": _quality}
+            "quality": _quality, "sip": _sip}
 
 
 def render(found: dict[str, dict]) -> str:
@@ -216,6 +231,12 @@ def _summary(found: dict[str, dict]) -> list[str]:
         rows.append(["RSS per node", f"≤ {MEMORY_TARGET_MB:g} MB at 10,000 calls / 1,000 agents",
                      f"{f['rss_mb']} MiB at {f['calls']:,} / {f['agents']:,}",
                      verdict if verdict.startswith("not") else _word(verdict == "met")])
+    if "sip" in found:
+        f = found["sip"]["figures"]
+        rows.append(["SIP calls per node (one adapter)", f"≥ {f['targets']['concurrent']} concurrent, "
+                     f"≥ {f['targets']['calls_per_s']:g} new calls/s",
+                     f"{f['sustained_concurrent']} concurrent, {f['sustained_calls_per_s']:g} calls/s",
+                     _word(f["met"]["concurrent"] and f["met"]["calls_per_s"])])
     if not rows:
         return []
     quick = [n for n, r in found.items() if r["quick"]]

@@ -67,7 +67,7 @@ def test_the_targets_table_says_met_or_missed_for_each_target():
     assert "**met**" in _target_row(text, "RSS per node")
     assert "Machine: Test CPU 9000, 2 cores, 4,096 MiB RAM, Linux 6.1.0, etcd 3.4.23" in text
     assert "`.venv/bin/python -m bench routing` on 2026-11-27T00:00:00+00:00" in text
-    assert "Not run: etcd, scaling, quality." in text
+    assert "Not run: etcd, scaling, quality, sip." in text
 
 
 def test_memory_is_judged_in_megabytes_and_only_at_the_targets_size():
@@ -89,3 +89,26 @@ def test_write_reads_the_result_files(tmp_path):
     out = report.write(directory=tmp_path, out=tmp_path / "BENCHMARKS.md")
     text = out.read_text()
     assert "**met**" in _target_row(text, "p99 enqueue → offer") and "## Enqueue → offer latency" in text
+
+
+def _sip_step(rate: float, *, sustained: bool) -> dict:
+    return {"rate": rate, "placed": 150, "completed": 150 if sustained else 131, "failed": 0 if sustained else 19,
+            "failed_by": {} if sustained else {"FailedTimeoutOnRecv": 19}, "peak_concurrent": 65 if sustained else 118,
+            "lost": 0, "stuck_agents": 0, "sustained": sustained, "adapter_alive": True,
+            "cpu": {"wall_s": 2.0, "cpu_s": {"etcd": 0.2, "node0": 0.5, "driver": 0.1, "adapter": 1.2}}}
+
+
+def test_sip_is_judged_on_concurrent_calls_and_new_calls_per_second_of_the_best_sustained_step():
+    figures = {"steps": [_sip_step(5.0, sustained=True), _sip_step(10.0, sustained=False)],
+               "sustained_calls_per_s": 5.0, "sustained_concurrent": 65, "peak_concurrent_seen": 118,
+               "targets": {"concurrent": 200, "calls_per_s": 20.0},
+               "met": {"concurrent": False, "calls_per_s": False}}
+    text = report.render({"sip": _result("sip", figures)})
+    row = _target_row(text, "SIP calls per node")
+    assert "65 concurrent, 5 calls/s" in row and "**missed**" in row
+    assert "## SIP calls through one adapter and one node (sipp)" in text
+    assert ("| 10.0 | 150 | 131 | 19 | 118 | 0 | 0 | **not sustained** | etcd 10%, node0 25%, driver 5%, adapter 60% |"
+            in text)
+    met = {**figures, "sustained_calls_per_s": 20.0, "sustained_concurrent": 210,
+           "met": {"concurrent": True, "calls_per_s": True}}
+    assert "**met**" in _target_row(report.render({"sip": _result("sip", met)}), "SIP calls per node")
