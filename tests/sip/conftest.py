@@ -92,7 +92,7 @@ async def running(sip_node: Node, store: EtcdStore, etcd_server, tmp_path: Path,
     settings = SipSettings(
         tenant=tenant, site=SITE, nodes=sip_node.address, token_file=token_file, etcd_endpoint=etcd_server.endpoint,
         recordings_dir=tmp_path / "recordings",
-        rtp_port_low=rtp_low, rtp_port_high=rtp_low + 999,
+        rtp_port_low=rtp_low, rtp_port_high=rtp_low + 999, trunk_rtp_ports=200, agent_rtp_ports=10,
         agent_port_low=free_udp_port(), config_refresh_s=0.5,
     )
     nodes = NodeClient(settings.node_addresses(), security=ChannelSecurity(plaintext=True), token=settings.token(),

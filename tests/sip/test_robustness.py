@@ -137,3 +137,24 @@ async def test_serve_wires_the_adapter_from_its_settings_and_stops_on_request(ru
         carrier.close()
         stop.set()
         await asyncio.wait_for(task, scaled(20))
+
+
+async def test_a_retransmitted_invite_of_an_answered_call_gets_the_same_200_and_the_call_goes_on(
+    carrier: Carrier, running: Running
+):
+    caller, call_id = "+15557770102", "retrans-1"
+    invite = request("INVITE", port=carrier.port, local=carrier.local, call_id=call_id, caller=caller, body=SDP)
+    carrier.send(invite)
+    assert await carrier.status(cseq_method="INVITE") == 180
+    carrier.send(invite)  # retransmitted while ringing
+    assert await carrier.status(cseq_method="INVITE") == 180
+    assert await carrier.status(cseq_method="INVITE") == 200
+    carrier.send(invite)  # retransmitted after the answer (the ACK was lost): the 200 again, not a new call
+    assert await carrier.status(cseq_method="INVITE") == 200
+
+    async def queued():
+        return await live_calls(running, caller)
+
+    [call] = await eventually(queued, timeout_s=10, what="the one call in the queue")
+    carrier.send(request("BYE", port=carrier.port, local=carrier.local, call_id=call_id, caller=caller, cseq=2))
+    assert await carrier.status(cseq_method="BYE") == 200

@@ -26,7 +26,8 @@ from ccp_acd.domain.models import QueueConfig
 from ccp_acd.recordings import KeyRing, RecordingError, RecordingStore
 from ccp_acd.sip import messages
 from ccp_acd.sip.nodes import NodeClient
-from ccp_acd.sip.phones import AdapterPhone, AgentPhones, RtpSlices
+from ccp_acd.sip.phones import AdapterPhone
+from ccp_acd.sip.pools import AgentPhones, RtpSlices
 from ccp_acd.sip.screening import Rejection, TrunkView
 from ccp_acd.sip.sessions import Context, Session
 from ccp_acd.sip.settings import SipSettings
@@ -78,7 +79,8 @@ class Adapter:
         self.recordings = recordings
         self.stopping = threading.Event()
         self.rtp = RtpSlices(settings.rtp_port_low, settings.rtp_port_high)
-        self.agents = AgentPhones(bind=settings.bind, first_port=settings.agent_port_low, rtp_ports=self.rtp)
+        self.agents = AgentPhones(bind=settings.bind, first_port=settings.agent_port_low, rtp_ports=self.rtp,
+                                  ports_each=settings.agent_rtp_ports)
         self.trunks: dict[str, Trunk] = {}
         self._trunk_rtp: dict[str, tuple[int, int]] = {}
         self.queues: Mapping[str, QueueConfig] = {}
@@ -87,7 +89,7 @@ class Adapter:
     def rtp_ports(self, trunk: str) -> tuple[int, int]:
         """A trunk's RTP slice, kept across its phones (a restarted or retried phone must not use up the range)."""
         if trunk not in self._trunk_rtp:
-            self._trunk_rtp[trunk] = self.rtp.take()
+            self._trunk_rtp[trunk] = self.rtp.take(self.settings.trunk_rtp_ports)
         return self._trunk_rtp[trunk]
 
     def context(self, trunk: Trunk) -> Context:

@@ -32,7 +32,7 @@ from collections.abc import Callable
 # isort: off
 # pyVoIP.VoIP first: importing pyVoIP.SIP first is a circular import error in pyVoIP 1.6.8.
 import pyVoIP
-from pyVoIP.VoIP import CallState, VoIPCall, VoIPPhone
+from pyVoIP.VoIP import CallState, NoPortsAvailableError, VoIPCall, VoIPPhone
 from pyVoIP import SIP
 from pyVoIP.RTP import PayloadType
 from pyVoIP.util import acquired_lock_and_unblocked_socket
@@ -158,7 +158,10 @@ class AdapterSipClient(SIP.SIPClient):
         if method == "BYE" and call_id not in phone.calls:
             self._reply(messages.response(head, 481), source)
             return
-        if method == "INVITE" and call_id not in phone.calls:
+        if method == "INVITE" and call_id in phone.calls:
+            self._repeated_invite(head, raw, phone.calls[call_id], source)
+            return
+        if method == "INVITE":
             if call_id in self.rejected:
                 self._reply(self.rejected[call_id], source)
                 return
@@ -185,10 +188,29 @@ class AdapterSipClient(SIP.SIPClient):
         try:
             self.parse_message(message)
         except Exception:
-            if method == "INVITE":
-                phone.calls.pop(call_id, None)
+            if method == "INVITE":  # a new call pyVoIP could not set up (its SDP): refused, its ports freed
+                call = phone.calls.pop(call_id, None)
+                if call is not None:
+                    phone.release_ports(call)
                 self._reply(messages.response(head, 400), source)
             raise
+
+    def _repeated_invite(self, head: Head, raw: bytes, call: VoIPCall, source: tuple[str, int]) -> None:
+        """A retransmitted INVITE or a re-INVITE of a call we have. pyVoIP would "renegotiate": start the call's RTP
+        sockets again (Address already in use) and fail; the answer to give is the one already given: 180 while
+        ringing, the same 200 and SDP once answered (a re-INVITE's new offer is not taken: media stays as it is)."""
+        if call.state == CallState.RINGING:
+            self._reply(messages.response(head, 180, to_tag=self.tagLibrary.get(call.call_id, "")), source)
+            return
+        if call.state != CallState.ANSWERED or call.call_id not in self.tagLibrary:
+            return  # ended, or ours (an outgoing call's INVITE echoed): nothing to answer
+        try:
+            request = SIP.SIPMessage(messages.pcmu_only(raw))
+        except Exception:  # noqa: BLE001 - as for any request pyVoIP cannot parse
+            self._reply(messages.response(head, 400), source)
+            return
+        media = {client.inPort: client.assoc for client in call.RTPClients}
+        self._reply(self.gen_answer(request, call.session_id, media, call.sendmode).encode("utf8"), source)
 
     def _cancel(self, head: Head, source: tuple[str, int]) -> None:
         phone: AdapterPhone = self.phone  # type: ignore[assignment]
@@ -205,6 +227,7 @@ class AdapterSipClient(SIP.SIPClient):
                 self._reply(messages.response(invite, 487, to_tag=tag), phone.sources.get(head.call_id, source))
             call.state = CallState.ENDED
             phone.calls.pop(head.call_id, None)
+            phone.release_ports(call)
 
     def _response(self, head: Head, raw: bytes) -> None:
         phone: AdapterPhone = self.phone  # type: ignore[assignment]
@@ -226,6 +249,7 @@ class AdapterSipClient(SIP.SIPClient):
             phone.failures[head.call_id] = head.status
             call.state = CallState.ENDED
             phone.calls.pop(head.call_id, None)
+            phone.release_ports(call)
 
     def invite(self, number, ms, sendtype):
         """Send the INVITE and return at once (module doc: dialling does not block)."""
@@ -255,6 +279,39 @@ class AdapterPhone(VoIPPhone):
         self.arrivals: dict[str, float] = {}
         self._cseq = threading.Lock()
         self._next_cseq = 100
+        self._ports_lock = threading.Lock()
+        self._ports_in_use: set[int] = set()
+        self._next_port = self.rtpPortLow
+
+    def _callback_MSG_Bye(self, request) -> None:  # noqa: N802 - pyVoIP's name
+        call = self.calls.get(request.headers["Call-ID"])
+        super()._callback_MSG_Bye(request)
+        if call is not None:
+            self.release_ports(call)
+
+    def request_port(self, blocking: bool = True) -> int:
+        """An RTP port of this phone's range no live leg holds. pyVoIP's own never releases an incoming call's port
+        and, once its range is used up, frees every port not listed on an outgoing call, live incoming legs'
+        included: two legs then meet on one port (Address already in use). Ports are handed out in rotation, so
+        a port is reused as late as possible."""
+        with self._ports_lock:
+            for _ in range(self.rtpPortHigh - self.rtpPortLow + 1):
+                port = self._next_port
+                self._next_port = port + 1 if port < self.rtpPortHigh else self.rtpPortLow
+                if port not in self._ports_in_use:
+                    self._ports_in_use.add(port)
+                    return port
+        raise NoPortsAvailableError(f"all RTP ports {self.rtpPortLow}-{self.rtpPortHigh} are in use")
+
+    def release_ports(self, call: VoIPCall | None = None) -> None:
+        """Free ``call``'s ports, once (pyVoIP calls this from ``VoIPCall.__del__`` too); None frees nothing."""
+        self._cleanup_dead_calls()
+        if call is None or getattr(call, "_ccp_ports_released", False):
+            return
+        call._ccp_ports_released = True  # type: ignore[attr-defined]
+        ports = {client.inPort for client in call.RTPClients} | set(call.assignedPorts)
+        with self._ports_lock:
+            self._ports_in_use.difference_update(ports)
 
     def dial(self, number: str) -> VoIPCall:
         """An outgoing call to ``number`` at this phone's peer; its state moves to ANSWERED or ENDED (failure in
@@ -279,6 +336,7 @@ class AdapterPhone(VoIPPhone):
             self.sip.out.sendto(data, self.sources.get(call_id, (self.server, self.port)))
         call.state = CallState.ENDED
         self.forget(call_id)
+        self.release_ports(call)
 
     def forget(self, call_id: str) -> None:
         self.calls.pop(call_id, None)
@@ -287,50 +345,3 @@ class AdapterPhone(VoIPPhone):
         self.answers.pop(call_id, None)
         self.arrivals.pop(call_id, None)
         self.sip.rejected.pop(call_id, None)
-
-
-class AgentPhones:
-    """One phone per distinct agent endpoint (host, port), each on its own SIP port from ``first_port``, started
-    on first use and kept: pyVoIP sends everything of a phone to one peer, so a phone cannot serve two."""
-
-    def __init__(self, *, bind: str, first_port: int, rtp_ports: RtpSlices, limit: int = 200):
-        self._bind = bind
-        self._first_port = first_port
-        self._rtp_ports = rtp_ports
-        self._limit = limit
-        self._phones: dict[tuple[str, int], AdapterPhone] = {}
-        self._lock = threading.Lock()
-
-    def get(self, host: str, port: int) -> AdapterPhone:
-        with self._lock:
-            phone = self._phones.get((host, port))
-            if phone is None:
-                if len(self._phones) >= self._limit:
-                    raise RuntimeError(f"more than {self._limit} agent endpoints")
-                phone = AdapterPhone(server=host, port=port, bind=self._bind,
-                                     sip_port=self._first_port + len(self._phones), rtp_ports=self._rtp_ports.take())
-                phone.start()
-                self._phones[(host, port)] = phone
-            return phone
-
-    def stop(self) -> None:
-        with self._lock:
-            for phone in self._phones.values():
-                phone.stop()
-            self._phones.clear()
-
-
-class RtpSlices:
-    """Disjoint RTP port ranges, one per phone: pyVoIP picks ports per phone, two phones on one range collide."""
-
-    def __init__(self, low: int, high: int, *, size: int = 100):
-        self._next, self._high, self._size = low, high, size
-        self._lock = threading.Lock()
-
-    def take(self) -> tuple[int, int]:
-        with self._lock:
-            if self._next + self._size - 1 > self._high:
-                raise RuntimeError("RTP port range exhausted (CCP_SIP_RTP_PORT_LOW/HIGH)")
-            low = self._next
-            self._next += self._size
-            return low, low + self._size - 1

@@ -29,7 +29,8 @@ from ccp_acd.sip import audio, calls, links, media, menus, messages
 from ccp_acd.sip.calls import Action, Phase
 from ccp_acd.sip.calls import CallState as Machine
 from ccp_acd.sip.nodes import NodeClient
-from ccp_acd.sip.phones import AdapterPhone, AgentPhones
+from ccp_acd.sip.phones import AdapterPhone
+from ccp_acd.sip.pools import AgentPhones
 from ccp_acd.sip.settings import SipSettings
 from ccp_acd.state.store import TrunkConfig
 

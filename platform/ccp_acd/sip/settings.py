@@ -50,9 +50,13 @@ class SipSettings(BaseSettings):
     # ``carrier``.
     trunk_carriers: str = ""
     carrier: str = Field(default="127.0.0.1:5060", pattern=HOST_PORT)
-    # UDP ports for RTP, one per call leg; 2,000 legs are far above what one adapter process carries.
+    # UDP ports for RTP, one per call leg, cut into one slice per phone: ``trunk_rtp_ports`` for each trunk (its
+    # caller legs), ``agent_rtp_ports`` for each agent endpoint. One process carries ~150 calls a core
+    # (docs/voice.md), so 500 legs a trunk is ample; an agent phone has a call or two at once.
     rtp_port_low: int = Field(default=20000, ge=1024, le=65535)
-    rtp_port_high: int = Field(default=21999, ge=1024, le=65535)
+    rtp_port_high: int = Field(default=29999, ge=1024, le=65535)
+    trunk_rtp_ports: int = Field(default=500, ge=10, le=20000)
+    agent_rtp_ports: int = Field(default=10, ge=2, le=1000)
     # First SIP port of the agent-leg phones (one per distinct agent endpoint, pooled); up to 200 endpoints.
     agent_port_low: int = Field(default=5200, ge=1024, le=65335)
     # Seconds an agent's phone may take to answer before the agent leg counts as failed (the caller is requeued).
