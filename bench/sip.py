@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ from tests.voice import media, sipp
 from tests.voice.platform import start_adapter
 
 NUMBER = "+15550001000"
+# Seconds after the carrier's last call for the platform to finish recording the calls' ends (then: lost, stuck).
+SETTLE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -132,10 +135,17 @@ async def _step(*, rate: float, plan: Plan, workdir: Path, trunk_address: str, c
     outcome = await asyncio.to_thread(carrier.wait)
     for phone in phones:
         await asyncio.to_thread(phone.stop)
-    live = await store.load_live(tenant)
+    # The caller's BYE can reach sipp before the adapter's Hangup reaches etcd: settle for a bounded while.
     stub = admin_pb2_grpc.AdminServiceStub(channel)
-    statuses = (await stub.ListAgentStatuses(admin_pb2.ListAgentStatusesRequest(), metadata=admin)).agents
-    stuck = sum(1 for s in statuses if s.state not in (common_pb2.AGENT_STATE_AVAILABLE, common_pb2.AGENT_STATE_WRAP_UP))
+    idle = (common_pb2.AGENT_STATE_AVAILABLE, common_pb2.AGENT_STATE_WRAP_UP)
+    settle_until = time.monotonic() + SETTLE_S
+    while True:
+        live = await store.load_live(tenant)
+        statuses = (await stub.ListAgentStatuses(admin_pb2.ListAgentStatusesRequest(), metadata=admin)).agents
+        stuck = sum(1 for s in statuses if s.state not in idle)
+        if (not live.calls and not stuck) or time.monotonic() > settle_until:
+            break
+        await asyncio.sleep(0.2)
     placed = outcome.count("OutgoingCall") or outcome.count("TotalCallCreated")
     ok = outcome.count("SuccessfulCall")
     failed = outcome.count("FailedCall")
