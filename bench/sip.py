@@ -110,6 +110,14 @@ async def _agents(channel, tenant: str, store: EtcdStore, admin, plan: Plan, pho
     return tokens
 
 
+def _rtp_slices(plan: Plan) -> dict[str, str]:
+    """RTP ports per phone for this load: the trunk's phone carries every caller leg, each agent endpoint (one sipp
+    phone) the legs of its agents; start_adapter gives the process 2,000 ports."""
+    trunk = 600
+    agent = min(1000, (2000 - trunk) // plan.phones)  # 1,000: the most the adapter takes per endpoint
+    return {"CCP_SIP_TRUNK_RTP_PORTS": str(trunk), "CCP_SIP_AGENT_RTP_PORTS": str(agent)}
+
+
 def _peak_current(workdir: Path) -> int:
     """The most concurrent calls sipp counted (CurrentCall of its per-second statistics rows)."""
     import csv
@@ -174,7 +182,8 @@ async def measure(plan: Plan, *, say: Callable[[str], None] = print) -> dict:
         adapter = start_adapter(workdir=running.workdir / "adapter", tenant=tenant, token=interaction,
                                 node_address=node.address, etcd_endpoint=running.etcd.endpoint,
                                 trunks=[TrunkConfig(name="main", sip=TrunkSip(port=trunk_port, carrier_host=sipp.HOST,
-                                                                             carrier_port=carrier_port))])
+                                                                             carrier_port=carrier_port))],
+                                env=_rtp_slices(plan))
         channel = grpc.aio.insecure_channel(node.address)
         tasks: list[asyncio.Task] = []
         try:
