@@ -61,18 +61,34 @@ def sip() -> None:
 @click.option("--nodes-per-site", type=click.IntRange(min=1, max=4), default=1, show_default=True)
 @click.option("--drain-timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="Real seconds, after the last arrival, for the calls still in the system to end.")
-def up(examples, roster, duration, max_calls, time_scale, rate, seed, nodes_per_site, drain_timeout) -> None:
-    """Start etcd and ACD nodes for two sites, load the examples, run a simulated load, show KPIs, stop.
+@click.option("--sip/--no-sip", default=None,
+              help="Also place real SIP calls: a `ccp sip` adapter per site, sipp as the carrier and as the agents' "
+              "phones. Default: on when sipp is on PATH.")
+@click.option("--sip-calls", type=click.IntRange(min=1, max=10_000), default=20, show_default=True,
+              help="SIP calls the sipp caller places, through the IVR to the SIP desk agents.")
+@click.option("--sip-rate", type=click.FloatRange(min=0.1, max=50), default=2.0, show_default=True,
+              help="New SIP calls per real second.")
+def up(examples, roster, duration, max_calls, time_scale, rate, seed, nodes_per_site, drain_timeout, sip, sip_calls,
+       sip_rate) -> None:
+    """Start etcd and ACD nodes for two sites, load the examples, run a simulated load and real SIP calls (sipp
+    through `ccp sip` adapters), show KPIs, stop.
 
-    Exits 0 when every call is accounted for, 1 when a call was lost or
+    Exits 0 when every call is accounted for, 1 when a call (simulated or SIP) was lost or
     duplicated, 130 on Ctrl-C and 143 on SIGTERM (after stopping everything).
     """
+    from ccp_acd.embedded.sip import SipOptions
+    from ccp_acd.embedded.sipp_peers import sipp_binary
     from ccp_acd.embedded.up import UpOptions
     from ccp_acd.embedded.up import up as run_up
 
+    if sip and sipp_binary() is None:
+        raise click.UsageError("--sip needs sipp on PATH (Debian/Ubuntu: apt-get install sip-tester); "
+                               "or run with --no-sip")
+    with_sip = sip if sip is not None else sipp_binary() is not None
     options = UpOptions(
         examples=examples, roster=roster, duration_s=duration, max_calls=max_calls, time_scale=time_scale,
         rate_per_s=rate, seed=seed, nodes_per_site=nodes_per_site, drain_timeout_s=drain_timeout,
+        sip=SipOptions(calls=sip_calls, rate_per_s=sip_rate) if with_sip else None,
     )
     try:
         verdict = run_up(options)

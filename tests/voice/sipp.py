@@ -1,4 +1,5 @@
-"""Running sipp as a SIP peer in tests and the benchmark: bounded runs of the scenarios in tests/voice/scenarios/,
+"""Running sipp as a SIP peer in tests and the benchmark: bounded runs of the scenarios in
+ccp_acd/embedded/sipp/ (packaged: ``ccp up`` plays them too),
 and what they did, read from sipp's own files (-trace_logs lines the scenarios write, -trace_stat counters).
 
 Every run is bounded three ways: ``-m`` calls, ``-timeout`` (sipp quits, ``-timeout_error`` makes that a failure)
@@ -19,10 +20,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ccp_acd.embedded.sipp_peers import SCENARIOS as EMBEDDED_SCENARIOS
+
 from tests.voice import media
 
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
-SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+SCENARIOS = EMBEDDED_SCENARIOS
 HOST = "127.0.0.1"
 
 
@@ -123,7 +126,7 @@ def start(
     recv_timeout_ms: int | None = None, media_packets: list[tuple[float, bytes]] | None = None,
     port: int | None = None, extra: list[str] | None = None,
 ) -> Sipp:
-    """Start sipp on ``scenario`` (a file name in tests/voice/scenarios) in ``workdir`` (created).
+    """Start sipp on ``scenario`` (a file name in ccp_acd/embedded/sipp/) in ``workdir`` (created).
 
     ``remote``: the peer "host:port" (client scenarios); without it sipp waits for calls. ``keys`` become
     ``-key``, ``variables`` ``-set`` (the scenarios' talk_ms, hold_ms, cancel_ms). ``rtp_port``: the port the

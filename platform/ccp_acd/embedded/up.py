@@ -64,6 +64,7 @@ from ccp_acd.embedded.processes import (
     wait_listening,
     wait_serving,
 )
+from ccp_acd.embedded.sip import SipLoad, SipOptions, SipResult
 from ccp_acd.sim.driver import CHANNELS, RPC_TIMEOUT_S, Simulation, Tokens
 from ccp_acd.sim.history import CallTimeline, Verdict, check
 from ccp_acd.sim.workload import Roster, SimAgent, load_roster, poisson_workload
@@ -100,6 +101,17 @@ class UpOptions:
     rate_per_s: float | None = None  # model calls per second; None: DEFAULT_OCCUPANCY of the voice agents
     nodes_per_site: int = 1
     drain_timeout_s: float = 30.0  # real seconds for the calls still in the system to end
+    sip: SipOptions | None = None  # real SIP calls through ``ccp sip`` adapters and sipp (embedded/sip.py); None: none
+
+
+@dataclass(frozen=True)
+class UpOutcome:
+    verdict: Verdict
+    sip: SipResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict.ok and (self.sip is None or self.sip.ok)
 
 
 @dataclass
@@ -233,7 +245,8 @@ def _ended(t: CallTimeline) -> bool:
 
 
 async def _run_with_display(
-    simulation: Simulation, addresses: Sequence[str], admin_token: str, console: Console, security: ChannelSecurity
+    simulation: Simulation, addresses: Sequence[str], admin_token: str, console: Console, security: ChannelSecurity,
+    sip: SipLoad | None = None,
 ) -> Verdict:
     metadata = (("authorization", f"Bearer {admin_token}"),)
     progress = Progress(
@@ -263,6 +276,7 @@ async def _run_with_display(
                         _queue_table(stats, simulation.timelines, simulation.time_scale),
                         _agent_table(agents),
                         progress,
+                        *([f"{sip.result().line()} (so far)"] if sip is not None else []),
                     )
                 )
                 if running.done():
@@ -277,7 +291,7 @@ async def _run_with_display(
     return check(await running)
 
 
-async def run_up(options: UpOptions, console: Console) -> Verdict:
+async def run_up(options: UpOptions, console: Console) -> UpOutcome:
     desired = load_paths([options.examples])
     roster = load_roster(options.roster)
     tenant = desired.tenants.get(roster.tenant)
@@ -310,6 +324,8 @@ async def run_up(options: UpOptions, console: Console) -> Verdict:
     if me is not None:
         loop.add_signal_handler(signal.SIGTERM, me.cancel)  # SIGTERM stops cleanly, like Ctrl-C
     platform = Platform(Path(tempfile.mkdtemp(prefix="ccp-up-")))
+    sip = SipLoad(platform.workdir / "sip", options.sip) if options.sip is not None else None
+    sip_result: SipResult | None = None
     try:
         await platform.start(sites, nodes_per_site=options.nodes_per_site, cluster_token=secrets.token_hex(16))
         console.print("started " + ", ".join(f"{c.name} (pid {c.pid})" for c in platform.children), soft_wrap=True)
@@ -326,6 +342,12 @@ async def run_up(options: UpOptions, console: Console) -> Verdict:
                 interaction=await issue_token(store, tenant=tenant.name, role="interaction"),
                 agents={a.id: await issue_token(store, tenant=tenant.name, role="agent", agent_id=a.id) for a in agents},
             )
+            if sip is not None:
+                await sip.configure(store, tenant.name, desired.trunks.get(tenant.name, {}),
+                                    desired.queues.get(tenant.name, {}))
+                desk_tokens = {f"sip-desk-{i + 1}": await issue_token(store, tenant=tenant.name, role="agent",
+                                                                      agent_id=f"sip-desk-{i + 1}")
+                               for i in range(sip.options.phones)}
         finally:
             await store.close()
         addresses = platform.addresses()
@@ -336,15 +358,25 @@ async def run_up(options: UpOptions, console: Console) -> Verdict:
         console.print(f"  Prometheus: {metrics}", soft_wrap=True)
         board = platform.http_ports[next(n.node_id for n in platform.nodes if n.address == home)][1]
         console.print(f"  wallboard: http://127.0.0.1:{board}/wallboard#token={admin_token}", soft_wrap=True, markup=False)
+        if sip is not None:
+            await _start_sip(sip, platform, tenant.name, tokens.interaction, admin_token, desk_tokens, console)
         simulation = Simulation(
             workload, agents, targets=addresses, tokens=tokens, time_scale=options.time_scale,
             drain_timeout_s=options.drain_timeout_s, security=platform.client_security,
         )
         verdict = await _run_with_display(
-            simulation, [n.address for n in platform.nodes], admin_token, console, platform.client_security
+            simulation, [n.address for n in platform.nodes], admin_token, console, platform.client_security, sip
         )
+        if sip is not None:
+            sip_result = await sip.finish()
+            await sip.stop_desks()
     finally:
         console.print()
+        if sip is not None:
+            sip.stop()
+            left = [f"{c.name} (sip pid {c.pid})" for c in sip.children if c.alive()]
+            still = f"; STILL RUNNING: {', '.join(left)}" if left else ""
+            console.print(f"stopped {len(sip.children)} SIP processes{still}", soft_wrap=True)
         platform.stop()  # blocking on purpose: nothing else should run, and no second Ctrl-C may cut it short
         survivors = [f"{c.name} (pid {c.pid})" for c in platform.children if c.alive()]
         console.print(
@@ -357,13 +389,44 @@ async def run_up(options: UpOptions, console: Console) -> Verdict:
     console.print("[bold]verdict[/bold]")
     for line in verdict.lines():
         console.print(f"  {line}", soft_wrap=True, markup=False)
-    return verdict
+    if sip_result is not None:
+        console.print(f"  {sip_result.line()}", soft_wrap=True, markup=False)
+        if sip_result.failed or sip_result.lost:
+            console.print(f"  sipp's errors: {sip_result.errors or '(none logged)'}", soft_wrap=True, markup=False)
+    return UpOutcome(verdict, sip_result)
 
 
-def up(options: UpOptions, console: Console | None = None) -> Verdict:
+async def _start_sip(
+    sip: SipLoad, platform: Platform, tenant: str, interaction_token: str, admin_token: str,
+    desk_tokens: dict[str, str], console: Console,
+) -> None:
+    """Phones, desk agents, one adapter per site, then the caller: the calls start with the simulated load."""
+    assert platform.etcd is not None and platform.tls is not None and sip.call_trunk is not None
+    addresses = platform.addresses()
+    site = sip.call_trunk.home_site if sip.call_trunk.home_site in addresses else sorted(addresses)[0]
+    uris = await asyncio.to_thread(sip.start_phones)
+
+    async def issue(agent_id: str) -> str:
+        return desk_tokens[agent_id]
+
+    desks = await sip.create_desks(addresses[site][0], admin_token, site, issue, platform.client_security, uris)
+    sip.start_adapters(tenant, interaction_token, addresses, platform.etcd.endpoint, platform.tls, platform.etcd.security)
+    await asyncio.to_thread(sip.wait_adapters)
+    sip.start_caller()
+    console.print(
+        "  SIP: " + ", ".join(f"{c.name} (sip pid {c.pid})" for c in sip.children), soft_wrap=True, markup=False
+    )
+    console.print(
+        f"  SIP: desk agents {', '.join(desks)} with sipp phones; {sip.options.calls} calls to "
+        f"{sip.call_trunk.numbers[0]} ({sip.call_trunk.name}) at {sip.options.rate_per_s:g}/s, "
+        f"pressing {sip.call_trunk.ivr and '1' or 'nothing'} in the IVR", soft_wrap=True, markup=False,
+    )
+
+
+def up(options: UpOptions, console: Console | None = None) -> UpOutcome:
     """Run ``ccp up`` to the end; KeyboardInterrupt (Ctrl-C) and CancelledError (SIGTERM) propagate after the stop."""
     console = console or Console()
     started = time.monotonic()
-    verdict = asyncio.run(run_up(options, console))
-    console.print(f"done in {time.monotonic() - started:.0f}s: " + ("OK" if verdict.ok else "CALLS LOST OR DUPLICATED"))
-    return verdict
+    outcome = asyncio.run(run_up(options, console))
+    console.print(f"done in {time.monotonic() - started:.0f}s: " + ("OK" if outcome.ok else "CALLS LOST OR DUPLICATED"))
+    return outcome
