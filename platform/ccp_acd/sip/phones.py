@@ -231,6 +231,9 @@ class AdapterSipClient(SIP.SIPClient):
 
     def _response(self, head: Head, raw: bytes) -> None:
         phone: AdapterPhone = self.phone  # type: ignore[assignment]
+        if head.cseq_method == "INVITE" and head.status >= 200 and head.call_id in phone.cancelling:
+            phone.cancelled_final(head)
+            return
         call = phone.calls.get(head.call_id)
         if head.cseq_method != "INVITE" or head.status < 200 or call is None:
             return  # provisional responses, responses to our BYEs and CANCELs, strays
@@ -275,6 +278,10 @@ class AdapterPhone(VoIPPhone):
         self.sources: dict[str, tuple[str, int]] = {}
         self.answers: dict[str, Head] = {}
         self.failures: dict[str, int] = {}
+        # Our INVITEs we CANCELled (call-id: the INVITE, and whether its final response was seen): the 487 (or a
+        # 200 that crossed the CANCEL) is ACKed, a 200 also BYEd. Bounded like ``rejected``; retransmitted finals
+        # are ACKed again.
+        self.cancelling: OrderedDict[str, tuple[Head, bool]] = OrderedDict()
         # When each incoming INVITE arrived (epoch seconds): the caller's arrival, before the 1 s pyVoIP waits.
         self.arrivals: dict[str, float] = {}
         self._cseq = threading.Lock()
@@ -320,23 +327,44 @@ class AdapterPhone(VoIPPhone):
             return self.call(number)
 
     def release(self, call: VoIPCall) -> None:
-        """End a leg from this side: CANCEL while dialling, BYE once answered; idempotent."""
+        """End a leg from this side: CANCEL while dialling (the 487 that follows is ACKed by the receive loop,
+        RFC 3261 section 9.1), BYE once answered; idempotent. Decided under the receive lock: a 200 being handled
+        at that moment makes it a BYE, never a CANCEL of an answered call that would leave the far phone up."""
         call_id = call.call_id
         invite = read_head(call.request.raw)
-        if call.state == CallState.DIALING and invite is not None:
-            self.sip.out.sendto(messages.cancel(invite), (self.server, self.port))
-        elif call.state == CallState.ANSWERED and invite is not None:
+        with self.sip.recvLock:
+            dialing = call.state == CallState.DIALING
+            if dialing and invite is not None:
+                self.cancelling[call_id] = (invite, False)
+                while len(self.cancelling) > MAX_REMEMBERED_REJECTIONS:
+                    self.cancelling.popitem(last=False)
+                self.sip.out.sendto(messages.cancel(invite), (self.server, self.port))
+            answered = call.state == CallState.ANSWERED
+            call.state = CallState.ENDED
+        if answered and invite is not None:
             for client in call.RTPClients:
                 client.stop()
-            with self._cseq:
-                self._next_cseq += 1
-                cseq = self._next_cseq
-            data = messages.bye(invite, answer=self.answers.get(call_id), local=(self.myIP, self.sip.myPort),
-                                local_tag=self.sip.tagLibrary.get(call_id, ""), cseq=cseq)
-            self.sip.out.sendto(data, self.sources.get(call_id, (self.server, self.port)))
-        call.state = CallState.ENDED
+            self._bye(invite, self.answers.get(call_id), self.sources.get(call_id, (self.server, self.port)))
         self.forget(call_id)
         self.release_ports(call)
+
+    def _bye(self, invite: Head, answer: Head | None, target: tuple[str, int]) -> None:
+        with self._cseq:
+            self._next_cseq += 1
+            cseq = self._next_cseq
+        data = messages.bye(invite, answer=answer, local=(self.myIP, self.sip.myPort),
+                            local_tag=self.sip.tagLibrary.get(invite.call_id, ""), cseq=cseq)
+        self.sip.out.sendto(data, target)
+
+    def cancelled_final(self, final: Head) -> None:
+        """The final response to an INVITE we CANCELled (receive loop): ACKed; a 2xx (the phone answered as the
+        CANCEL crossed it) is ended with a BYE at once, the first time it is seen."""
+        invite, seen = self.cancelling[final.call_id]
+        self.sip.out.sendto(messages.ack(invite, final), (self.server, self.port))
+        self.cancelling[final.call_id] = (invite, True)
+        if 200 <= final.status < 300 and not seen:
+            log.info("agent leg answered after its CANCEL: BYE")
+            self._bye(invite, final, (self.server, self.port))
 
     def forget(self, call_id: str) -> None:
         self.calls.pop(call_id, None)

@@ -180,6 +180,8 @@ class Session:
                     status = self.agent_phone.failures.pop(self.agent_call_id, 0)
                     self.events.put(calls.AgentFailed(f"agent leg failed: {status or 'ended'}"))
             elif state == CallState.DIALING and now > self.agent_deadline:
+                log.info("call %s: agent leg unanswered after %g s: CANCEL", self.call_id,
+                         self.ctx.settings.agent_answer_timeout_s)
                 self.agent_phone.release(self.agent)
                 self.agent = None
                 self.events.put(calls.AgentFailed("agent did not answer"))
