@@ -120,9 +120,10 @@ async def test_enqueue_with_trunk_ivr_and_arrival_gives_a_call_record_with_its_t
 
     await agent(stubs, t, sip_uri=ALICE_PHONE)
     assert await offered(stubs, t, placed.id) == "alice"
-    await stubs.agents.AcceptOffer(
+    accepted = await stubs.agents.AcceptOffer(
         agent_pb2.AcceptOfferRequest(agent_id="alice", interaction_id=placed.id), metadata=t.admin
     )
+    assert (accepted.state, accepted.agent_sip_uri) == (CONNECTED, ALICE_PHONE)  # the desk sees the phone dialled
     connected = await stubs.interactions.GetInteraction(
         interaction_pb2.GetInteractionRequest(interaction_id=placed.id), metadata=t.interaction
     )
@@ -229,6 +230,7 @@ async def test_a_voicemail_left_is_queued_in_the_callers_place_and_offered_with_
         agent_pb2.AcceptOfferRequest(agent_id="alice", interaction_id=item.id), metadata=t.admin
     )
     assert (taken.state, taken.channel, taken.recording_id) == (CONNECTED, common_pb2.CHANNEL_VOICEMAIL, "rec-0001")
+    assert taken.agent_sip_uri == ""  # an agent without a phone
 
 
 async def test_a_callback_request_keeps_the_callers_place(stubs, make_tenant):

@@ -170,7 +170,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         if self._events.active:
             threshold_s = await self._events.threshold_s(self._views.queue_configs, tenant, call.queue)
             self._events.answered(tenant, call, offer=offer, threshold_s=threshold_s)
-        return convert.interaction(call)
+        message = convert.interaction(call)
+        message.agent_sip_uri = await self._sip_uri(tenant, request.agent_id)  # as GetInteraction/WatchInteraction
+        return message
 
     @grpc_errors
     async def RejectOffer(self, request, context):
@@ -291,6 +293,17 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                         yield event
         finally:
             cache.unsubscribe_offers(agent_id, changes)
+
+    async def _sip_uri(self, tenant: str, agent_id: str) -> str:
+        """The agent's SIP URI: from the live view when this node routes the tenant, else one etcd read."""
+        view = self._cached_view(tenant)
+        agent = view.agents.get(agent_id) if view is not None else None
+        if agent is None:
+            try:
+                agent = await self._store.get_agent(tenant, agent_id)
+            except NotFound:
+                return ""
+        return agent.sip_uri
 
     def _cached_view(self, tenant: str) -> LiveView | None:
         """The node's live view of ``tenant`` when it routes it (no read), else None."""
