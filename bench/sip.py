@@ -13,8 +13,8 @@ Targets (issue 5): >= 200 concurrent calls and >= 20 new calls/s per node. pyVoI
 (two legs per bridged call) and relays audio in Python, so the adapter process, not the node, is expected to be
 the limit on a 2-core machine: the CPU seconds of each process are reported to show which one it is.
 
-The sipp runner, the scenarios and the adapter launcher are the voice suite's own (tests/voice), so the benchmark
-drives exactly what the tests verify.
+The sipp runner and the adapter launcher are the voice suite's own (tests/voice), and the scenarios the packaged ones
+(ccp_acd/embedded/sipp, also used by `ccp up`), so the benchmark drives exactly what the tests verify.
 """
 
 from __future__ import annotations
