@@ -122,6 +122,7 @@ def dialing_session(*, deadline_in_s: float) -> tuple[Session, Phone, Leg]:
     session.machine = calls.CallState(phase=Phase.DIALING_AGENT, queue="sales", interaction_id="i-1", agent_attempts=1)
     session.events = queue.Queue()
     session.recording = None
+    session.awaiting_ack_until = 0.0
     return session, phone, leg
 
 

@@ -151,6 +151,8 @@ class AdapterSipClient(SIP.SIPClient):
         phone: AdapterPhone = self.phone  # type: ignore[assignment]
         call_id = head.call_id
         if method == "ACK":
+            if call_id in phone.calls:
+                phone.acked.add(call_id)  # the caller's ACK of our 200 (the session ends a call never ACKed)
             return
         if method == "CANCEL":
             self._cancel(head, source)
@@ -282,6 +284,7 @@ class AdapterPhone(VoIPPhone):
         # 200 that crossed the CANCEL) is ACKed, a 200 also BYEd. Bounded like ``rejected``; retransmitted finals
         # are ACKed again.
         self.cancelling: OrderedDict[str, tuple[Head, bool]] = OrderedDict()
+        self.acked: set[str] = set()  # incoming calls whose 200 the caller ACKed
         # When each incoming INVITE arrived (epoch seconds): the caller's arrival, before the 1 s pyVoIP waits.
         self.arrivals: dict[str, float] = {}
         self._cseq = threading.Lock()
@@ -369,6 +372,7 @@ class AdapterPhone(VoIPPhone):
     def forget(self, call_id: str) -> None:
         self.calls.pop(call_id, None)
         self.cancelled.discard(call_id)
+        self.acked.discard(call_id)
         self.sources.pop(call_id, None)
         self.answers.pop(call_id, None)
         self.arrivals.pop(call_id, None)

@@ -40,6 +40,9 @@ TICK_S = audio.TICK_S
 FRAME = media.FRAME_SAMPLES  # bytes per 20 ms frame in pyVoIP's 8-bit format
 GOODBYE = "file:goodbye"
 RINGBACK = "tone:440+480:2000,0:4000"
+# How long the carrier has to ACK our 200 (64 * T1, RFC 3261 section 13.3.1.4): without the ACK the caller is gone
+# (its INVITE transaction gave up before we answered, as under overload) and the call ends as a caller hang-up.
+ACK_WAIT_S = 32.0
 # What the caller hears before being released (busy: the queue refused the call; sorry: something failed).
 NOTICES = {
     "busy": ("tone:480+620:500,0:500,480+620:500,0:500,480+620:500,0:500", GOODBYE),
@@ -106,6 +109,7 @@ class Session:
         self.recording_started = 0.0
         self.shutdown_sent = False
         self.caller_deadline = 0.0
+        self.awaiting_ack_until = 0.0  # while the caller's 200 is not ACKed (ACK_WAIT_S)
         self.ringback: audio.Feed | None = None
 
     # -- running ---------------------------------------------------------------
@@ -167,6 +171,16 @@ class Session:
             self.ctx.phone.release(self.caller)  # CANCEL
             self.caller = None
             self.events.put(calls.CallerUnreachable("caller did not answer"))
+        elif self.awaiting_ack_until and self.caller is not None and self.caller.call_id == self.call_id:
+            if self.call_id in self.ctx.phone.acked:
+                self.awaiting_ack_until = 0.0
+            elif now > self.awaiting_ack_until:
+                log.info("call %s: the caller never ACKed our 200 in %g s: ended as a caller hang-up", self.call_id,
+                         ACK_WAIT_S)
+                self.awaiting_ack_until = 0.0
+                self.ctx.phone.release(self.caller)  # BYE
+                self.caller = None
+                self.events.put(calls.CallerHungUp())
         if self.agent is not None and phase in (Phase.DIALING_AGENT, Phase.DIALING_CALLER, Phase.BRIDGED):
             state = self.agent.state
             if state == CallState.ANSWERED and not self.agent_was_up:
@@ -215,6 +229,7 @@ class Session:
         match action.kind:
             case "answer":
                 self.caller.answer()
+                self.awaiting_ack_until = time.monotonic() + ACK_WAIT_S
             case "run-ivr":
                 self._ivr()
             case "enqueue":
