@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 .venv/bin/ruff check . || exit 1
 
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+# Two workers (pytest-xdist), a test file per worker at a time (module fixtures stay whole): most tests wait on
+# etcd, leases and timers rather than compute, so two run in the time of one. CCP_TEST_WORKERS=0 runs in-process.
+.venv/bin/python -m pytest -p no:cacheprovider -n "${CCP_TEST_WORKERS:-2}" --dist loadfile "$@"
 status=$?
 if [[ $status -eq 5 ]]; then
     # pytest's "no tests collected" is neither a pass nor an ordinary failure: refuse it.

@@ -18,8 +18,38 @@ from ccp_acd.state import keys
 from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.tls import ChannelSecurity
 
+from tests.tally import TALLY, WORKER_OUTPUT_KEY, Tally
+
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.stash[TALLY] = Tally()
+    _plaintext_for_tests()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A pytest-xdist worker hands its security tally to the controller (tests/tally.py)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[WORKER_OUTPUT_KEY] = session.config.stash[TALLY].dumps()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """The controller adds up its workers' tallies (an xdist hook: optional without xdist)."""
+    dumped = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY)
+    if dumped:
+        node.config.stash[TALLY].add(dumped)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    tally = config.stash.get(TALLY, None)
+    if tally:
+        terminalreporter.section("security suites: cases tried")
+        for line in tally.summary():
+            terminalreporter.write_line(line)
+
+
+def _plaintext_for_tests() -> None:
     """Nodes started in-process (NodeSettings()) and as subprocesses, the operator and the CLIs run plaintext
     gRPC and etcd in tests: a node needs a certificate or CCP_PLAINTEXT=true, every etcd client an etcd CA or
     CCP_ETCD_PLAINTEXT=true, and TLS is not the subject of most tests. Tests where it is opt in:

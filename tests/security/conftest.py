@@ -1,10 +1,8 @@
 """Fixtures of the isolation and fuzzing suites, and the count of cases they tried.
 
-The suites share one tally per session (``pytest``'s stash): the isolation
-suite counts each (token, request) case, the fuzzers count each example per
-method and the status codes answered, the spec fuzzer each spec and whether
-it was accepted. ``pytest_terminal_summary`` prints it, so CI output shows
-how much was tried ("isolation: N cases; fuzz: M cases across K methods").
+The suites share one tally per session (tests/tally.py; tests/conftest.py prints
+it in the terminal summary, adding up the workers' under pytest-xdist), so CI
+output shows how much was tried ("isolation: N cases; fuzz: M cases across K methods").
 
 Nodes: each module gets one real node (etcd on the session's server, gRPC on
 127.0.0.1, port 0) for all its tests (``module_node``), because hypothesis
@@ -15,9 +13,7 @@ modules sharing the etcd never see each other's data.
 from __future__ import annotations
 
 import secrets
-from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import grpc
 import grpc.aio
@@ -33,58 +29,14 @@ from ccp_acd.state.store import TenantConfig
 from pydantic import SecretStr
 
 from tests.helpers import bearer
+from tests.tally import TALLY, Tally
 
 SITE = "site-a"
-
-
-@dataclass
-class Tally:
-    """What the security suites tried, for the terminal summary."""
-
-    isolation: Counter[str] = field(default_factory=Counter)  # method -> cases
-    fuzz: dict[str, Counter[str]] = field(default_factory=dict)  # method -> status code name -> examples
-    specs: dict[str, Counter[str]] = field(default_factory=dict)  # spec kind -> outcome -> examples
-
-    def fuzzed(self, method: str, code: grpc.StatusCode) -> None:
-        self.fuzz.setdefault(method, Counter())[code.name] += 1
-
-    def spec(self, kind: str, outcome: str) -> None:
-        self.specs.setdefault(kind, Counter())[outcome] += 1
-
-
-TALLY = pytest.StashKey[Tally]()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.stash[TALLY] = Tally()
 
 
 @pytest.fixture(scope="session")
 def tally(pytestconfig: pytest.Config) -> Tally:
     return pytestconfig.stash[TALLY]
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
-    tally = config.stash.get(TALLY, None)
-    if tally is None or not (tally.isolation or tally.fuzz or tally.specs):
-        return
-    write = terminalreporter.write_line
-    terminalreporter.section("security suites: cases tried")
-    fuzz_cases = sum(sum(c.values()) for c in tally.fuzz.values())
-    spec_cases = sum(sum(c.values()) for c in tally.specs.values())
-    write(
-        f"isolation: {sum(tally.isolation.values())} cases across {len(tally.isolation)} methods; "
-        f"fuzz: {fuzz_cases} cases across {len(tally.fuzz)} methods; specs: {spec_cases} cases"
-    )
-    if tally.fuzz:
-        write(f"{'method':<45} {'examples':>8}  status codes")
-        for method in sorted(tally.fuzz):
-            codes = tally.fuzz[method]
-            seen = ", ".join(f"{name} {n}" for name, n in codes.most_common())
-            write(f"{method:<45} {sum(codes.values()):>8}  {seen}")
-    for kind in sorted(tally.specs):
-        outcomes = ", ".join(f"{name} {n}" for name, n in tally.specs[kind].most_common())
-        write(f"spec {kind:<40} {sum(tally.specs[kind].values()):>8}  {outcomes}")
 
 
 def node_settings(etcd_endpoint: str, *, cluster_token: str = "") -> NodeSettings:

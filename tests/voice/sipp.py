@@ -20,23 +20,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ccp_acd.embedded.sipp_peers import SCENARIOS as EMBEDDED_SCENARIOS
+from ccp_acd.embedded import sipp_peers
 
 from tests.voice import media
 
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
-SCENARIOS = EMBEDDED_SCENARIOS
+SCENARIOS = sipp_peers.SCENARIOS
 HOST = "127.0.0.1"
 
 
-def free_udp_port(*, even: bool = False) -> int:
-    """A UDP port free on 127.0.0.1 now (``even``: RTP's convention, and sipp's echo needs port+2 as well)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind((HOST, 0))
-            port = s.getsockname()[1]
-        if not even or (port % 2 == 0 and port < 65000):
-            return port
+free_udp_port = sipp_peers.free_udp_port
 
 
 @dataclass
@@ -137,32 +130,11 @@ def start(
     media.write_rtp_pcap(workdir / "media.pcap", media_packets if media_packets is not None else media.caller_packets())
     port = port or free_udp_port()
     media_port = free_udp_port(even=True)
-    args = [SIPP]
-    if remote:
-        args.append(remote)
-    args += ["-sf", str(SCENARIOS / scenario), "-i", HOST, "-p", str(port), "-mi", HOST, "-mp", str(media_port),
-             "-m", str(calls), "-timeout", f"{timeout_s:g}s", "-timeout_error", "-nostdin", "-trace_logs",
-             "-trace_err", "-trace_stat", "-stf", "stat.csv", "-fd", "1",
-             # A stray retransmission (a second ACK for a 200 the peer saw twice) must not abort a call: it is
-             # ignored, and the outcome is judged by the scenario's log lines, which only a completed path writes.
-             "-default_behaviors", "all,-abortunexp",
-             "-key", "rtp_port", str(rtp_port or media_port), "-key", "caller", (keys or {}).get("caller", "anonymous")]
-    for name, value in (keys or {}).items():
-        if name != "caller":
-            args += ["-key", name, value]
-    for name, value in (variables or {}).items():
-        args += ["-set", name, str(value)]
-    if service:
-        args += ["-s", service]
-    if rtp_echo:
-        args.append("-rtp_echo")
-    if rate is not None:
-        args += ["-r", f"{rate:g}"]
-    if limit is not None:
-        args += ["-l", str(limit)]
-    if recv_timeout_ms is not None:
-        args += ["-recv_timeout", str(recv_timeout_ms)]
-    args += extra or []
+    args = sipp_peers.command(
+        SIPP, scenario, remote=remote, port=port, media_port=media_port, calls=calls, timeout_s=timeout_s,
+        rtp_port=rtp_port, keys=keys, variables=variables, service=service, rtp_echo=rtp_echo, rate=rate, limit=limit,
+        recv_timeout_ms=recv_timeout_ms, extra=extra,
+    )
     process = subprocess.Popen(args, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     started = Sipp(scenario=scenario, workdir=workdir, port=port, media_port=media_port, process=process,
                    timeout_s=timeout_s, args=args)

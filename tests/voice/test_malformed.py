@@ -40,7 +40,7 @@ QUEUES = [QueueConfig(name="sales"), QueueConfig(name="junk", skills=(SkillRequi
 def _tally(request: pytest.FixtureRequest, outcome: str, count: int) -> None:
     """Add the datagrams tried to the security suites' case count when they run in the same session."""
     try:
-        from tests.security.conftest import TALLY
+        from tests.tally import TALLY
     except ImportError:  # the security suite is not on the path: nothing to count into
         return
     tally = request.config.stash.get(TALLY, None)

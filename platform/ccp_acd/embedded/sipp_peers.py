@@ -27,6 +27,7 @@ def sipp_binary() -> str | None:
 
 
 def free_udp_port(*, even: bool = False) -> int:
+    """A UDP port free on 127.0.0.1 now (``even``: RTP's convention, and sipp's echo needs port+2 as well)."""
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind((HOST, 0))
@@ -89,6 +90,42 @@ class SippRun:
             self.process.wait()
 
 
+def command(
+    binary: str, scenario: str, *, remote: str | None, port: int, media_port: int, calls: int, timeout_s: float,
+    rtp_port: int | None = None, keys: dict[str, str] | None = None, variables: dict[str, int] | None = None,
+    service: str | None = None, rtp_echo: bool = False, rate: float | None = None, limit: int | None = None,
+    recv_timeout_ms: int | None = None, extra: list[str] | None = None,
+) -> list[str]:
+    """The sipp command line for a packaged ``scenario``, bounded (-m, -timeout with -timeout_error), its logs,
+    errors and statistics in the working directory. Shared by ``ccp up``, the voice tests and ``bench sip``.
+
+    ``keys`` become ``-key`` (``caller`` defaults to anonymous), ``variables`` ``-set``; ``rtp_port`` is the port
+    the scenario's SDP offers or answers (default: sipp's own media port, which echoes with ``rtp_echo``).
+    """
+    keys = {"caller": "anonymous", **(keys or {})}
+    args = [binary, *([remote] if remote else []), "-sf", str(SCENARIOS / scenario), "-i", HOST, "-p", str(port),
+            "-mi", HOST, "-mp", str(media_port), "-m", str(calls), "-timeout", f"{timeout_s:g}s", "-timeout_error",
+            "-nostdin", "-trace_logs", "-trace_err", "-trace_stat", "-stf", "stat.csv", "-fd", "1",
+            # A stray retransmission (a second ACK for a 200 the peer saw twice) must not abort a call: it is
+            # ignored, and the outcome is judged by the scenario's log lines, which only a completed path writes.
+            "-default_behaviors", "all,-abortunexp", "-key", "rtp_port", str(rtp_port or media_port)]
+    for name, value in keys.items():
+        args += ["-key", name, value]
+    for name, value in (variables or {}).items():
+        args += ["-set", name, str(value)]
+    if service:
+        args += ["-s", service]
+    if rtp_echo:
+        args.append("-rtp_echo")
+    if rate is not None:
+        args += ["-r", f"{rate:g}"]
+    if limit is not None:
+        args += ["-l", str(limit)]
+    if recv_timeout_ms is not None:
+        args += ["-recv_timeout", str(recv_timeout_ms)]
+    return args + (extra or [])
+
+
 def start(
     name: str, scenario: str, workdir: Path, *, media_pcap: str, calls: int, timeout_s: float,
     remote: str | None = None, port: int | None = None, service: str | None = None, rate: float | None = None,
@@ -102,20 +139,8 @@ def start(
     shutil.copyfile(media_pcap, workdir / "media.pcap")
     port = port or free_udp_port()
     media_port = free_udp_port(even=True)
-    args = [binary, *([remote] if remote else []), "-sf", str(SCENARIOS / scenario), "-i", HOST, "-p", str(port),
-            "-mi", HOST, "-mp", str(media_port), "-m", str(calls), "-timeout", f"{timeout_s:g}s", "-timeout_error",
-            "-nostdin", "-trace_logs", "-trace_err", "-trace_stat", "-stf", "stat.csv", "-fd", "1",
-            "-default_behaviors", "all,-abortunexp", "-key", "rtp_port", str(media_port), "-key", "caller", "anonymous"]
-    for key, value in (variables or {}).items():
-        args += ["-set", key, str(value)]
-    if service:
-        args += ["-s", service]
-    if rtp_echo:
-        args.append("-rtp_echo")
-    if rate is not None:
-        args += ["-r", f"{rate:g}"]
-    if recv_timeout_ms is not None:
-        args += ["-recv_timeout", str(recv_timeout_ms)]
+    args = command(binary, scenario, remote=remote, port=port, media_port=media_port, calls=calls, timeout_s=timeout_s,
+                   variables=variables, service=service, rtp_echo=rtp_echo, rate=rate, recv_timeout_ms=recv_timeout_ms)
     with open(workdir / "sipp.out", "wb") as out:
         process = subprocess.Popen(args, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     return SippRun(name=name, scenario=scenario, workdir=workdir, port=port, process=process)
