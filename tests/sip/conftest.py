@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 from ccp_acd.api.auth import issue_token
 from ccp_acd.domain.models import QueueConfig
+from ccp_acd.embedded.sipp_peers import free_udp_port
 from ccp_acd.recordings import KeyRing, RecordingStore
 from ccp_acd.server import Node, start_node
 from ccp_acd.settings import NodeSettings
@@ -34,12 +34,6 @@ from tests.helpers import eventually, scaled
 SITE = "site-a"
 NUMBER = "+15550100"
 SIPP = "/usr/bin/sipp"
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -167,11 +161,9 @@ ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 """
 
 
-def answered_scenario(caller: str, *, hold_ms: int) -> str:
-    """The carrier's INVITE answered and ACKed; the caller holds ``hold_ms`` then hangs up."""
-    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="answered">
-  <send retrans="500"><![CDATA[
+def _answered(caller: str) -> str:
+    """The carrier's INVITE, answered (200) and ACKed: how the answered scenarios begin."""
+    return f"""  <send retrans="500"><![CDATA[
 {INVITE.format(caller=caller)}
   ]]></send>
   <recv response="100" optional="true"/>
@@ -181,7 +173,14 @@ def answered_scenario(caller: str, *, hold_ms: int) -> str:
 ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 {REQUEST_TAIL.format(caller=caller, cseq="1 ACK")}
   ]]></send>
-  <pause milliseconds="{hold_ms}"/>
+"""
+
+
+def answered_scenario(caller: str, *, hold_ms: int) -> str:
+    """The carrier's INVITE answered and ACKed; the caller holds ``hold_ms`` then hangs up."""
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="answered">
+{_answered(caller)}  <pause milliseconds="{hold_ms}"/>
   <send retrans="500"><![CDATA[
 BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 {REQUEST_TAIL.format(caller=caller, cseq="2 BYE")}
@@ -309,17 +308,7 @@ def released_scenario(caller: str) -> str:
     """The carrier's INVITE answered; the caller stays until the platform hangs up (BYE) and answers it 200."""
     return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="released">
-  <send retrans="500"><![CDATA[
-{INVITE.format(caller=caller)}
-  ]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true"/>
-  <send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-{REQUEST_TAIL.format(caller=caller, cseq="1 ACK")}
-  ]]></send>
-  <recv request="BYE"/>
+{_answered(caller)}  <recv request="BYE"/>
   <send><![CDATA[
 SIP/2.0 200 OK
 [last_Via:]
