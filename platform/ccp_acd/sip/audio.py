@@ -1,8 +1,9 @@
-"""Audio on a call leg, paced in 20 ms frames: continuous feeds (hold music, ringback), blocking prompts, and the
-voicemail recording's storage. pyVoIP's format throughout: 8 kHz, 8-bit unsigned linear, 160 bytes a frame.
+"""Prompts played to a call leg in 20 ms frames, and the voicemail recording's storage. pyVoIP's format
+throughout: 8 kHz, 8-bit unsigned linear, 160 bytes a frame. (Looping media, hold music and ringback, is the RTP
+leg's ``source``: see ``rtp``.)
 
-The pacing keeps a few frames ahead of real time: pyVoIP's RTP sender takes one frame every 20 ms from a buffer,
-so writing faster only adds latency and writing slower leaves gaps.
+The pacing keeps a few frames ahead of real time: the leg's RTP sends one queued frame every 20 ms, so writing
+faster only adds latency and writing slower leaves gaps.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import io
 import time
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from pyVoIP.VoIP import CallState, VoIPCall
 
@@ -19,23 +20,6 @@ from ccp_acd.sip import media
 
 TICK_S = 0.02
 AHEAD = 3  # frames written ahead of real time: a late tick leaves no gap
-
-
-class Feed:
-    """An endless source of frames written to a leg at the 20 ms pace."""
-
-    def __init__(self, frames: Iterator[bytes]):
-        self._frames = frames
-        self.restart()
-
-    def restart(self) -> None:
-        self._started, self._sent = time.monotonic(), 0
-
-    def pump(self, leg: VoIPCall, now: float) -> None:
-        due = int((now - self._started) / TICK_S) + AHEAD
-        while self._sent < due:
-            leg.write_audio(next(self._frames))
-            self._sent += 1
 
 
 def play(leg: VoIPCall | None, frames: list[bytes], interrupted: Callable[[], bool] | None = None) -> None:

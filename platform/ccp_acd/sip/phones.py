@@ -34,11 +34,12 @@ from collections.abc import Callable
 import pyVoIP
 from pyVoIP.VoIP import CallState, NoPortsAvailableError, VoIPCall, VoIPPhone
 from pyVoIP import SIP
+from pyVoIP import RTP
 from pyVoIP.RTP import PayloadType
 from pyVoIP.util import acquired_lock_and_unblocked_socket
 # isort: on
 
-from ccp_acd.sip import messages
+from ccp_acd.sip import messages, rtp
 from ccp_acd.sip.messages import Head, read_head
 from ccp_acd.sip.screening import Rejection
 
@@ -265,17 +266,35 @@ class AdapterSipClient(SIP.SIPClient):
         return SIP.SIPMessage(invite.encode("utf8")), call_id, sess_id
 
 
+class EngineCall(VoIPCall):
+    """pyVoIP's call with its RTP on the adapter's engine (``rtp.EngineLeg``) instead of two threads per leg."""
+
+    def create_rtp_clients(self, codecs, ip, port, request, baseport) -> None:
+        engine = getattr(self.phone, "engine", None)
+        for offset, _connection in enumerate(request.body["c"]):
+            self.RTPClients.append(rtp.EngineLeg(
+                codecs, ip, port, request.body["c"][offset]["address"], baseport + offset, self.sendmode,
+                dtmf=self.dtmf_callback, engine=engine,
+            ))
+
+    @property
+    def legs(self) -> list[rtp.EngineLeg]:
+        return self.RTPClients
+
+
 class AdapterPhone(VoIPPhone):
     """A pyVoIP phone bound to ``bind:sip_port`` whose peer is ``server:port`` (the carrier, or an agent's phone)."""
 
     def __init__(
         self, *, server: str, port: int, bind: str, sip_port: int, rtp_ports: tuple[int, int],
         on_call: Callable[[VoIPCall], None] | None = None, screen: Screen | None = None,
+        engine: rtp.RtpEngine | None = None,
     ):
         super().__init__(server, port, "ccp", "", myIP=bind, callCallback=on_call, sipPort=sip_port,
                          rtpPortLow=rtp_ports[0], rtpPortHigh=rtp_ports[1])
         self.sip = AdapterSipClient(server, port, "ccp", "", phone=self, myIP=bind, myPort=sip_port,
                                     callCallback=self.callback, fatalCallback=self.fatal, screen=screen)
+        self.engine = engine or rtp.default_engine()
         self.cancelled: set[str] = set()
         self.sources: dict[str, tuple[str, int]] = {}
         self.answers: dict[str, Head] = {}
@@ -292,6 +311,19 @@ class AdapterPhone(VoIPPhone):
         self._ports_lock = threading.Lock()
         self._ports_in_use: set[int] = set()
         self._next_port = self.rtpPortLow
+
+    def _create_Call(self, request, sess_id: int) -> None:  # noqa: N802 - pyVoIP's name
+        self.calls[request.headers["Call-ID"]] = EngineCall(
+            self, CallState.RINGING, request, sess_id, self.myIP, sendmode=self.recvmode)
+
+    def call(self, number: str) -> VoIPCall:
+        """pyVoIP's ``call`` with an ``EngineCall`` (PCMU and RFC 4733 events offered)."""
+        port = self.request_port()
+        medias = {port: {0: PayloadType.PCMU, 101: PayloadType.EVENT}}
+        request, call_id, sess_id = self.sip.invite(number, medias, RTP.TransmitType.SENDRECV)
+        self.calls[call_id] = EngineCall(self, CallState.DIALING, request, sess_id, self.myIP, ms=medias,
+                                         sendmode=self.sendmode)
+        return self.calls[call_id]
 
     def _callback_MSG_Bye(self, request) -> None:  # noqa: N802 - pyVoIP's name
         call = self.calls.get(request.headers["Call-ID"])

@@ -1,9 +1,11 @@
 """One call, run in the thread pyVoIP gives it: turns the legs and the interaction's watch into ``calls`` events,
-runs the actions ``calls.step`` returns, and paces the media in 20 ms ticks.
+runs the actions ``calls.step`` returns, and tells the legs' RTP (``rtp``) what to send: hold music, ringback,
+prompts, or the other leg's audio (bridged). The RTP engine paces and relays the media; the session only
+reacts, every ``TICK_S`` or at once when the node's watch reports a change.
 
 Threads: this session's own (pyVoIP's Timer thread for the incoming call, alive for the whole call: pyVoIP
-forgets a call whose thread ended), pyVoIP's receive and RTP threads, and the asyncio loop that owns the gRPC
-client; node requests go there with ``run_coroutine_threadsafe``, watch updates come back through a queue.
+forgets a call whose thread ended), pyVoIP's receive thread, the RTP engine's, and the asyncio loop that owns the
+gRPC client; node requests go there with ``run_coroutine_threadsafe``, watch updates come back through a queue.
 Any exception ends the call through ``calls.Failed`` (legs released, the interaction cancelled or hung up) and
 is logged without numbers; other calls go on.
 """
@@ -16,7 +18,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from ccpapi.v1 import common_pb2, interaction_pb2
@@ -25,7 +27,7 @@ from pyVoIP.VoIP import CallState, VoIPCall
 
 from ccp_acd.domain.models import QueueConfig
 from ccp_acd.recordings import RecordingStore
-from ccp_acd.sip import audio, calls, links, media, menus, messages
+from ccp_acd.sip import audio, calls, links, media, menus, messages, rtp
 from ccp_acd.sip.calls import Action, Phase
 from ccp_acd.sip.calls import CallState as Machine
 from ccp_acd.sip.nodes import NodeClient
@@ -36,8 +38,8 @@ from ccp_acd.state.store import TrunkConfig
 
 log = logging.getLogger(__name__)
 
-TICK_S = audio.TICK_S
-FRAME = media.FRAME_SAMPLES  # bytes per 20 ms frame in pyVoIP's 8-bit format
+# How often a session looks at its legs (BYEs, answers, deadlines); node events wake it at once.
+TICK_S = 0.05
 GOODBYE = "file:goodbye"
 RINGBACK = "tone:440+480:2000,0:4000"
 # How long the carrier has to ACK our 200 (64 * T1, RFC 3261 section 13.3.1.4): without the ACK the caller is gone
@@ -102,15 +104,15 @@ class Session:
         self.ivr_steps: list[interaction_pb2.IvrStep] = []
         timeout = ctx.settings.node_timeout_s * (len(ctx.settings.node_addresses()) + 1)
         self.link = links.NodeLink(ctx.nodes, ctx.loop, timeout_s=timeout, call_id=self.call_id)
-        self.hold: audio.Feed | None = None
+        self.hold: Iterator[bytes] | None = None  # µ-law frames, looping
         self.next_announcement = 0.0
         self.last_update: calls.Update | None = None
-        self.recording: bytearray | None = None
+        self.recording: bytearray | None = None  # the caller's audio while the voicemail records
         self.recording_started = 0.0
         self.shutdown_sent = False
         self.caller_deadline = 0.0
         self.awaiting_ack_until = 0.0  # while the caller's 200 is not ACKed (ACK_WAIT_S)
-        self.ringback: audio.Feed | None = None
+        self.ringback: Iterator[bytes] | None = None
 
     # -- running ---------------------------------------------------------------
 
@@ -154,7 +156,13 @@ class Session:
         while not self.events.empty() and not self.machine.ended:
             self.handle(self.events.get_nowait())
         self._media(started)
-        time.sleep(max(0.0, TICK_S - (time.monotonic() - started)))
+        remaining = TICK_S - (time.monotonic() - started)
+        if remaining > 0 and not self.machine.ended:
+            try:
+                event = self.events.get(timeout=remaining)
+            except queue.Empty:
+                return
+            self.handle(event)
 
     def _observe_legs(self, now: float) -> None:
         phase = self.machine.phase
@@ -205,23 +213,25 @@ class Session:
                 self.events.put(calls.RecordingDone())
 
     def _media(self, now: float) -> None:
+        """What each leg's RTP sends in this phase (idempotent: assignments the engine reads every 20 ms)."""
         phase = self.machine.phase
+        caller, agent = _leg(self.caller), _leg(self.agent)
+        if phase is Phase.BRIDGED and caller is not None and agent is not None:
+            if caller.relay is not agent:
+                rtp.bridge(caller, agent)
+            return
+        if caller is not None and caller.relay is not None:
+            rtp.unbridge(caller)
         # Hold music also while the agent's phone rings and while requeueing after a failed agent leg: never silence.
         holding = phase in (Phase.QUEUED, Phase.DIALING_AGENT, Phase.QUEUING)
-        if holding and self.caller is not None and self.hold is not None:
+        if caller is not None:
+            caller.source = self.hold if holding else None
             every = self.ctx.queue(self.machine.queue).announcements.every_s
-            if phase is Phase.QUEUED and every and now >= self.next_announcement:
+            if holding and phase is Phase.QUEUED and every and now >= self.next_announcement:
                 self.next_announcement = now + every
-                self._announce()
-                self.hold.restart()
-            self.hold.pump(self.caller, now)
-        elif phase is Phase.DIALING_CALLER and self.agent is not None and self.ringback is not None:
-            self.ringback.pump(self.agent, now)  # the agent hears ringback while the caller's phone rings
-        elif phase is Phase.BRIDGED and self.caller is not None and self.agent is not None:
-            self.agent.write_audio(self.caller.read_audio(FRAME, blocking=False))
-            self.caller.write_audio(self.agent.read_audio(FRAME, blocking=False))
-        elif phase is Phase.VOICEMAIL and self.caller is not None and self.recording is not None:
-            self.recording += self.caller.read_audio(FRAME, blocking=False)
+                self._announce()  # written ahead of the hold music, which goes on after it
+        if agent is not None:  # the agent hears ringback while the caller's phone rings (callback)
+            agent.source = self.ringback if phase is Phase.DIALING_CALLER else None
 
     # -- actions ---------------------------------------------------------------
 
@@ -236,15 +246,18 @@ class Session:
                 self._enqueue(action.arg)
             case "hold":
                 config = self.ctx.queue(self.machine.queue)
-                self.hold = audio.Feed(media.music_on_hold(config.music_on_hold))
+                self.hold = media.music_on_hold(config.music_on_hold, encoding="pcmu")
                 every = config.announcements.every_s
                 self.next_announcement = time.monotonic() + every if every else 0.0
             case "dial-agent":
                 self._dial_agent(action.arg)
             case "bridge":
-                pass  # the relay runs in _media from now on
+                pass  # the legs are bridged by _media (rtp.bridge) from now on
             case "record":
                 self.recording, self.recording_started = bytearray(), time.monotonic()
+                leg = _leg(self.caller)
+                if leg is not None:
+                    leg.capture = self.recording
             case "leave-voicemail":
                 self._leave_voicemail()
             case "bye-caller":
@@ -258,7 +271,7 @@ class Session:
             case "dial-caller":
                 self.caller = self.ctx.phone.dial(self.link.callback_number or self.number)
                 self.caller_deadline = time.monotonic() + self.ctx.settings.callback_answer_timeout_s
-                self.ringback = audio.Feed(media.music_on_hold(RINGBACK))
+                self.ringback = media.music_on_hold(RINGBACK, encoding="pcmu")
             case "notice":
                 if action.arg == "voicemail":
                     self._play(self.ctx.queue(self.machine.queue).voicemail.prompt, "file:beep")
@@ -335,6 +348,9 @@ class Session:
         audio.play(self.caller if self.caller is not None else self.agent, frames, interrupted)
 
     def _leave_voicemail(self) -> None:
+        leg = _leg(self.caller)
+        if leg is not None:
+            leg.capture = None
         recorded = bytes(self.recording or b"")
         self.recording = None
         if self.ctx.recordings is None:
@@ -348,6 +364,14 @@ class Session:
         self._node("LeaveVoicemail", interaction_pb2.LeaveVoicemailRequest(
             interaction_id=self.machine.interaction_id, recording_id=recording_id, duration=duration,
             request_id=f"{request_id(self.call_id)}-vm"), quiet=True)
+
+
+def _leg(call: VoIPCall | None) -> rtp.EngineLeg | None:
+    """The RTP leg of a call whose media is up (the adapter's phones make ``rtp.EngineLeg``s)."""
+    if call is None or not call.RTPClients:
+        return None
+    leg = call.RTPClients[0]
+    return leg if isinstance(leg, rtp.EngineLeg) else None
 
 
 def agent_endpoint(uri: str) -> tuple[str, str, int]:
