@@ -87,10 +87,14 @@ class RtpEngine:
                 self._thread.start()
 
     def stop(self) -> None:
+        """End the thread; its legs' sockets are closed, and the engine's own."""
         self._stopping.set()
         self._wake()
         if self._thread.is_alive():
             self._thread.join(timeout=2.0)
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
 
     def add(self, leg: EngineLeg) -> None:
         self.start()
