@@ -13,7 +13,15 @@ from ccp_acd.domain.models import CallState
 from ccpapi.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, agent_pb2_grpc, common_pb2, interaction_pb2, interaction_pb2_grpc
 
 from tests.helpers import bearer, eventually
-from tests.sip.conftest import UAS_ANSWERS_UNTIL_BYE, UAS_BUSY, Running, answered_scenario, start_phone, start_sipp
+from tests.sip.conftest import (
+    UAS_ANSWERS_UNTIL_BYE,
+    UAS_BUSY,
+    Running,
+    answered_scenario,
+    released_scenario,
+    start_phone,
+    start_sipp,
+)
 
 pytestmark = pytest.mark.etcd
 
@@ -98,3 +106,26 @@ async def test_agent_phone_refusing_the_call_requeues_the_caller_with_the_origin
             assert await caller.wait() == 0, caller.output()
         finally:
             await stop_reading(stream, reader)
+
+
+async def test_a_bridged_call_whose_rtp_stops_ends_as_that_partys_hangup(running: Running, tmp_path):
+    """Both sipp ends echo RTP (``-rtp_echo``) and send none of their own, so once bridged the media dies out; both
+    wait for a BYE that only the adapter's RTP timeout sends (without it they wait until sipp's own timeout)."""
+    running.adapter.settings = running.settings.model_copy(update={"rtp_timeout_s": 2.0})
+    phone, phone_port = await start_phone(UAS_ANSWERS_UNTIL_BYE, tmp_path=tmp_path, timeout_s=30)
+    interaction_token = bearer(await issue_token(running.store, tenant=running.tenant, role="interaction"))
+    async with grpc.aio.insecure_channel(running.node.address) as channel:
+        agents, alice, offers, stream, reader = await agent_with_phone(running, channel, phone_port)
+        try:
+            caller = await start_sipp(released_scenario("+15557770012"), port=running.port, tmp_path=tmp_path)
+            offer = await asyncio.wait_for(offers.get(), 15)
+            await agents.AcceptOffer(agent_pb2.AcceptOfferRequest(
+                agent_id="alice", interaction_id=offer.interaction.id), metadata=alice)
+            assert await caller.wait() == 0, caller.output()  # BYE'd by the adapter
+            assert await phone.wait() == 0, phone.output()
+        finally:
+            await stop_reading(stream, reader)
+        record = await interaction_pb2_grpc.InteractionServiceStub(channel).GetInteraction(
+            interaction_pb2.GetInteractionRequest(interaction_id=offer.interaction.id), metadata=interaction_token)
+    assert record.state == common_pb2.INTERACTION_STATE_COMPLETED
+    assert "hung-up" in [event.kind for event in record.timeline]

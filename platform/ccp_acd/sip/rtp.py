@@ -189,6 +189,7 @@ class EngineLeg:
         self.relay: EngineLeg | None = None         # where received audio goes instead of ``read``
         self.fed = False                            # another leg relays into this one: the clock sends nothing
         self.sent = self.received = 0
+        self.last_received = time.monotonic()  # of any datagram; from the start until the first one
         self._lock = threading.Lock()
         self._out = bytearray()
         self._in = bytearray()
@@ -208,6 +209,7 @@ class EngineLeg:
         sock.setblocking(False)
         sock.bind((self.inIP, self.inPort))
         self.socket, self._running = sock, True
+        self.last_received = time.monotonic()
         self.engine.add(self)
 
     def stop(self) -> None:
@@ -215,6 +217,7 @@ class EngineLeg:
             self._running = False
             unbridge(self)
             self.engine.remove(self)
+            log.debug("RTP leg on port %s stopped: %d packets sent, %d received", self.inPort, self.sent, self.received)
 
     def write(self, data: bytes) -> None:
         """Queue pyVoIP-format audio (8-bit unsigned linear) to be sent in 20 ms frames after what is queued."""
@@ -235,6 +238,7 @@ class EngineLeg:
 
     def _receive(self) -> None:
         sock = self.socket
+        self.last_received = time.monotonic()
         for _ in range(RECEIVE_BURST):
             try:
                 packet = sock.recv(2048)

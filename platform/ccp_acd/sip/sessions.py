@@ -207,10 +207,27 @@ class Session:
                 self.agent_phone.release(self.agent)
                 self.agent = None
                 self.events.put(calls.AgentFailed("agent did not answer"))
+        if phase is Phase.BRIDGED and self.ctx.settings.rtp_timeout_s:
+            self._media_timeout(now)
         if phase is Phase.VOICEMAIL and self.recording is not None:
             limit = min(self.ctx.settings.voicemail_max_s, self.ctx.queue(self.machine.queue).voicemail.max_s)
             if now - self.recording_started >= limit:
                 self.events.put(calls.RecordingDone())
+
+    def _media_timeout(self, now: float) -> None:
+        """A bridged party whose RTP stopped for ``rtp_timeout_s`` is gone (no BYE will come): BYE, its hang-up."""
+        limit = self.ctx.settings.rtp_timeout_s
+        caller, agent = _leg(self.caller), _leg(self.agent)
+        if caller is not None and now - caller.last_received > limit:
+            log.info("call %s: no RTP from the caller for %g s: ended as a caller hang-up", self.call_id, limit)
+            self.ctx.phone.release(self.caller)  # BYE
+            self.caller = None
+            self.events.put(calls.CallerHungUp())
+        elif agent is not None and self.agent_phone is not None and now - agent.last_received > limit:
+            log.info("call %s: no RTP from the agent's phone for %g s: ended as an agent hang-up", self.call_id, limit)
+            self.agent_phone.release(self.agent)  # BYE
+            self.agent = None
+            self.events.put(calls.AgentHungUp())
 
     def _media(self, now: float) -> None:
         """What each leg's RTP sends in this phase (idempotent: assignments the engine reads every 20 ms)."""

@@ -63,6 +63,9 @@ class SipSettings(BaseSettings):
     agent_answer_timeout_s: float = Field(default=20.0, gt=0, le=120)
     # Seconds a callback's caller may take to answer before the callback ends (Hangup CALLER, logged).
     callback_answer_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    # Seconds a bridged leg may send no RTP before its party counts as gone (a phone or carrier that vanished
+    # without a BYE): that leg gets a BYE and the call ends as its hang-up. 0: never (silence-suppressing phones).
+    rtp_timeout_s: float = Field(default=60.0, ge=0, le=3600)
     # Seconds one node request may take before the next node is tried.
     node_timeout_s: float = Field(default=5.0, gt=0, le=60)
     # Folder of the encrypted voicemail recordings (key ring from CCP_RECORDINGS_KEY_FILE).
