@@ -166,7 +166,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         offer = await self._events.offer_before(
             self._store, tenant, request.interaction_id, cached=self._cached_view(tenant)
         )
-        call = await self._store.accept(tenant, request.agent_id, request.interaction_id, now=self._clock())
+        call = await self._store.accept(
+            tenant, request.agent_id, request.interaction_id, now=self._clock(), view=self._cached_view(tenant)
+        )
         if self._events.active:
             threshold_s = await self._events.threshold_s(self._views.queue_configs, tenant, call.queue)
             self._events.answered(tenant, call, offer=offer, threshold_s=threshold_s)
@@ -198,6 +200,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             disposition=request.disposition,
             wrap_up_s=wrap_up_s,
             now=self._clock(),
+            view=await self._routed_view(tenant),
+            queues=self._views.queue_configs,
         )
         if self._events.active:
             self._events.completed(tenant, await self._store.get_call(tenant, request.interaction_id))
@@ -309,6 +313,11 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         """The node's live view of ``tenant`` when it routes it (no read), else None."""
         cache = self._views.cache(tenant)
         return cache.view() if cache is not None else None
+
+    async def _routed_view(self, tenant: str) -> LiveView | None:
+        """The node's live view of ``tenant`` with this node's writes applied when it routes it, else None
+        (the store then reads etcd itself: no range read here that it would repeat)."""
+        return await self._views.read(tenant) if self._views.cache(tenant) is not None else None
 
     def _cached_call(self, tenant: str, cache: LiveCache) -> Callable[[str], Awaitable[Call]]:
         """The call record from the cache (which has applied at least the change at hand), else etcd."""

@@ -274,9 +274,11 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         if call.state is CallState.CONNECTED:
             party = "caller" if request.party == interaction_pb2.HANGUP_PARTY_CALLER else "agent"
             try:
+                cached = self._views.cache(tenant)
                 await self._store.complete(
                     tenant, call.agent_id, call_id, disposition="", wrap_up_s=None, now=self._clock(),
-                    hung_up=f"{party} hung up",
+                    hung_up=f"{party} hung up", view=cached.view() if cached is not None else None,
+                    queues=self._views.queue_configs,
                 )
             except FailedPrecondition:
                 pass  # ended meanwhile (the agent's Complete, the other party's Hangup): answered as it is below

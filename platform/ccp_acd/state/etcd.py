@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -542,7 +542,23 @@ class EtcdStore(VoiceTransitions):
 
         return await self._retrying(f"cancel {call_id}", attempt)
 
-    async def _offer_of(self, tenant: str, agent_id: str, call_id: str) -> tuple[Reservation, int, Call, int]:
+    async def _offer_of(
+        self, tenant: str, agent_id: str, call_id: str, view: LiveView | None = None
+    ) -> tuple[Reservation, int, Call, int]:
+        """The pending offer of ``call_id`` to ``agent_id`` and the call, with their mod_revisions.
+
+        From ``view`` (the node's live view) when it shows that offer: no etcd read; the transaction
+        compares both revisions, so a view that is behind costs a lost compare, never a wrong answer.
+        Else (and for errors) from etcd.
+        """
+        if view is not None:
+            res_key, call_key = keys.reservation(tenant, call_id), keys.call(tenant, call_id)
+            reservation, call = view.reservations.get(call_id), view.calls.get(call_id)
+            if (
+                reservation is not None and call is not None and reservation.agent_id == agent_id
+                and res_key in view.versions and call_key in view.versions
+            ):
+                return reservation, view.versions[res_key], call, view.versions[call_key]
         res = await self._get(keys.reservation(tenant, call_id))
         live = await self._call_record(tenant, call_id)
         if res is None or live is None:
@@ -552,12 +568,17 @@ class EtcdStore(VoiceTransitions):
             raise FailedPrecondition(f"interaction {call_id!r} is not offered to agent {agent_id!r}")
         return reservation, res.mod_revision, live[0], live[1]
 
-    async def accept(self, tenant: str, agent_id: str, call_id: str, *, now: float) -> Call:
+    async def accept(
+        self, tenant: str, agent_id: str, call_id: str, *, now: float, view: LiveView | None = None
+    ) -> Call:
+        """Connect the call offered to the agent. ``view``: the node's live view of the tenant, read by the
+        first attempt instead of etcd (``_offer_of``); an attempt after a lost compare reads etcd."""
         call_key = keys.call(tenant, call_id)
         res_key = keys.reservation(tenant, call_id)
+        first = [view]
 
         async def attempt() -> Call | None:
-            _, res_rev, call, call_rev = await self._offer_of(tenant, agent_id, call_id)
+            _, res_rev, call, call_rev = await self._offer_of(tenant, agent_id, call_id, first.pop() if first else None)
             connected = replace(call, state=CallState.CONNECTED, agent_id=agent_id, answered_at=now)
             connected = timeline.note(connected, timeline.Kind.ACCEPTED, now, agent_id=agent_id)
             ok, _ = await self._txn(
@@ -588,13 +609,31 @@ class EtcdStore(VoiceTransitions):
     async def complete(
         self, tenant: str, agent_id: str, call_id: str, *, disposition: str, wrap_up_s: float | None, now: float,
         hung_up: str = "",
+        view: LiveView | None = None,
+        queues: Callable[[str], Awaitable[Mapping[str, QueueConfig]]] | None = None,
     ) -> Agent:
-        """The talk ends: the agent's Complete, or (``hung_up``: the reason) a party hanging up (Hangup)."""
+        """The talk ends: the agent's Complete, or (``hung_up``: the reason) a party hanging up (Hangup).
+
+        ``view``: the node's live view of the tenant, which the first attempt decides on when it shows the
+        call connected to the agent (no range read of the tenant's live/ prefix, whose size grows with the
+        waiting calls); otherwise, and after a lost compare, a fresh ``load_live``. The transaction compares
+        the call and agent records as the view saw them, so a view that is behind costs a retry, never a
+        wrong commit. ``queues``: where the queue's wrap-up comes from (the node's config cache), else etcd.
+        """
         call_key = keys.call(tenant, call_id)
         agent_key = keys.agent(tenant, agent_id)
+        first = [view]
+
+        def usable(seen: LiveView | None) -> bool:
+            call = seen.calls.get(call_id) if seen is not None else None
+            return (
+                call is not None and call.state is CallState.CONNECTED and call.agent_id == agent_id
+                and agent_id in seen.agents and call_key in seen.versions and agent_key in seen.versions
+            )
 
         async def attempt() -> Agent | None:
-            view = await self.load_live(tenant)
+            cached = first.pop() if first else None
+            view = cached if usable(cached) else await self.load_live(tenant)
             call = view.calls.get(call_id)
             if call is None or call.state is not CallState.CONNECTED or call.agent_id != agent_id:
                 raise FailedPrecondition(f"interaction {call_id!r} is not connected to agent {agent_id!r}")
@@ -602,7 +641,8 @@ class EtcdStore(VoiceTransitions):
             if agent is None:
                 raise NotFound(f"agent {agent_id!r} not found")
             if wrap_up_s is None:
-                queue = (await self.get_queue_configs(tenant)).get(call.queue)
+                configs = await queues(tenant) if queues is not None else await self.get_queue_configs(tenant)
+                queue = configs.get(call.queue)
                 wrap = queue.wrap_up_s if queue else 0.0
             else:
                 wrap = wrap_up_s

@@ -11,7 +11,7 @@ Implemented by ``state.etcd.EtcdStore`` on a real etcd.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -209,12 +209,16 @@ class Store(Protocol):
     async def set_presence(
         self, tenant: str, agent_id: str, presence: Presence, *, reason_code: str, now: float
     ) -> Agent: ...
-    async def accept(self, tenant: str, agent_id: str, call_id: str, *, now: float) -> Call: ...
+    # view: the caller's live view of the tenant (``state.live``), decided on first instead of reading etcd.
+    async def accept(
+        self, tenant: str, agent_id: str, call_id: str, *, now: float, view: LiveView | None = None
+    ) -> Call: ...
     async def reject(self, tenant: str, agent_id: str, call_id: str, *, reason: str, now: float) -> Agent: ...
     # hung_up: the talk ended because a party hung up (Hangup); the reason, e.g. "caller hung up".
     async def complete(
         self, tenant: str, agent_id: str, call_id: str, *, disposition: str, wrap_up_s: float | None,
-        now: float, hung_up: str = "",
+        now: float, hung_up: str = "", view: LiveView | None = None,
+        queues: Callable[[str], Awaitable[Mapping[str, QueueConfig]]] | None = None,
     ) -> Agent: ...
 
     # -- interactions --
