@@ -125,7 +125,12 @@ async def test_a_bridged_call_whose_rtp_stops_ends_as_that_partys_hangup(running
             assert await phone.wait() == 0, phone.output()
         finally:
             await stop_reading(stream, reader)
-        record = await interaction_pb2_grpc.InteractionServiceStub(channel).GetInteraction(
-            interaction_pb2.GetInteractionRequest(interaction_id=offer.interaction.id), metadata=interaction_token)
-    assert record.state == common_pb2.INTERACTION_STATE_COMPLETED
+        interactions = interaction_pb2_grpc.InteractionServiceStub(channel)
+
+        async def ended():
+            record = await interactions.GetInteraction(interaction_pb2.GetInteractionRequest(
+                interaction_id=offer.interaction.id), metadata=interaction_token)
+            return record if record.state == common_pb2.INTERACTION_STATE_COMPLETED else None
+
+        record = await eventually(ended, timeout_s=10, what="the call ended by the RTP timeout")
     assert "hung-up" in [event.kind for event in record.timeline]

@@ -39,7 +39,7 @@ class Phone:
 def bridged_session(*, ack_due_in_s: float) -> tuple[Session, Phone, Leg]:
     session = Session.__new__(Session)
     phone, caller = Phone(), Leg("c-1")
-    session.ctx = SimpleNamespace(phone=phone)
+    session.ctx = SimpleNamespace(phone=phone, settings=SimpleNamespace(rtp_timeout_s=0.0))
     session.call_id, session.caller, session.agent, session.agent_phone = "c-1", caller, None, None
     session.machine = calls.CallState(phase=Phase.BRIDGED, queue="sales", interaction_id="i-1", agent_attempts=1)
     session.events = queue.Queue()

@@ -138,6 +138,12 @@ class AdapterSipClient(SIP.SIPClient):
         if head is None:
             log.info("unparsable SIP datagram from %s:%s dropped", source[0], source[1])
             return
+        try:
+            self._route(head, raw, source)
+        finally:
+            self.phone.nudge(head.call_id)  # type: ignore[attr-defined]
+
+    def _route(self, head: Head, raw: bytes, source: tuple[str, int]) -> None:
         if not head.is_request:
             self._response(head, raw)
             return
@@ -304,6 +310,8 @@ class AdapterPhone(VoIPPhone):
         # are ACKed again.
         self.cancelling: OrderedDict[str, tuple[Head, bool]] = OrderedDict()
         self.acked: set[str] = set()  # incoming calls whose 200 the caller ACKed
+        # Call-ID -> what to call after each datagram of that call was handled (the session looks at its legs).
+        self.wakers: dict[str, Callable[[], None]] = {}
         # When each incoming INVITE arrived (epoch seconds): the caller's arrival, before the 1 s pyVoIP waits.
         self.arrivals: dict[str, float] = {}
         self._cseq = threading.Lock()
@@ -401,7 +409,13 @@ class AdapterPhone(VoIPPhone):
             log.info("agent leg answered after its CANCEL: BYE")
             self._bye(invite, final, (self.server, self.port))
 
+    def nudge(self, call_id: str) -> None:
+        waker = self.wakers.get(call_id)
+        if waker is not None:
+            waker()
+
     def forget(self, call_id: str) -> None:
+        self.wakers.pop(call_id, None)
         self.calls.pop(call_id, None)
         self.cancelled.discard(call_id)
         self.acked.discard(call_id)

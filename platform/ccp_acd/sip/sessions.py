@@ -38,8 +38,10 @@ from ccp_acd.state.store import TrunkConfig
 
 log = logging.getLogger(__name__)
 
-# How often a session looks at its legs (BYEs, answers, deadlines); node events wake it at once.
-TICK_S = 0.05
+# How often a session looks at its legs for its deadlines (agent answer, ACK, RTP timeout, voicemail length).
+# Node events and every SIP datagram of its legs (BYE, 200, ACK, CANCEL) wake it at once.
+TICK_S = 0.25
+NUDGE = object()  # "a datagram of one of your legs was handled": look at the legs
 GOODBYE = "file:goodbye"
 RINGBACK = "tone:440+480:2000,0:4000"
 # How long the carrier has to ACK our 200 (64 * T1, RFC 3261 section 13.3.1.4): without the ACK the caller is gone
@@ -113,6 +115,16 @@ class Session:
         self.caller_deadline = 0.0
         self.awaiting_ack_until = 0.0  # while the caller's 200 is not ACKed (ACK_WAIT_S)
         self.ringback: Iterator[bytes] | None = None
+        self.watched: list[tuple[AdapterPhone, str]] = []  # legs this session dialled, forgotten at its end
+        ctx.phone.wakers[self.call_id] = self.nudge
+
+    def nudge(self) -> None:
+        self.events.put(NUDGE)
+
+    def _watch_leg(self, phone: AdapterPhone, call: VoIPCall) -> VoIPCall:
+        phone.wakers[call.call_id] = self.nudge
+        self.watched.append((phone, call.call_id))
+        return call
 
     # -- running ---------------------------------------------------------------
 
@@ -136,6 +148,8 @@ class Session:
                 if phone is not None and leg is not None and leg.state != CallState.ENDED:
                     phone.release(leg)
             self.ctx.phone.forget(self.call_id)
+            for phone, call_id in self.watched:  # a leg the far end hung up is still in the phone's maps
+                phone.forget(call_id)
 
     def handle(self, event: calls.Event) -> None:
         if isinstance(event, calls.Update):
@@ -154,7 +168,7 @@ class Session:
             self.shutdown_sent = True
             self.events.put(calls.ShuttingDown())
         while not self.events.empty() and not self.machine.ended:
-            self.handle(self.events.get_nowait())
+            self._take(self.events.get_nowait())
         self._media(started)
         remaining = TICK_S - (time.monotonic() - started)
         if remaining > 0 and not self.machine.ended:
@@ -162,6 +176,10 @@ class Session:
                 event = self.events.get(timeout=remaining)
             except queue.Empty:
                 return
+            self._take(event)  # a nudge returns at once: the next tick looks at the legs
+
+    def _take(self, event) -> None:
+        if event is not NUDGE:
             self.handle(event)
 
     def _observe_legs(self, now: float) -> None:
@@ -286,7 +304,7 @@ class Session:
                     self.agent_phone.release(self.agent)
                     self.agent = None
             case "dial-caller":
-                self.caller = self.ctx.phone.dial(self.link.callback_number or self.number)
+                self.caller = self._watch_leg(self.ctx.phone, self.ctx.phone.dial(self.link.callback_number or self.number))
                 self.caller_deadline = time.monotonic() + self.ctx.settings.callback_answer_timeout_s
                 self.ringback = media.music_on_hold(RINGBACK, encoding="pcmu")
             case "notice":
@@ -344,7 +362,7 @@ class Session:
         self.agent_phone = self.ctx.agents.get(host, port)
         self.agent_was_up = False
         self.agent_deadline = time.monotonic() + self.ctx.settings.agent_answer_timeout_s
-        self.agent = self.agent_phone.dial(user)
+        self.agent = self._watch_leg(self.agent_phone, self.agent_phone.dial(user))
         self.agent_call_id = self.agent.call_id
 
     def _play(self, *prompts: str) -> None:
