@@ -3,9 +3,12 @@
 Per site the tenant uses (home and failover sites): a StatefulSet of ACD nodes
 dedicated to the tenant (``CCP_TENANTS``; two replicas: one routes, one is a
 hot standby, both share state through etcd), a headless Service for the
-StatefulSet and a Service for gRPC (agent desktops, admins) and SIP (the
-tenant's trunks). A NetworkPolicy lets only the tenant's own pods reach its
-gRPC port; SIP is open to carriers. The API credentials live in a Secret the
+StatefulSet and a Service for gRPC (agent desktops, admins, the tenant's SIP
+adapters) and the wallboard. Nothing on the ACD pods speaks SIP: the SIP
+adapter is a process of its own (``ccp_operator.sip_adapters``), on the
+nodes' network. A NetworkPolicy lets only the tenant's own pods (and the
+cluster nodes' addresses, when configured: the SIP adapters run with
+``hostNetwork``) reach its gRPC port. The API credentials live in a Secret the
 operator fills once. The handler adopts every object (owner reference to the
 Tenant), so deleting the Tenant deletes them.
 
@@ -29,7 +32,6 @@ from ccp_acd.state.store import TenantConfig
 
 GRPC_PORT = 50051
 PEER_PORT = 50052  # node to node, mTLS (CCP_PEER_LISTEN): only with a TLS Secret
-SIP_PORT = 5060
 METRICS_PORT = 9464
 WALLBOARD_PORT = 8090
 # OpenTelemetry settings the operator passes on from its own environment to the nodes it creates.
@@ -77,6 +79,17 @@ class AcdTemplate:
     # Nodes reach etcd in plaintext (CCP_ETCD_PLAINTEXT=true): what the operator itself was told, never inferred
     # from a missing Secret; never together with etcd_tls_secret.
     etcd_plaintext: bool = False
+    # The SIP adapters (ccp_operator.sip_adapters): their image ("" : the nodes' image), the UDP port range
+    # for RTP on the node they run on, the size of each adapter's voicemail volume, the labels of the nodes
+    # they may run on (none: any node).
+    sip_image: str = ""
+    sip_rtp_port_low: int = 20000
+    sip_rtp_port_high: int = 29999
+    sip_recordings_size: str = "10Gi"
+    sip_node_selector: tuple[tuple[str, str], ...] = ()
+    # CIDRs of the cluster nodes' addresses: a SIP adapter's traffic comes from its node's address (hostNetwork),
+    # which a NetworkPolicy's podSelector does not match on every network plugin; these may reach gRPC too.
+    node_cidrs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.tls_secret and self.plaintext:
@@ -84,6 +97,9 @@ class AcdTemplate:
         if self.etcd_tls_secret and self.etcd_plaintext:
             raise ValueError("ACD nodes: an etcd client TLS Secret (CCP_ACD_ETCD_TLS_SECRET) and plaintext etcd "
                              "(CCP_ETCD_PLAINTEXT=true) were both configured; choose one")
+        if not 1024 <= self.sip_rtp_port_low < self.sip_rtp_port_high <= 65535:
+            raise ValueError(f"SIP adapters: the RTP port range {self.sip_rtp_port_low}-{self.sip_rtp_port_high} "
+                             "must be low < high within 1024..65535")
 
 
 def credentials_secret_name(tenant: str) -> str:
@@ -114,12 +130,17 @@ def _tls_env(template: AcdTemplate) -> list[dict[str, str]]:
         env.append({"name": "CCP_PEER_LISTEN", "value": f"0.0.0.0:{PEER_PORT}"})
     elif template.plaintext:
         env.append({"name": "CCP_PLAINTEXT", "value": "true"})
+    return env + etcd_env(template)
+
+
+def etcd_env(template: AcdTemplate) -> list[dict[str, str]]:
+    """The etcd client TLS variables (or explicit plaintext) of every pod that reads etcd."""
     if template.etcd_tls_secret:
-        env += [{"name": f"CCP_ETCD_{kind}_FILE", "value": f"{ETCD_TLS_DIR}/{file}"}
+        return [{"name": f"CCP_ETCD_{kind}_FILE", "value": f"{ETCD_TLS_DIR}/{file}"}
                 for kind, file in (("CA", "ca.crt"), ("CERT", "tls.crt"), ("KEY", "tls.key"))]
-    elif template.etcd_plaintext:
-        env.append({"name": "CCP_ETCD_PLAINTEXT", "value": "true"})
-    return env
+    if template.etcd_plaintext:
+        return [{"name": "CCP_ETCD_PLAINTEXT", "value": "true"}]
+    return []
 
 
 def _tls_volumes(template: AcdTemplate) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -166,7 +187,6 @@ def statefulset(tenant: TenantConfig, site: str, template: AcdTemplate) -> dict[
         "ports": [
             {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
             *([{"name": "peer", "containerPort": PEER_PORT, "protocol": "TCP"}] if template.tls_secret else []),
-            {"name": "sip", "containerPort": SIP_PORT, "protocol": "UDP"},
             {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
             {"name": "wallboard", "containerPort": WALLBOARD_PORT, "protocol": "TCP"},
         ],
@@ -202,7 +222,6 @@ def services(tenant: TenantConfig, site: str) -> list[dict[str, Any]]:
     name = acd_name(tenant.name, site)
     ports = [
         {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP"},
-        {"name": "sip", "port": SIP_PORT, "targetPort": "sip", "protocol": "UDP"},
         {"name": "wallboard", "port": WALLBOARD_PORT, "targetPort": "wallboard", "protocol": "TCP"},
     ]
     selector = _labels(tenant.name, site)
@@ -224,8 +243,11 @@ def services(tenant: TenantConfig, site: str) -> list[dict[str, Any]]:
     ]
 
 
-def network_policy(tenant: TenantConfig) -> dict[str, Any]:
+def network_policy(tenant: TenantConfig, *, node_cidrs: tuple[str, ...] = ()) -> dict[str, Any]:
     own = {"podSelector": {"matchLabels": {TENANT_LABEL: tenant.name}}}
+    # The tenant's SIP adapters (hostNetwork) reach gRPC from their node's address; only gRPC, not the rest.
+    nodes = [{"from": [{"ipBlock": {"cidr": cidr}} for cidr in node_cidrs],
+              "ports": [{"port": GRPC_PORT, "protocol": "TCP"}]}] if node_cidrs else []
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -239,7 +261,7 @@ def network_policy(tenant: TenantConfig) -> dict[str, Any]:
                                           {"port": WALLBOARD_PORT, "protocol": "TCP"}]},
                 # Prometheus, wherever it runs in the cluster; metrics carry no caller data.
                 {"from": [{"namespaceSelector": {}}], "ports": [{"port": METRICS_PORT, "protocol": "TCP"}]},
-                {"ports": [{"port": SIP_PORT, "protocol": "UDP"}]},
+                *nodes,
             ],
         },
     }
@@ -257,7 +279,7 @@ def credentials_secret(tenant: TenantConfig, tokens: dict[str, str]) -> dict[str
 
 def children(tenant: TenantConfig, template: AcdTemplate) -> list[dict[str, Any]]:
     """Everything but the Secret (which needs tokens issued in etcd first), in apply order."""
-    objects: list[dict[str, Any]] = [network_policy(tenant)]
+    objects: list[dict[str, Any]] = [network_policy(tenant, node_cidrs=template.node_cidrs)]
     for site in sites(tenant):
         objects += services(tenant, site)
         objects.append(statefulset(tenant, site, template))

@@ -13,6 +13,11 @@
   (the operator may not read it), ``CASecretInvalid`` (no usable ca.crt/ca.key, or the CA expired) or
   ``EtcdClientSecretMissing``, naming the Secret; the tenant's other resources are still reconciled, and the
   reconcile is retried (``ccp_operator.tls_secrets``).
+- ``SipReady`` (Tenant): True (``Applied``) once the SIP adapters' StatefulSets and the recordings key ring
+  Secret are in place (not: their pods run); False with ``RecordingsKeyInvalid`` when the key ring Secret holds
+  no usable key ring (left as it is: replacing it would lose the stored voicemails) or ``SipRefused`` when
+  Kubernetes refuses an adapter's StatefulSet or the key ring Secret (forbidden, invalid), naming it; the
+  tenant's other resources are still reconciled, and the reconcile is retried (``ccp_operator.sip_adapters``).
 
 Pure: ``set_condition`` returns the new list; ``lastTransitionTime`` changes only
 when the status does.
@@ -28,9 +33,10 @@ RECONCILED = "Reconciled"
 DEGRADED = "Degraded"
 CREDENTIALS_ROTATED = "CredentialsRotated"
 CERTIFICATES_READY = "CertificatesReady"
+SIP_READY = "SipReady"
 
 # Reasons (CamelCase, as Kubernetes expects).
-APPLIED = "Applied"                  # config written to etcd
+APPLIED = "Applied"                  # config written to etcd; SipReady: the adapters' objects applied
 INVALID_SPEC = "InvalidSpec"         # the spec cannot be built; fix it (permanent)
 TENANT_MISSING = "TenantMissing"     # the spec names a tenant with no Tenant resource yet (retried)
 STATE_UNAVAILABLE = "StateUnavailable"  # etcd could not be reached (retried)
@@ -46,6 +52,8 @@ CA_SECRET_MISSING = "CASecretMissing"  # certificates: the CA Secret (CCP_ACD_CA
 CA_SECRET_UNREADABLE = "CASecretUnreadable"  # certificates: the operator may not read the CA Secret (RBAC; retried)
 CA_SECRET_INVALID = "CASecretInvalid"  # certificates: the CA Secret holds no usable CA certificate and key (retried)
 ETCD_CLIENT_SECRET_MISSING = "EtcdClientSecretMissing"  # certificates: nothing to copy (retried)
+RECORDINGS_KEY_INVALID = "RecordingsKeyInvalid"  # SIP: the key ring Secret is no key ring; never overwritten (retried)
+SIP_REFUSED = "SipRefused"           # SIP: Kubernetes refused an adapter StatefulSet or the key Secret (retried)
 
 
 def now_rfc3339() -> str:

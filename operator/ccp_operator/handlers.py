@@ -31,7 +31,7 @@ from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.store import TenantConfig
 from opentelemetry import trace
 
-from ccp_operator import children, credentials, tls_secrets
+from ccp_operator import children, credentials, sip_adapters, tls_secrets
 from ccp_operator import conditions as c
 from ccp_operator.kube import Kube, api_client
 from ccp_operator.placement import place
@@ -49,6 +49,8 @@ TLS_RETRY_S = 30
 # How often a tenant whose rotated-out tokens are yet to expire is looked at (no I/O until they are due);
 # the timer runs only for such tenants (its ``when`` filter).
 CREDENTIALS_EXPIRY_CHECK_S = 5
+# How soon a reconcile whose SIP adapter objects could not be written (refused, or an unusable key ring) is retried.
+SIP_RETRY_S = 30
 
 
 @kopf.on.startup()
@@ -144,6 +146,7 @@ async def _require_tenant(store: EtcdStore, tenant: str) -> TenantConfig:
 async def tenant_changed(body, namespace, patch, status, memo, **_: Any) -> None:
     outcomes: list[credentials.Outcome] = []
     certificates: list[tls_secrets.Outcome] = []
+    adapters: list[sip_adapters.Outcome] = []
 
     async def write(store: EtcdStore) -> str:
         config = tenant_config(_resource(body))
@@ -155,13 +158,29 @@ async def tenant_changed(body, namespace, patch, status, memo, **_: Any) -> None
             obj["metadata"]["namespace"] = namespace
             kopf.adopt(obj, owner=body)
             await memo.kube.apply(obj)
+        # After the credentials Secret: the adapters mount its interaction token, and roll when it is rotated.
+        adapters.append(await sip_adapters.ensure(memo.kube, config, certificates[0].template, namespace=namespace,
+                                                  owner=body, credentials_rotation=outcomes[0].rotation,
+                                                  now=time.time()))
         patch.status["activeSite"] = config.home_site
         secret = children.credentials_secret_name(config.name)
-        return f"config written; ACD StatefulSets for {', '.join(children.sites(config))}; credentials in {secret}"
+        return (f"config written; ACD StatefulSets and SIP adapters for {', '.join(children.sites(config))}; "
+                f"credentials in {secret}")
 
     await _reconcile(body, patch, status, memo, write)
     _report_credentials(patch, body, outcomes[0], now=time.time())
+    sip_problem = _report_sip(patch, body, adapters[0])
     _report_tls(patch, body, certificates[0])
+    if sip_problem:
+        raise kopf.TemporaryError(sip_problem, delay=SIP_RETRY_S)
+
+
+def _report_sip(patch: kopf.Patch, body, outcome: sip_adapters.Outcome) -> str | None:
+    """The SipReady condition; its message while it is False (the caller raises once every condition is set)."""
+    found = sip_adapters.condition(outcome, tenant=body["metadata"]["name"],
+                                   generation=body["metadata"].get("generation", 0))
+    patch.status["conditions"] = c.set_condition(patch.status.get("conditions"), found)
+    return found["message"] if outcome.problems else None
 
 
 async def _ensure_tls(memo: kopf.Memo, config: TenantConfig, body, namespace: str) -> tls_secrets.Outcome:
@@ -194,12 +213,15 @@ async def tls_renewal(body, namespace, status, memo, patch, logger, **_: Any) ->
     if not outcome.managed:
         return
     if outcome.issued:
-        for obj in children.children(config, outcome.template):
+        rotation = (status.get("credentials") or {}).get("rotation", 0)
+        adapters = sip_adapters.statefulsets(config, outcome.template, namespace=namespace,
+                                             credentials_rotation=rotation)
+        for obj in [*children.children(config, outcome.template), *adapters]:
             if obj["kind"] == "StatefulSet":
                 obj["metadata"]["namespace"] = namespace
                 kopf.adopt(obj, owner=body)
                 await memo.kube.apply(obj)
-        logger.info("TLS Secrets renewed; the ACD StatefulSets roll onto them")
+        logger.info("TLS Secrets renewed; the ACD StatefulSets and SIP adapters roll onto them")
     patch.status["conditions"] = status.get("conditions")
     _report_tls(patch, body, outcome)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import kubernetes
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import NotFoundError
+from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
 
 FIELD_MANAGER = "ccp-operator"
 
@@ -48,6 +48,19 @@ class Kube:
     async def apply(self, obj: dict[str, Any]) -> None:
         """Create or converge ``obj`` (idempotent: applying twice changes nothing)."""
         await asyncio.to_thread(self._apply, obj)
+
+    def _create(self, obj: dict[str, Any]) -> bool:
+        resource = self._dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        try:
+            resource.create(body=obj, namespace=obj["metadata"]["namespace"], field_manager=FIELD_MANAGER)
+        except ConflictError:
+            return False
+        return True
+
+    async def create(self, obj: dict[str, Any]) -> bool:
+        """Create ``obj`` unless it exists (then nothing is changed: False). For objects that must never be
+        overwritten, where an apply would replace what a concurrent writer put there."""
+        return await asyncio.to_thread(self._create, obj)
 
     def _get(self, api_version: str, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
         resource = self._dynamic.resources.get(api_version=api_version, kind=kind)

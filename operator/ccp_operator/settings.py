@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
 from ccp_acd.tls import ChannelSecurity, etcd_security
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ccp_operator.children import TELEMETRY_ENV, AcdTemplate
@@ -64,6 +65,41 @@ class OperatorSettings(BaseSettings):
             raise ValueError("CCP_ACD_TLS_RENEW_BEFORE_DAYS must be below CCP_ACD_TLS_VALIDITY_DAYS")
         return self
 
+    # The SIP adapters the operator runs per tenant and site (ccp_operator.sip_adapters, docs/voice.md "In
+    # Kubernetes"): their image ("" : acd_image, which has `ccp sip`); the UDP port range for RTP on the node each
+    # runs on (host network: open it to the carriers and the agents' phones; 20000-29999, the adapter's own
+    # default, 10,000 ports for 500 ports a trunk and 10 an agent phone); the size of each adapter's voicemail
+    # volume (a Kubernetes quantity; 10Gi is ~200 hours of 8 kHz 8-bit WAV); the labels of the nodes they may
+    # run on ("key=value,...": the nodes whose addresses the carriers were given; "" : any node).
+    sip_adapter_image: str = ""
+    sip_adapter_rtp_port_low: int = Field(default=20000, ge=1024, le=65535)
+    sip_adapter_rtp_port_high: int = Field(default=29999, ge=1024, le=65535)
+    sip_adapter_recordings_size: str = Field(default="10Gi", pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+    sip_adapter_node_selector: str = ""
+    # CIDRs of the cluster nodes' addresses, comma-separated: a SIP adapter (host network) reaches its ACD nodes
+    # from its node's address, which the tenant's NetworkPolicy admits on gRPC only through these on network
+    # plugins that do not match host-network pods by label ("" : none admitted by address).
+    node_cidrs: str = ""
+
+    @field_validator("sip_adapter_node_selector")
+    @classmethod
+    def _selector(cls, value: str) -> str:
+        _pairs(value)
+        return value
+
+    @field_validator("node_cidrs")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        for cidr in _items(value):
+            ipaddress.ip_network(cidr)  # ValueError names it (host bits set, not an address)
+        return value
+
+    @model_validator(mode="after")
+    def _rtp_range(self) -> OperatorSettings:
+        if self.sip_adapter_rtp_port_low >= self.sip_adapter_rtp_port_high:
+            raise ValueError("CCP_SIP_ADAPTER_RTP_PORT_LOW must be below CCP_SIP_ADAPTER_RTP_PORT_HIGH")
+        return self
+
     def tls_issuer(self) -> Issuer:
         return Issuer(namespace=self.operator_namespace, ca_secret=self.acd_ca_secret,
                       validity_days=self.acd_tls_validity_days, renew_before_days=self.acd_tls_renew_before_days,
@@ -78,4 +114,24 @@ class OperatorSettings(BaseSettings):
             plaintext=self.acd_plaintext,
             etcd_tls_secret=self.acd_etcd_tls_secret,
             etcd_plaintext=self.etcd_plaintext,
+            sip_image=self.sip_adapter_image,
+            sip_rtp_port_low=self.sip_adapter_rtp_port_low,
+            sip_rtp_port_high=self.sip_adapter_rtp_port_high,
+            sip_recordings_size=self.sip_adapter_recordings_size,
+            sip_node_selector=tuple(_pairs(self.sip_adapter_node_selector).items()),
+            node_cidrs=tuple(_items(self.node_cidrs)),
         )
+
+
+def _items(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _pairs(text: str) -> dict[str, str]:
+    pairs = {}
+    for item in _items(text):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"expected key=value, got {item!r}")
+        pairs[name.strip()] = value.strip()
+    return pairs
