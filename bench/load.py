@@ -242,6 +242,8 @@ async def play(
         "planned": planned,
         "routed": routed,
         "enqueue_errors": sum(1 for _, t in timelines if t.enqueue_error),
+        # How many of each status code (the first error's details as an example): shed, timed out, refused...
+        "enqueue_error_kinds": _error_kinds([t.enqueue_error for _, t in timelines if t.enqueue_error]),
         "calls_per_s": round(routed / span, 1) if span > 0 else 0.0,
         "drain_lag_s": round(lag, 3) if lag != float("inf") else None,
         "sustained": sustained,
@@ -255,6 +257,15 @@ async def play(
             await node_offer_waits(store, tenants, [t for _, t in timelines], since_revision=revision_before)
         )
     return result
+
+
+def _error_kinds(errors: Sequence[str]) -> dict[str, dict]:
+    """``"CODE: details"`` strings grouped by code: ``{code: {"count": n, "example": details}}``."""
+    kinds: dict[str, dict] = {}
+    for error in errors:
+        code, _, details = error.partition(": ")
+        kinds.setdefault(code, {"count": 0, "example": details})["count"] += 1
+    return kinds
 
 
 async def node_offer_waits(
@@ -321,6 +332,8 @@ def step_line(s: dict) -> str:
     return (
         f"  offered {s['offered_per_s']:>7.1f}/s: routed {s['routed']}/{s['planned']} at {s['calls_per_s']:>7.1f} calls/s"
         f"  {'sustained' if s['sustained'] else 'NOT sustained'} (drain lag {s['drain_lag_s']} s)"
-        f"  enqueue->offer p50 {lat['p50_ms']} ms p99 {lat['p99_ms']} ms  etcd writes/call {per_call:.2f}"
+        + "".join(f"  {k['count']} enqueues failed {code} ({k['example']})"
+                  for code, k in s.get("enqueue_error_kinds", {}).items())
+        + f"  enqueue->offer p50 {lat['p50_ms']} ms p99 {lat['p99_ms']} ms  etcd writes/call {per_call:.2f}"
         f"  CPU of a core: {shares}"
     )
