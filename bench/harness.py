@@ -15,6 +15,7 @@ come from its ``/metrics`` endpoint on the client port.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import time
@@ -145,7 +146,8 @@ class Cluster:
 
 @contextlib.contextmanager
 def cluster(prefix: str = "ccp-bench-") -> Iterator[Cluster]:
-    """A fresh etcd (fsync on) in a temporary folder; every process started through it is stopped after."""
+    """A fresh etcd (fsync on) in a temporary folder; every process started through it is stopped after. The
+    folder (every process's log) is removed, unless ``CCP_BENCH_KEEP_WORKDIR=1`` (then its path is printed)."""
     workdir = Path(tempfile.mkdtemp(prefix=prefix))
     etcd = start_etcd(workdir)
     running = Cluster(workdir=workdir, etcd=etcd)
@@ -154,5 +156,8 @@ def cluster(prefix: str = "ccp-bench-") -> Iterator[Cluster]:
         yield running
     finally:
         stop_all(running.children)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if os.environ.get("CCP_BENCH_KEEP_WORKDIR") == "1":
+            print(f"benchmark folder kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 

@@ -20,6 +20,7 @@ per call leg. Shared maps are only mutated under ``recvLock`` or by single dict 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import select
@@ -317,6 +318,7 @@ class AdapterPhone(VoIPPhone):
         self._cseq = threading.Lock()
         self._next_cseq = 100
         self._ports_lock = threading.Lock()
+        self._cleanup_lock = threading.Lock()
         self._ports_in_use: set[int] = set()
         self._next_port = self.rtpPortLow
 
@@ -352,6 +354,18 @@ class AdapterPhone(VoIPPhone):
                     self._ports_in_use.add(port)
                     return port
         raise NoPortsAvailableError(f"all RTP ports {self.rtpPortLow}-{self.rtpPortHigh} are in use")
+
+    def _cleanup_dead_calls(self) -> None:
+        """pyVoIP's: forget the calls whose thread ended. Its own is not safe from two threads at once (two calls
+        ending together raised KeyError in one of them, which skipped the rest of that call's ending, its Hangup
+        included: the benchmark's lost calls at 25 calls/s), so here under a lock, with lookups that tolerate it."""
+        with self._cleanup_lock:
+            for thread in [t for t in list(self.threads) if not t.is_alive()]:
+                call_id = self.threadLookup.pop(thread, None)
+                if call_id is not None:
+                    self.calls.pop(call_id, None)
+                with contextlib.suppress(ValueError):
+                    self.threads.remove(thread)
 
     def release_ports(self, call: VoIPCall | None = None) -> None:
         """Free ``call``'s ports, once (pyVoIP calls this from ``VoIPCall.__del__`` too); None frees nothing."""

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 # How often a session looks at its legs for its deadlines (agent answer, ACK, RTP timeout, voicemail length).
 # Node events and every SIP datagram of its legs (BYE, 200, ACK, CANCEL) wake it at once.
 TICK_S = 0.25
+# Actions that release a leg: one that fails is logged and the actions after it (Hangup, Cancel) still run.
+RELEASES = frozenset({"bye-caller", "bye-agent"})
 NUDGE = object()  # "a datagram of one of your legs was handled": look at the legs
 GOODBYE = "file:goodbye"
 RINGBACK = "tone:440+480:2000,0:4000"
@@ -159,7 +161,14 @@ class Session:
         if before != self.machine.phase:
             log.info("call %s: %s -> %s on %s", self.call_id, before, self.machine.phase, type(event).__name__)
         for action in actions:
-            self.act(action)
+            if action.kind not in RELEASES:
+                self.act(action)
+                continue
+            try:
+                self.act(action)
+            except Exception as e:  # noqa: BLE001 - the interaction's Hangup/Cancel that follows must still be sent
+                log.warning("call %s: %s failed: %s; the call's ending goes on", self.call_id, action.kind,
+                            type(e).__name__, exc_info=True)
 
     def tick(self) -> None:
         started = time.monotonic()
