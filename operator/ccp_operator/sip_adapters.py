@@ -41,10 +41,9 @@ the adapter reads its token at start only, and a rotated-out token stops working
 rotation restarts the adapter. A restart drops the calls it carries (the adapter's shutdown releases queued
 callers with an apology and hangs up bridged calls; docs/voice.md).
 
-**Probes: none.** ``ccp sip`` has no health endpoint. The one thing a probe could ask, an OPTIONS on a trunk's
-SIP port, needs the trunk ports, which come from Trunk resources the pod is not rebuilt for; a process that
-dies ends the container and the kubelet restarts it. No Service routes to the pod, so readiness would gate
-nothing.
+**Probes.** The adapter serves ``/healthz`` and ``/metrics`` on ``HEALTH_PORT`` of the pod's (node's) address
+(``CCP_SIP_HEALTH_LISTEN``, ``ccp_acd.sip.health``): the liveness probe restarts an adapter whose RTP engine or
+a trunk's SIP receive thread died. No readiness probe: no Service routes to the pod, so it would gate nothing.
 
 **Deletion.** Everything here is owned by the Tenant. The recordings volumes go with the StatefulSet
 (``persistentVolumeClaimRetentionPolicy.whenDeleted: Delete``): the key ring goes with the Tenant, and files
@@ -77,6 +76,7 @@ RECORDINGS_DIR = "/var/lib/ccp/recordings"
 CREDENTIALS_ROTATION_ANNOTATION = "ccp.dev/credentials-rotation"
 # The adapter's shutdown takes up to 5 s (ccp_acd.sip.adapter.SHUTDOWN_GRACE_S), then closes its clients.
 TERMINATION_GRACE_S = 15
+HEALTH_PORT = 9465  # /healthz and /metrics of ccp sip (ccp_acd.sip.health), on the node's address
 # Any group: the kubelet makes the recordings volume writable by it and adds it to the process's groups, so the
 # image's (non-root) user needs no particular id.
 RECORDINGS_GROUP = 10001
@@ -117,6 +117,7 @@ def _env(tenant: TenantConfig, site: str, template: children.AcdTemplate, *, nam
         {"name": "CCP_SIP_TOKEN_FILE", "value": f"{TOKEN_DIR}/{TOKEN_KEY}"},
         {"name": "CCP_SIP_ETCD_ENDPOINT", "value": template.etcd_endpoint},
         {"name": "CCP_SIP_BIND", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "CCP_SIP_HEALTH_LISTEN", "value": f"$(CCP_SIP_BIND):{HEALTH_PORT}"},  # expanded by the kubelet
         {"name": "CCP_SIP_RTP_PORT_LOW", "value": str(template.sip_rtp_port_low)},
         {"name": "CCP_SIP_RTP_PORT_HIGH", "value": str(template.sip_rtp_port_high)},
         {"name": "CCP_SIP_RECORDINGS_DIR", "value": RECORDINGS_DIR},
@@ -153,6 +154,8 @@ def statefulset(tenant: TenantConfig, site: str, template: children.AcdTemplate,
         "args": ["sip"],
         "env": _env(tenant, site, template, namespace=namespace),
         "volumeMounts": mounts,
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": HEALTH_PORT}, "periodSeconds": 10,
+                          "timeoutSeconds": 5, "failureThreshold": 3},
         # ~150 calls a core (docs/voice.md); memory grows with live calls' buffers.
         "resources": {"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True},

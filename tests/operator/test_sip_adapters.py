@@ -189,3 +189,12 @@ def test_sip_ready_names_the_adapters_or_what_went_wrong():
     problem = (c.RECORDINGS_KEY_INVALID, "Secret acme-recordings-key is no recordings key ring (not JSON)")
     bad = sip_adapters.condition(sip_adapters.Outcome(problems=(problem,)), tenant="acme", generation=3)
     assert (bad["status"], bad["reason"], bad["message"]) == ("False", c.RECORDINGS_KEY_INVALID, problem[1])
+
+
+def test_the_adapter_serves_health_on_its_address_and_the_kubelet_probes_it():
+    container = _pod(sip_adapters.statefulset(TENANT, "site-a", TLS))["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    names = [e["name"] for e in container["env"]]
+    assert env["CCP_SIP_HEALTH_LISTEN"]["value"] == f"$(CCP_SIP_BIND):{sip_adapters.HEALTH_PORT}"
+    assert names.index("CCP_SIP_BIND") < names.index("CCP_SIP_HEALTH_LISTEN")  # the kubelet expands earlier vars only
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": sip_adapters.HEALTH_PORT}

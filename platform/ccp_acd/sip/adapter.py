@@ -24,7 +24,7 @@ from collections.abc import Mapping
 
 from ccp_acd.domain.models import QueueConfig
 from ccp_acd.recordings import KeyRing, RecordingError, RecordingStore
-from ccp_acd.sip import messages
+from ccp_acd.sip import health, messages, rtp
 from ccp_acd.sip.nodes import NodeClient
 from ccp_acd.sip.phones import AdapterPhone
 from ccp_acd.sip.pools import AgentPhones, RtpSlices
@@ -47,11 +47,13 @@ class Trunk:
         self.adapter = adapter
         self.view = view
         self.sessions: set[Session] = set()
+        self.calls_total = 0
         sip = view.trunk.sip
         host, carrier_port = (sip.carrier_host, sip.carrier_port) if sip else adapter.settings.carrier_of(view.trunk.name)
         self.phone = AdapterPhone(
             server=host, port=carrier_port, bind=adapter.settings.bind, sip_port=port,
             rtp_ports=adapter.rtp_ports(view.trunk.name), on_call=self._on_call, screen=self._screen,
+            engine=adapter.engine,
         )
 
     def _screen(self, head: messages.Head, source: tuple[str, int]) -> Rejection | None:
@@ -64,6 +66,7 @@ class Trunk:
         """pyVoIP's call thread: runs the session to its end (pyVoIP forgets a call whose thread ended)."""
         session = Session(self.adapter.context(self), call)
         self.sessions.add(session)
+        self.calls_total += 1
         try:
             session.run()
         finally:
@@ -79,8 +82,9 @@ class Adapter:
         self.recordings = recordings
         self.stopping = threading.Event()
         self.rtp = RtpSlices(settings.rtp_port_low, settings.rtp_port_high)
+        self.engine = rtp.RtpEngine()  # every leg's RTP, the trunks' and the agents' (sip/rtp.py)
         self.agents = AgentPhones(bind=settings.bind, first_port=settings.agent_port_low, rtp_ports=self.rtp,
-                                  ports_each=settings.agent_rtp_ports)
+                                  ports_each=settings.agent_rtp_ports, engine=self.engine)
         self.trunks: dict[str, Trunk] = {}
         self._trunk_rtp: dict[str, tuple[int, int]] = {}
         self.queues: Mapping[str, QueueConfig] = {}
@@ -161,6 +165,7 @@ class Adapter:
             await asyncio.to_thread(trunk.phone.stop)
         self.trunks.clear()
         await asyncio.to_thread(self.agents.stop)
+        await asyncio.to_thread(self.engine.stop)
 
 
 async def serve(settings: SipSettings, *, stop: asyncio.Event | None = None) -> None:
@@ -181,9 +186,12 @@ async def serve(settings: SipSettings, *, stop: asyncio.Event | None = None) -> 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
     adapter = Adapter(settings, store=store, nodes=nodes, recordings=recordings)
+    listener = await health.start(adapter, settings.health_listen) if settings.health_listen else None
     try:
         await adapter.run(stop)
     finally:
+        if listener is not None:
+            await listener.cleanup()
         await nodes.close()
         await store.close()
 

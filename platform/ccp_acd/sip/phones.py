@@ -97,7 +97,13 @@ class AdapterSipClient(SIP.SIPClient):
         self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.s.bind((self.myIP, self.myPort))
         self.out = _ReplyRouter(self.s, self.phone)
-        threading.Thread(target=self.recv_loop, name=f"SIP receive :{self.myPort}", daemon=True).start()
+        self._receiver = threading.Thread(target=self.recv_loop, name=f"SIP receive :{self.myPort}", daemon=True)
+        self._receiver.start()
+
+    @property
+    def receiving(self) -> bool:
+        receiver = getattr(self, "_receiver", None)
+        return receiver is not None and receiver.is_alive()
 
     def recv_loop(self) -> None:
         """pyVoIP's loop, waiting in select instead of polling every 10 ms, and ending quietly when ``stop`` closes

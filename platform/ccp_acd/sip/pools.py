@@ -9,13 +9,16 @@ from __future__ import annotations
 import threading
 
 from ccp_acd.sip.phones import AdapterPhone
+from ccp_acd.sip.rtp import RtpEngine
 
 
 class AgentPhones:
     """One phone per distinct agent endpoint (host, port), each on its own SIP port from ``first_port``, started
     on first use and kept: pyVoIP sends everything of a phone to one peer, so a phone cannot serve two."""
 
-    def __init__(self, *, bind: str, first_port: int, rtp_ports: RtpSlices, ports_each: int, limit: int = 200):
+    def __init__(self, *, bind: str, first_port: int, rtp_ports: RtpSlices, ports_each: int, limit: int = 200,
+                 engine: RtpEngine | None = None):
+        self._engine = engine
         self._ports_each = ports_each
         self._bind = bind
         self._first_port = first_port
@@ -31,7 +34,7 @@ class AgentPhones:
                 if len(self._phones) >= self._limit:
                     raise RuntimeError(f"more than {self._limit} agent endpoints")
                 phone = AdapterPhone(server=host, port=port, bind=self._bind, sip_port=self._first_port + len(self._phones),
-                                     rtp_ports=self._rtp_ports.take(self._ports_each))
+                                     rtp_ports=self._rtp_ports.take(self._ports_each), engine=self._engine)
                 phone.start()
                 self._phones[(host, port)] = phone
             return phone

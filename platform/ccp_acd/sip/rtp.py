@@ -75,11 +75,25 @@ class RtpEngine:
         self._legs: set[EngineLeg] = set()  # the engine thread's alone
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._closed_counts = [0, 0]  # packets sent and received by legs already closed
         self._start_lock = threading.Lock()
 
     @property
     def legs(self) -> int:
         return len(self._legs)
+
+    @property
+    def sent(self) -> int:
+        return self._closed_counts[0] + sum(leg.sent for leg in list(self._legs))
+
+    @property
+    def received(self) -> int:
+        return self._closed_counts[1] + sum(leg.received for leg in list(self._legs))
+
+    @property
+    def died(self) -> bool:
+        """Started, not stopped, and the thread is gone (an exception it logged)."""
+        return self._thread.ident is not None and not self._thread.is_alive() and not self._stopping.is_set()
 
     def start(self) -> None:
         with self._start_lock:
@@ -152,6 +166,8 @@ class RtpEngine:
         if leg in self._legs:
             self._legs.discard(leg)
             self._selector.unregister(leg.socket)
+            self._closed_counts[0] += leg.sent
+            self._closed_counts[1] += leg.received
         if leg.socket is not None:
             leg.socket.close()
 

@@ -66,6 +66,8 @@ class SipSettings(BaseSettings):
     # Seconds a bridged leg may send no RTP before its party counts as gone (a phone or carrier that vanished
     # without a BYE): that leg gets a BYE and the call ends as its hang-up. 0: never (silence-suppressing phones).
     rtp_timeout_s: float = Field(default=60.0, ge=0, le=3600)
+    # host:port of the health (/healthz) and Prometheus (/metrics) listener; empty: none (sip/health.py).
+    health_listen: str = ""
     # Seconds one node request may take before the next node is tried.
     node_timeout_s: float = Field(default=5.0, gt=0, le=60)
     # Folder of the encrypted voicemail recordings (key ring from CCP_RECORDINGS_KEY_FILE).
