@@ -47,6 +47,18 @@ async def agent_with_phone(running: Running, channel, phone_port: int):
     return agents, alice, offers, stream, asyncio.create_task(pump())
 
 
+async def completed(channel, token, interaction_id: str, *, what: str):
+    """The interaction's record once COMPLETED (within 10 s)."""
+    interactions = interaction_pb2_grpc.InteractionServiceStub(channel)
+
+    async def ended():
+        record = await interactions.GetInteraction(interaction_pb2.GetInteractionRequest(
+            interaction_id=interaction_id), metadata=token)
+        return record if record.state == common_pb2.INTERACTION_STATE_COMPLETED else None
+
+    return await eventually(ended, timeout_s=10, what=what)
+
+
 async def stop_reading(stream, reader) -> None:
     stream.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -70,14 +82,8 @@ async def test_accepted_call_is_bridged_to_the_agent_and_the_caller_hangup_ends_
         finally:
             await stop_reading(stream, reader)
 
-        interactions = interaction_pb2_grpc.InteractionServiceStub(channel)
-
-        async def ended():
-            record = await interactions.GetInteraction(interaction_pb2.GetInteractionRequest(
-                interaction_id=offer.interaction.id), metadata=interaction_token)
-            return record if record.state == common_pb2.INTERACTION_STATE_COMPLETED else None
-
-        record = await eventually(ended, timeout_s=10, what="the talk ended by the caller's hang-up")
+        record = await completed(channel, interaction_token, offer.interaction.id,
+                                 what="the talk ended by the caller's hang-up")
         assert "hung-up" in [event.kind for event in record.timeline]
 
 
@@ -125,12 +131,5 @@ async def test_a_bridged_call_whose_rtp_stops_ends_as_that_partys_hangup(running
             assert await phone.wait() == 0, phone.output()
         finally:
             await stop_reading(stream, reader)
-        interactions = interaction_pb2_grpc.InteractionServiceStub(channel)
-
-        async def ended():
-            record = await interactions.GetInteraction(interaction_pb2.GetInteractionRequest(
-                interaction_id=offer.interaction.id), metadata=interaction_token)
-            return record if record.state == common_pb2.INTERACTION_STATE_COMPLETED else None
-
-        record = await eventually(ended, timeout_s=10, what="the call ended by the RTP timeout")
+        record = await completed(channel, interaction_token, offer.interaction.id, what="the call ended by the RTP timeout")
     assert "hung-up" in [event.kind for event in record.timeline]
