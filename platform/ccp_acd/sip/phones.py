@@ -44,10 +44,6 @@ class EngineCall(VoIPCall):
                 dtmf=self.dtmf_callback, engine=engine,
             ))
 
-    @property
-    def legs(self) -> list[rtp.EngineLeg]:
-        return self.RTPClients
-
 
 class AdapterPhone(VoIPPhone):
     """A pyVoIP phone bound to ``bind:sip_port`` whose peer is ``server:port`` (the carrier, or an agent's phone)."""

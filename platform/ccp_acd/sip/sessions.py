@@ -1,7 +1,7 @@
 """One call, run in the thread pyVoIP gives it: turns the legs and the interaction's watch into ``calls`` events,
 runs the actions ``calls.step`` returns, and tells the legs' RTP (``rtp``) what to send: hold music, ringback,
 prompts, or the other leg's audio (bridged). The RTP engine paces and relays the media; the session only
-reacts, every ``TICK_S`` or at once when the node's watch reports a change.
+reacts: at once to the node's watch and to every SIP datagram of its legs, else every ``TICK_S``.
 
 Threads: this session's own (pyVoIP's Timer thread for the incoming call, alive for the whole call: pyVoIP
 forgets a call whose thread ended), pyVoIP's receive thread, the RTP engine's, and the asyncio loop that owns the
