@@ -57,4 +57,5 @@ def queue_config(resource: Mapping) -> tuple[str, QueueConfig]:
             expected_wait=spec.announcements.expected_wait,
         ),
         voicemail=VoicemailSettings(max_s=spec.voicemail.max_seconds, prompt=spec.voicemail.prompt),
+        record_calls=spec.record_calls,
     )

@@ -233,6 +233,10 @@ class QueueSpec(Spec):
     )
     announcements: AnnouncementsSpec = AnnouncementsSpec()
     voicemail: VoicemailSpec = VoicemailSpec()
+    record_calls: bool = Field(
+        default=False, description="Record each bridged call (caller left, agent right, encrypted at rest like"
+        " voicemail); the recording is attached to the call's record.",
+    )
 
     @model_validator(mode="after")
     def _rings_widen_in_order(self) -> QueueSpec:

@@ -130,6 +130,9 @@ class QueueConfig:
     music_on_hold: str = ""
     announcements: Announcements = Announcements()
     voicemail: VoicemailSettings = VoicemailSettings()
+    # Voice: record each bridged call (both parties, stereo, encrypted at rest like voicemail) and attach it to
+    # the call's record.
+    record_calls: bool = False
 
     def requirements_after(self, waited_s: float) -> tuple[SkillRequirement, ...]:
         """The skill requirements in force for a call that has waited ``waited_s``."""

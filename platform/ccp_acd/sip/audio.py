@@ -1,5 +1,5 @@
-"""Prompts played to a call leg in 20 ms frames, and the voicemail recording's storage. pyVoIP's format
-throughout: 8 kHz, 8-bit unsigned linear, 160 bytes a frame. (Looping media, hold music and ringback, is the RTP
+"""Prompts played to a call leg in 20 ms frames, and the storage of voicemail and call recordings. Prompts are in
+pyVoIP's format: 8 kHz, 8-bit unsigned linear, 160 bytes a frame. (Looping media, hold music and ringback, is the RTP
 leg's ``source``: see ``rtp``.)
 
 The pacing keeps a few frames ahead of real time: the leg's RTP sends one queued frame every 20 ms, so writing
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import time
+import warnings
 import wave
 from collections.abc import Callable
 
@@ -17,6 +18,10 @@ from pyVoIP.VoIP import CallState, VoIPCall
 
 from ccp_acd.recordings import RecordingStore
 from ccp_acd.sip import media
+
+with warnings.catch_warnings():  # deprecated since 3.11, gone in 3.13; pyVoIP 1.6.8 needs it anyway
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
 
 TICK_S = 0.02
 AHEAD = 3  # frames written ahead of real time: a late tick leaves no gap
@@ -45,3 +50,26 @@ def store_voicemail(recordings: RecordingStore, *, tenant: str, recording_id: st
         wav.writeframes(audio)
     recordings.write(tenant=tenant, recording_id=recording_id, source=[buffer.getvalue()])
     return len(audio) / media.RATE
+
+
+def conversation_wav(caller: bytes, agent: bytes) -> bytes:
+    """Both parties' PCMU payloads as received, as a 16-bit stereo WAV at 8 kHz: the caller left, the agent right,
+    each from the bridge's start (a party's lost packets shorten its channel; the shorter one ends in silence)."""
+    left, right = audioop.ulaw2lin(caller, 2), audioop.ulaw2lin(agent, 2)
+    length = max(len(left), len(right))
+    left, right = left.ljust(length, b"\0"), right.ljust(length, b"\0")
+    stereo = audioop.add(audioop.tostereo(left, 2, 1, 0), audioop.tostereo(right, 2, 0, 1), 2)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(media.RATE)
+        wav.writeframes(stereo)
+    return buffer.getvalue()
+
+
+def store_conversation(recordings: RecordingStore, *, tenant: str, recording_id: str, caller: bytes,
+                       agent: bytes) -> float:
+    """``conversation_wav``, encrypted; its seconds."""
+    recordings.write(tenant=tenant, recording_id=recording_id, source=[conversation_wav(caller, agent)])
+    return max(len(caller), len(agent)) / media.RATE

@@ -9,7 +9,7 @@ a B2BUA needs:
 - **relay** (``bridge``): a bridged leg's received PCMU payloads go out on the other leg as they arrive,
   re-stamped with that leg's own SSRC, sequence number and timestamp: no decoding, no buffering, no pacing;
 - a looping **source** (hold music, ringback, µ-law frames) the clock sends when nothing was written;
-- **capture**: received audio appended to a buffer in pyVoIP's format (voicemail).
+- **capture**: received PCMU payloads appended to a buffer, relayed or not (voicemail, call recording).
 
 Every 20 ms a leg that nothing relays into sends one packet: written audio first, else its source, else silence
 (as pyVoIP did: the far end sees a live stream). Received PCMU is kept for ``read`` up to ``READ_BUFFER_BYTES``
@@ -201,7 +201,7 @@ class EngineLeg:
         self.preference = assoc.get(self.audio_pt)
         self.socket: socket.socket | None = None
         self.source: Iterator[bytes] | None = None  # µ-law frames sent when nothing was written
-        self.capture: bytearray | None = None       # received audio in pyVoIP's format, while set
+        self.capture: bytearray | None = None       # received PCMU payloads, while set
         self.relay: EngineLeg | None = None         # where received audio goes instead of ``read``
         self.fed = False                            # another leg relays into this one: the clock sends nothing
         self.sent = self.received = 0
@@ -280,6 +280,9 @@ class EngineLeg:
             return
         payload = packet[start:end]
         if pt == self.audio_pt:
+            capture = self.capture
+            if capture is not None:
+                capture += payload
             relay = self.relay
             if relay is not None:
                 relay._send(payload)
@@ -288,9 +291,6 @@ class EngineLeg:
                 self._in += payload
                 if len(self._in) > READ_BUFFER_BYTES:
                     del self._in[:len(self._in) - READ_BUFFER_BYTES]
-            capture = self.capture
-            if capture is not None:
-                capture += u8_from_ulaw(payload)
         elif pt == self.event_pt and len(payload) >= 4:
             timestamp = int.from_bytes(packet[4:8], "big")
             if timestamp != self._last_event_ts:

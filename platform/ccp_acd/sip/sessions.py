@@ -113,6 +113,7 @@ class Session:
         self.last_update: calls.Update | None = None
         self.recording: bytearray | None = None  # the caller's audio while the voicemail records
         self.recording_started = 0.0
+        self.conversation: tuple[bytearray, bytearray] | None = None  # caller's and agent's audio (record_calls)
         self.shutdown_sent = False
         self.caller_deadline = 0.0
         self.awaiting_ack_until = 0.0  # while the caller's 200 is not ACKed (ACK_WAIT_S)
@@ -296,7 +297,7 @@ class Session:
             case "dial-agent":
                 self._dial_agent(action.arg)
             case "bridge":
-                pass  # the legs are bridged by _media (rtp.bridge) from now on
+                self._record_conversation()  # the legs themselves are bridged by _media (rtp.bridge)
             case "record":
                 self.recording, self.recording_started = bytearray(), time.monotonic()
                 leg = _leg(self.caller)
@@ -325,6 +326,7 @@ class Session:
                 self._node("Cancel", interaction_pb2.CancelRequest(
                     interaction_id=self.machine.interaction_id, reason=action.arg), quiet=True)
             case "hangup":
+                self._store_conversation()
                 party = interaction_pb2.HANGUP_PARTY_CALLER if action.arg == "CALLER" else interaction_pb2.HANGUP_PARTY_AGENT
                 self._node("Hangup", interaction_pb2.HangupRequest(
                     interaction_id=self.machine.interaction_id, party=party), quiet=True)
@@ -391,11 +393,35 @@ class Session:
         # To the caller; in a callback whose caller never answered, to the agent waiting for them.
         audio.play(self.caller if self.caller is not None else self.agent, frames, interrupted)
 
+    def _record_conversation(self) -> None:
+        """Capture both legs when the queue records its calls (``QueueConfig.record_calls``)."""
+        caller, agent = _leg(self.caller), _leg(self.agent)
+        if caller is None or agent is None or self.ctx.recordings is None:
+            return
+        if self.ctx.queue(self.machine.queue).record_calls:
+            self.conversation = (bytearray(), bytearray())
+            caller.capture, agent.capture = self.conversation
+
+    def _store_conversation(self) -> str:
+        """The recorded conversation stored (encrypted), once; its recording id, or "" when none was recorded."""
+        if self.conversation is None:
+            return ""
+        for leg in (_leg(self.caller), _leg(self.agent)):
+            if leg is not None:
+                leg.capture = None
+        caller, agent = (bytes(channel) for channel in self.conversation)
+        self.conversation = None
+        recording_id = f"call-{request_id(self.call_id)}"
+        seconds = audio.store_conversation(self.ctx.recordings, tenant=self.ctx.tenant, recording_id=recording_id,
+                                           caller=caller, agent=agent)
+        log.info("call %s: conversation recorded, %.1f s", self.call_id, seconds)
+        return recording_id
+
     def _leave_voicemail(self) -> None:
         leg = _leg(self.caller)
         if leg is not None:
             leg.capture = None
-        recorded = bytes(self.recording or b"")
+        recorded = rtp.u8_from_ulaw(bytes(self.recording or b""))
         self.recording = None
         if self.ctx.recordings is None:
             log.warning("call %s: voicemail not stored: no CCP_RECORDINGS_KEY_FILE", self.call_id)
