@@ -156,6 +156,7 @@ def requests(role: str) -> dict[str, object]:
             interaction_id="no-such-call", recording_id="rec-1", duration=Duration(seconds=3)
         ),
         f"{it}RequestCallback": interaction_pb2.RequestCallbackRequest(interaction_id="no-such-call"),
+        f"{it}Requeue": interaction_pb2.RequeueRequest(interaction_id="no-such-call", reason="agent-no-answer"),
         f"{ad}GetCallRecord": admin_pb2.GetCallRecordRequest(interaction_id="no-such-call"),
     }
 
@@ -165,7 +166,9 @@ EXPECTED_NOT_OK = {
     f"{roles.AGENT}{name}" for name in ("AcceptOffer", "RejectOffer", "Complete", "GetCallerHistory")
 } | {
     f"{roles.INTERACTION}{name}"
-    for name in ("Cancel", "GetInteraction", "WatchInteraction", "Hangup", "LeaveVoicemail", "RequestCallback")
+    for name in (
+        "Cancel", "GetInteraction", "WatchInteraction", "Hangup", "LeaveVoicemail", "RequestCallback", "Requeue"
+    )
 } | {f"{roles.ADMIN}GetCallRecord"}
 
 

@@ -272,6 +272,9 @@ CASES = [
         "request_id",
     ),
     ("interactions", "RequestCallback", interaction_pb2.RequestCallbackRequest(interaction_id="x", number="12"), "number"),
+    ("interactions", "Requeue", interaction_pb2.RequeueRequest(interaction_id="x"), "reason"),
+    ("interactions", "Requeue", interaction_pb2.RequeueRequest(interaction_id="", reason="agent-no-answer"),
+     "interaction_id"),
     ("admin", "GetCallRecord", admin_pb2.GetCallRecordRequest(interaction_id="a" * 65), "interaction_id"),
     ("admin", "CreateAgent", admin_pb2.CreateAgentRequest(agent=agent(sip_uri="tel:+1555")), "agent.sip_uri"),
     # Audit log (tests/api/test_audit.py checks the messages in full).

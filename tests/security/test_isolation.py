@@ -141,6 +141,11 @@ B_CASES: dict[str, Case] = {
     "/ccpapi.v1.InteractionService/RequestCallback": lambda a, b, now: [
         {"interaction_id": b.waiting}, {"interaction_id": b.waiting, "number": b.callers[2]}
     ],
+    "/ccpapi.v1.InteractionService/Requeue": lambda a, b, now: [
+        {"interaction_id": c, "reason": "agent-no-answer", "request_id": r}
+        for c in (b.connected, b.waiting, b.ended)
+        for r in ("", b.request_id)
+    ],
     "/ccpapi.v1.AdminService/GetCallRecord": lambda a, b, now: [
         {"interaction_id": c} for c in (b.ended, b.connected, b.waiting)
     ],
@@ -275,6 +280,7 @@ def own_request(path: str, agent: str, a: TenantA, now: float) -> Fields:
             "interaction_id": "00000000000000000000-00000000", "recording_id": "rec-1", "duration": Duration(seconds=5)
         },
         "RequestCallback": {"interaction_id": "00000000000000000000-00000000"},
+        "Requeue": {"interaction_id": "00000000000000000000-00000000", "reason": "agent-no-answer"},
         "GetCallRecord": {"interaction_id": "00000000000000000000-00000000"},
     }
     key = path.removeprefix("/ccpapi.v1.") if path.removeprefix("/ccpapi.v1.") in fields else name

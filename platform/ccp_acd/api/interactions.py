@@ -49,7 +49,9 @@ Hangup ends a CONNECTED one like the agent's Complete (no disposition, reason
 ended one as it is, and refuses a QUEUED one (Cancel is the caller leaving the
 queue); LeaveVoicemail and RequestCallback are ``state.voice``'s transitions.
 LeaveVoicemail without request_id uses ``voicemail-{interaction id}``, so the
-adapter's retry finds the first item either way.
+adapter's retry finds the first item either way. Requeue puts a CONNECTED one
+whose agent leg never came up back in its queue, same id and place, its agent on
+a no-answer break (``state.requeue``); the reply shows it as the live view does.
 
 Telemetry: Enqueue opens the call's trace (``tracing``: the ``call`` span,
 whose traceparent the record carries) and counts admitted calls; Cancel
@@ -308,6 +310,15 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         tenant = await self._tenant(context, "RequestCallback")
         call = await self._store.request_callback(
             tenant, request.interaction_id, number=request.number, now=self._clock()
+        )
+        return await self._current(tenant, call)
+
+    @grpc_errors
+    async def Requeue(self, request, context):
+        validate_voice.requeue(request)
+        tenant = await self._tenant(context, "Requeue")
+        call = await self._store.requeue(
+            tenant, request.interaction_id, reason=request.reason, request_id=request.request_id, now=self._clock()
         )
         return await self._current(tenant, call)
 

@@ -85,6 +85,7 @@ METHOD_ROLES: Mapping[str, frozenset[Role]] = MappingProxyType({
     f"{INTERACTION}Hangup": _INTERACTIONS,
     f"{INTERACTION}LeaveVoicemail": _INTERACTIONS,
     f"{INTERACTION}RequestCallback": _INTERACTIONS,
+    f"{INTERACTION}Requeue": _INTERACTIONS,
 })
 
 _SUPERVISED = ("Logout", "SetState", "GetStatus")

@@ -1,4 +1,4 @@
-"""Validation of the voice fields and RPCs (WatchInteraction, Hangup, LeaveVoicemail, RequestCallback,
+"""Validation of the voice fields and RPCs (WatchInteraction, Hangup, LeaveVoicemail, RequestCallback, Requeue,
 GetCallRecord, and Enqueue's trunk, IVR and arrival), like ``api.validate`` (same error form).
 
 Limits (and why):
@@ -10,7 +10,9 @@ Limits (and why):
   the node's), not more than ``MAX_IVR_S`` before it (no caller spends an hour in menus; an older time
   is a bug upstream), and IVR answers not before the arrival;
 - recording ids: ``ccp_acd.recordings.RECORDING_ID`` (they name a file); voicemail length 0..1 h;
-- callback numbers: E.164-like (``+`` and 3..20 digits) or a SIP URI (``validate.sip_uri``).
+- callback numbers: E.164-like (``+`` and 3..20 digits) or a SIP URI (``validate.sip_uri``);
+- Requeue reasons: a reason code (``validate.reason_code``): it goes into the timeline, which never holds
+  free text.
 """
 
 from __future__ import annotations
@@ -20,7 +22,17 @@ import re
 from ccpapi.v1 import admin_pb2, interaction_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from ccp_acd.api.validate import _fail, _shown, duration_s, enum_value, interaction_id, name, request_id, sip_uri
+from ccp_acd.api.validate import (
+    _fail,
+    _shown,
+    duration_s,
+    enum_value,
+    interaction_id,
+    name,
+    reason_code,
+    request_id,
+    sip_uri,
+)
 from ccp_acd.recordings import RECORDING_ID
 
 MAX_IVR_STEPS = 32
@@ -96,6 +108,12 @@ def request_callback(r: interaction_pb2.RequestCallbackRequest) -> None:
         sip_uri(number, "number")
         return
     raise _fail("number", "is neither a phone number (+ and 3..20 digits) nor a SIP URI")  # never echoed
+
+
+def requeue(r: interaction_pb2.RequeueRequest) -> None:
+    interaction_id(r.interaction_id)
+    reason_code(r.reason, "reason")
+    request_id(r.request_id)
 
 
 def get_call_record(r: admin_pb2.GetCallRecordRequest) -> None:

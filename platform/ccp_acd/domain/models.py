@@ -233,6 +233,9 @@ class Call:
     trunk: str = ""
     arrived_at: float = 0.0
     recording_id: str = ""
+    # Request ids of the Requeues applied to this call, oldest first, bounded (``state.requeue``): a retried
+    # Requeue finds its id here and is answered with the call as it is, for the record's whole life.
+    requeue_requests: tuple[str, ...] = ()
     # What happened to the call, oldest first, bounded (``domain.timeline``); kept in the ended record.
     timeline: tuple[TimelineEvent, ...] = ()
 

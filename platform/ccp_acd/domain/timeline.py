@@ -36,6 +36,8 @@ class Kind(StrEnum):
     REJECTED = "rejected"
     OFFER_EXPIRED = "offer-expired"
     ACCEPTED = "accepted"
+    # A connected interaction put back in its queue (Requeue: the agent's phone never took the call).
+    REQUEUED = "requeued"
     REROUTED = "rerouted"
     SITE_MOVED = "site-moved"
     CALLBACK_REQUESTED = "callback-requested"

@@ -58,6 +58,7 @@ from ccp_acd.domain.routing import apply_reroute
 from ccp_acd.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound, StateUnavailable
 from ccp_acd.state import keys
 from ccp_acd.state.codec import decode, encode
+from ccp_acd.state.requeue import RequeueTransitions
 from ccp_acd.state.store import (
     AgentProfile,
     AuditEvent,
@@ -172,8 +173,9 @@ class TlsClient(aetcd.Client):
         self._connected.set()
 
 
-class EtcdStore(VoiceTransitions):
-    """Implements ``state.store.Store`` on etcd (the voice transitions in ``state.voice``)."""
+class EtcdStore(VoiceTransitions, RequeueTransitions):
+    """Implements ``state.store.Store`` on etcd (the voice transitions in ``state.voice``, Requeue in
+    ``state.requeue``)."""
 
     def __init__(self, client: aetcd.Client, *, timeout_s: float):
         self.client = client

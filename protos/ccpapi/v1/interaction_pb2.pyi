@@ -85,6 +85,16 @@ class RequestCallbackRequest(_message.Message):
     number: str
     def __init__(self, interaction_id: _Optional[str] = ..., number: _Optional[str] = ...) -> None: ...
 
+class RequeueRequest(_message.Message):
+    __slots__ = ("interaction_id", "reason", "request_id")
+    INTERACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    interaction_id: str
+    reason: str
+    request_id: str
+    def __init__(self, interaction_id: _Optional[str] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
 class CancelRequest(_message.Message):
     __slots__ = ("interaction_id", "reason")
     INTERACTION_ID_FIELD_NUMBER: _ClassVar[int]

@@ -70,6 +70,11 @@ class InteractionServiceStub:
                 request_serializer=ccpapi_dot_v1_dot_interaction__pb2.RequestCallbackRequest.SerializeToString,
                 response_deserializer=ccpapi_dot_v1_dot_common__pb2.Interaction.FromString,
                 _registered_method=True)
+        self.Requeue = channel.unary_unary(
+                '/ccpapi.v1.InteractionService/Requeue',
+                request_serializer=ccpapi_dot_v1_dot_interaction__pb2.RequeueRequest.SerializeToString,
+                response_deserializer=ccpapi_dot_v1_dot_common__pb2.Interaction.FromString,
+                _registered_method=True)
 
 
 class InteractionServiceServicer:
@@ -132,6 +137,17 @@ class InteractionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Requeue(self, request, context):
+        """The agent accepted a CONNECTED interaction but the agent's leg never came up (the agent's phone was busy,
+        refused or did not answer): the same interaction goes back to QUEUED in its queue, keeping its arrival
+        time and so its place; the agent is released and put on break with reason "no-answer" (no wrap-up, the
+        agent's handled count and talk time unchanged); the timeline gets "requeued". Any other state:
+        FAILED_PRECONDITION. Idempotent on request_id: a retry returns the interaction as it is now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InteractionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -168,6 +184,11 @@ def add_InteractionServiceServicer_to_server(servicer, server):
             'RequestCallback': grpc.unary_unary_rpc_method_handler(
                     servicer.RequestCallback,
                     request_deserializer=ccpapi_dot_v1_dot_interaction__pb2.RequestCallbackRequest.FromString,
+                    response_serializer=ccpapi_dot_v1_dot_common__pb2.Interaction.SerializeToString,
+            ),
+            'Requeue': grpc.unary_unary_rpc_method_handler(
+                    servicer.Requeue,
+                    request_deserializer=ccpapi_dot_v1_dot_interaction__pb2.RequeueRequest.FromString,
                     response_serializer=ccpapi_dot_v1_dot_common__pb2.Interaction.SerializeToString,
             ),
     }
@@ -359,6 +380,33 @@ class InteractionService:
             target,
             '/ccpapi.v1.InteractionService/RequestCallback',
             ccpapi_dot_v1_dot_interaction__pb2.RequestCallbackRequest.SerializeToString,
+            ccpapi_dot_v1_dot_common__pb2.Interaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Requeue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ccpapi.v1.InteractionService/Requeue',
+            ccpapi_dot_v1_dot_interaction__pb2.RequeueRequest.SerializeToString,
             ccpapi_dot_v1_dot_common__pb2.Interaction.FromString,
             options,
             channel_credentials,
