@@ -131,11 +131,11 @@ def test_a_ringing_agent_leg_past_its_answer_timeout_is_cancelled_and_fails_like
     session._observe_legs(time.monotonic())
     assert phone.released == [leg] and session.agent is None
     event = session.events.get_nowait()
-    assert event == calls.AgentFailed("agent did not answer")
+    assert event == calls.AgentFailed("agent-no-answer")
     state, actions = calls.step(session.machine, event)
-    # Like a 486: the agent goes to wrap-up, the caller is queued again (the session keeps the arrival time).
-    assert state.phase is Phase.QUEUING
-    assert actions == (calls.hangup("AGENT"), calls.enqueue("sales"))
+    # Like a 486: the same interaction goes back to its queue, the caller stays on hold.
+    assert (state.phase, state.interaction_id) == (Phase.QUEUED, "i-1")
+    assert actions == (calls.requeue("agent-no-answer"),)
 
 
 def test_a_ringing_agent_leg_within_its_answer_timeout_is_left_ringing():

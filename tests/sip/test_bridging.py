@@ -1,5 +1,5 @@
 """An accepted call is bridged to the agent's phone (B2BUA), and the caller's hang-up ends both legs; an agent
-phone that refuses the call sends the caller back to the queue in the same place."""
+phone that refuses the call puts the same interaction back in the queue in the same place (Requeue)."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ async def test_accepted_call_is_bridged_to_the_agent_and_the_caller_hangup_ends_
         assert "hung-up" in [event.kind for event in record.timeline]
 
 
-async def test_agent_phone_refusing_the_call_requeues_the_caller_with_the_original_arrival(running: Running, tmp_path):
+async def test_agent_phone_refusing_the_call_puts_the_same_interaction_back_in_its_place(running: Running, tmp_path):
     phone, phone_port = await start_phone(UAS_BUSY, tmp_path=tmp_path)
     caller_number = "+15557770011"
     async with grpc.aio.insecure_channel(running.node.address) as channel:
@@ -96,22 +96,33 @@ async def test_agent_phone_refusing_the_call_requeues_the_caller_with_the_origin
             caller = await start_sipp(answered_scenario(caller_number, hold_ms=12000), port=running.port,
                                       tmp_path=tmp_path)
             offer = await asyncio.wait_for(offers.get(), 15)
-            await agents.AcceptOffer(agent_pb2.AcceptOfferRequest(
+            accepted = await agents.AcceptOffer(agent_pb2.AcceptOfferRequest(
                 agent_id="alice", interaction_id=offer.interaction.id), metadata=alice)
             assert await phone.wait() == 0, phone.output()
 
             async def requeued():
-                view = await running.store.load_live(running.tenant)
-                return [c for c in view.calls.values()
-                        if c.caller.address == caller_number and c.id != offer.interaction.id]
+                call = await running.store.get_call(running.tenant, offer.interaction.id)
+                return call if call.state is CallState.QUEUED else None
 
-            [again] = await eventually(requeued, timeout_s=15, what="the caller queued again")
-            first = await running.store.get_call(running.tenant, offer.interaction.id)
-            assert first.state is CallState.COMPLETED
-            assert again.state is CallState.QUEUED and again.arrived_at == first.arrived_at
-            assert await caller.wait() == 0, caller.output()
+            again = await eventually(requeued, timeout_s=15, what="the same interaction queued again")
+            assert (again.agent_id, again.answered_at) == ("", None)
+            assert again.enqueued_at == pytest.approx(accepted.enqueued_at.ToNanoseconds() / 1e9, abs=1e-6)
+            assert [e.kind for e in again.timeline][-3:] == ["offered", "accepted", "requeued"]
+            assert again.timeline[-1].detail == "agent-leg-486"
+            view = await running.store.load_live(running.tenant)
+            assert [c.id for c in view.calls.values() if c.caller.address == caller_number] == [again.id]  # one
+            agent = await running.store.get_agent(running.tenant, "alice")
+            assert (agent.presence, agent.reason_code, agent.calls_handled) == ("break", "no-answer", 0)
+            assert await caller.wait() == 0, caller.output()  # still on hold until it hangs up: an abandon
         finally:
             await stop_reading(stream, reader)
+
+    async def abandoned():
+        record = await running.store.get_call(running.tenant, offer.interaction.id)
+        return record if record.state is CallState.ABANDONED else None
+
+    record = await eventually(abandoned, timeout_s=15, what="the caller's hang-up while queued again")
+    assert (record.answered_at, record.agent_id, record.arrived_at) == (None, "", again.arrived_at)
 
 
 async def test_a_bridged_call_whose_rtp_stops_ends_as_that_partys_hangup(running: Running, tmp_path):

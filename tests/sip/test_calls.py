@@ -23,10 +23,12 @@ from ccp_acd.sip.calls import (
     enqueue,
     hangup,
     notice,
+    requeue,
     step,
 )
 
-CONNECTED = calls.Update("INTERACTION_STATE_CONNECTED", agent_sip_uri="sip:alice@127.0.0.1:5090")
+CONNECTED = calls.Update("INTERACTION_STATE_CONNECTED", agent_sip_uri="sip:alice@127.0.0.1:5090",
+                         connection="alice@1000")
 
 
 def run(*events: calls.Event, state: CallState | None = None) -> tuple[CallState, list]:
@@ -86,15 +88,41 @@ def test_either_side_hanging_up_releases_the_other_and_tells_the_node_who(event,
     assert state.ended and actions == expected
 
 
-def test_failed_agent_leg_hangs_up_the_agent_and_requeues_the_caller():
-    state, actions = run(CONNECTED, calls.AgentFailed("486"), state=queued())
-    assert state.phase is Phase.QUEUING and actions[-2:] == [hangup("AGENT"), enqueue("support")]
-    assert state.agent_attempts == 1
+def test_failed_agent_leg_requeues_the_same_interaction_and_the_caller_stays_on_hold():
+    state, actions = run(CONNECTED, calls.AgentFailed("agent-leg-486"), state=queued())
+    assert actions[-1:] == [requeue("agent-leg-486")]  # no Hangup: the agent never talked; no new Enqueue
+    assert (state.phase, state.interaction_id, state.agent_attempts) == (Phase.QUEUED, "i-1", 1)
+
+
+def test_the_next_acceptance_after_a_requeue_dials_the_next_agent_and_bridges():
+    requeued, _ = run(CONNECTED, calls.AgentFailed("agent-no-answer"), calls.Update("INTERACTION_STATE_QUEUED"),
+                      state=queued())
+    bob = calls.Update("INTERACTION_STATE_CONNECTED", agent_sip_uri="sip:bob@127.0.0.1:5091", connection="bob@2000")
+    state, actions = run(bob, calls.AgentAnswered(), state=requeued)
+    assert actions == [dial_agent("sip:bob@127.0.0.1:5091"), BRIDGE] and state.phase is Phase.BRIDGED
+    assert state.agent_attempts == 2
+
+
+def test_a_late_report_of_the_requeued_acceptance_does_not_dial_that_agent_again():
+    requeued, _ = run(CONNECTED, calls.AgentFailed("agent-leg-486"), state=queued())
+    assert step(requeued, CONNECTED) == (requeued, ())
+    again = replace(CONNECTED, connection="alice@3000")  # alice accepting it again later is a new acceptance
+    assert step(requeued, again)[1] == (dial_agent(CONNECTED.agent_sip_uri),)
+
+
+def test_a_requeue_the_node_refuses_ends_the_talk_and_releases_the_caller_with_sorry():
+    requeued, _ = run(CONNECTED, calls.AgentFailed("agent-leg-486"), state=queued())
+    state, actions = step(requeued, calls.RequeueRefused("UNAVAILABLE"))
+    assert state.ended and actions == (hangup("AGENT"), notice("sorry"), BYE_CALLER)
+
+
+def test_a_requeue_reason_that_is_not_a_reason_code_is_sent_as_agent_leg_failed():
+    assert requeue("agent leg failed: 486") == requeue("agent-leg-failed")
 
 
 def test_connected_without_an_agent_endpoint_counts_as_a_failed_agent_leg():
     state, actions = step(queued(), calls.Update("INTERACTION_STATE_CONNECTED"))
-    assert state.phase is Phase.QUEUING and actions == (hangup("AGENT"), enqueue("support"))
+    assert state.phase is Phase.QUEUED and actions == (requeue("agent-no-phone"),)
 
 
 def test_after_the_last_agent_attempt_the_caller_hears_sorry_and_is_released():
@@ -169,9 +197,8 @@ def test_ivr_callback_option_asks_the_node_then_releases_the_caller_when_it_is_a
     assert actions == (notice("callback"), BYE_CALLER) and state.phase is Phase.AWAITING_CALLBACK
 
 
-def test_a_late_update_of_the_interaction_before_a_requeue_is_ignored():
-    state, _ = run(CONNECTED, calls.AgentFailed("486"), calls.Enqueued("i-2"), state=queued())
-    assert state.phase is Phase.QUEUED and state.interaction_id == "i-2"
-    stale = calls.Update("INTERACTION_STATE_COMPLETED", interaction_id="i-1")
+def test_an_update_of_another_interaction_is_ignored():
+    state = queued()
+    stale = calls.Update("INTERACTION_STATE_COMPLETED", interaction_id="i-0")
     assert step(state, stale) == (state, ())
-    assert step(state, calls.Update("INTERACTION_STATE_COMPLETED", interaction_id="i-2"))[0].ended
+    assert step(state, calls.Update("INTERACTION_STATE_COMPLETED", interaction_id="i-1"))[0].ended

@@ -134,7 +134,7 @@ async def test_a_caller_who_cancels_before_the_answer_gets_487_and_nothing_is_qu
 # uas_busy.xml refuses (486, ACKed); uas_never_answers.xml rings until the adapter CANCELs it at
 # CCP_SIP_AGENT_ANSWER_TIMEOUT_S (200 to the CANCEL, 487 to the INVITE, ACKed). Either way the leg failed.
 @pytest.mark.parametrize(("phone", "missed"), [("uas_busy.xml", "rejected"), ("uas_never_answers.xml", "cancelled")])
-async def test_an_agent_phone_that_refuses_puts_the_caller_back_and_the_next_agent_talks(
+async def test_an_agent_phone_that_refuses_puts_the_same_call_back_and_the_next_agent_talks(
         voice: Voice, peers: Peers, phone: str, missed: str):
     carrier = free_udp_port()
     tenant, adapter = await voice.tenant(queues=[QueueConfig(name="sales", offer_timeout_s=10.0)], trunks=[TRUNK],
@@ -151,10 +151,21 @@ async def test_an_agent_phone_that_refuses_puts_the_caller_back_and_the_next_age
     assert refused.returncode == 0 and refused.events(missed), refused.describe()
     bob = await tenant.agent("bob", sip_uri=f"sip:bob@127.0.0.1:{working.port}")  # free only now: alice was first
     again = await bob.next_offer(timeout_s=20)
-    assert again.interaction.caller.address == CALLER
+    assert again.interaction.id == offer.interaction.id  # the same interaction, queued again (Requeue)
+    assert again.interaction.enqueued_at == offer.interaction.enqueued_at  # in its place
+    status = await alice.status()
+    assert (status.state, status.reason_code) == (common_pb2.AGENT_STATE_BREAK, "no-answer")  # never wrap-up
     await _second_agent_talks(second="bob", offer=again, desks={"bob": bob}, phones={"bob": working},
                               ears={"bob": bob_ear}, call=call, caller_ear=caller_ear)
-    first = await tenant.record(offer.interaction.id)
-    assert first.agent_id == "alice" and first.state != common_pb2.INTERACTION_STATE_CONNECTED
-    status = await alice.status()
-    assert status.state != common_pb2.AGENT_STATE_BUSY  # not stuck on a call nobody is on
+    record = await ended(tenant, offer.interaction.id, common_pb2.INTERACTION_STATE_COMPLETED)
+    assert record.agent_id == "bob"
+    steps = [(e.kind, e.agent_id) for e in record.timeline if e.agent_id]
+    assert steps[:4] == [("offered", "alice"), ("accepted", "alice"), ("requeued", "alice"), ("offered", "bob")], steps
+    assert ("accepted", "bob") in steps
+    history = await tenant.admin.GetCallerHistory(admin_pb2.GetCallerHistoryRequest(address=CALLER),
+                                                  metadata=tenant.admin_md)
+    assert [c.id for c in history.calls] == [offer.interaction.id]  # one record of the call
+    handled = {a: (await tenant.store.get_agent(tenant.name, a)).calls_handled for a in ("alice", "bob")}
+    assert handled == {"alice": 0, "bob": 1}
+    stats = await tenant.admin.GetQueueStats(admin_pb2.GetQueueStatsRequest(queue="sales"), metadata=tenant.admin_md)
+    assert (stats.offered, stats.answered) == (1, 1)

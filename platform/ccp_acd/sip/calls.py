@@ -8,19 +8,25 @@ Decisions (docs/voice.md, "Architecture"):
 - Nothing is queued before the caller is answered and through the IVR: a CANCEL before that leaves no
   interaction. A caller who hangs up while the Enqueue is in flight is cancelled as abandoned once it returns.
 - An Enqueue refused (queue full, tenant limit, node trouble) plays the busy tone and hangs up: never silence.
-- The agent leg failing (refused, unanswered, unreachable) ends the agent's talk (Hangup AGENT: the agent goes
-  to wrap-up) and queues the caller again with the original arrival time, up to ``MAX_AGENT_ATTEMPTS`` legs;
-  after that the caller hears the sorry tone and is released.
+- The agent leg failing (refused, unanswered, unreachable) puts the same interaction back in its queue
+  (Requeue: its place kept, the agent on a no-answer break, nothing counted as answered); the caller stays on
+  hold music, the watch unchanged, until the next agent accepts; up to ``MAX_AGENT_ATTEMPTS`` legs, after
+  which the talk ends (Hangup AGENT) and the caller hears the sorry tone and is released. A Requeue the node
+  refuses ends the call the same way: the caller never waits on an interaction still held by the agent.
 - A callback: the caller is told and released; when an agent accepts the callback, the agent is dialled first,
   then the caller; a caller who does not answer ends it with Hangup CALLER (reason in the adapter's log).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 MAX_AGENT_ATTEMPTS = 3
+# A Requeue's reason is a reason code (it goes into the call's timeline); anything else is sent as this one.
+REQUEUE_REASON = re.compile(r"^[a-z0-9-]{1,32}$")
+AGENT_LEG_FAILED = "agent-leg-failed"
 
 
 class Phase(StrEnum):
@@ -75,8 +81,11 @@ class Update:
     # For the announcements only: no decision depends on them.
     position: int = 0
     expected_wait_s: float | None = None
-    # The interaction reported on: a late update of the one before a requeue is ignored.
+    # The interaction reported on: a late update of another one is ignored.
     interaction_id: str = ""
+    # While CONNECTED, which acceptance this is (agent and answer time): a late report of the acceptance whose
+    # leg failed and was requeued is not a new agent to dial.
+    connection: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,7 +100,13 @@ class AgentAnswered:
 
 @dataclass(frozen=True)
 class AgentFailed:
+    # A reason code ("agent-no-answer", "agent-leg-486"): the Requeue's reason.
     why: str
+
+
+@dataclass(frozen=True)
+class RequeueRefused:
+    code: str
 
 
 @dataclass(frozen=True)
@@ -126,7 +141,7 @@ class ShuttingDown:
 
 Event = (
     Cancelled | Answered | IvrDone | Enqueued | EnqueueRefused | Update | CallerHungUp | AgentAnswered | AgentFailed
-    | AgentHungUp | CallerAnswered | CallerUnreachable | RecordingDone | Failed | ShuttingDown
+    | RequeueRefused | AgentHungUp | CallerAnswered | CallerUnreachable | RecordingDone | Failed | ShuttingDown
 )
 
 # -- actions ----------------------------------------------------------------
@@ -136,7 +151,7 @@ Event = (
 class Action:
     kind: str
     # Enqueue: the queue; DialAgent: the URI; Notice: busy | sorry | callback | voicemail;
-    # Cancel: the reason; Hangup: CALLER | AGENT.
+    # Cancel: the reason; Hangup: CALLER | AGENT; Requeue: the reason code.
     arg: str = ""
 
 
@@ -172,6 +187,10 @@ def dial_agent(uri: str) -> Action:
     return Action("dial-agent", uri)
 
 
+def requeue(reason: str) -> Action:
+    return Action("requeue", reason if REQUEUE_REASON.match(reason) else AGENT_LEG_FAILED)
+
+
 @dataclass(frozen=True)
 class CallState:
     phase: Phase = Phase.RINGING
@@ -184,6 +203,9 @@ class CallState:
     callback: bool = False
     # What an IVR option asked for once queued: "" | "voicemail" | "callback".
     wants: str = ""
+    # The acceptance being dialled (``Update.connection``), and the last one whose leg failed and was requeued.
+    connection: str = ""
+    requeued: str = ""
 
     @property
     def ended(self) -> bool:
@@ -245,8 +267,11 @@ def step(state: CallState, event: Event) -> Step:
             if state.callback:
                 return replace(state, phase=Phase.DIALING_CALLER), (DIAL_CALLER,)
             return replace(state, phase=Phase.BRIDGED), (BRIDGE,)
-        case Phase.DIALING_AGENT, AgentFailed():
-            return _agent_failed(state)
+        case Phase.DIALING_AGENT, AgentFailed(why=why):
+            return _agent_failed(state, why)
+        case Phase.QUEUED, RequeueRefused():
+            # The interaction may still be connected to the agent whose leg failed: end it, release the caller.
+            return _end(state, hangup("AGENT"), notice("sorry"), BYE_CALLER)
         case Phase.DIALING_AGENT, CallerHungUp():
             return _end(state, BYE_AGENT, hangup("CALLER"))
         case Phase.DIALING_CALLER, CallerAnswered():
@@ -272,7 +297,9 @@ def step(state: CallState, event: Event) -> Step:
 def _queued_update(state: CallState, event: Update) -> Step:
     match event.state:
         case "INTERACTION_STATE_CONNECTED":
-            return _dial_agent(state, event.agent_sip_uri)
+            if event.connection and event.connection == state.requeued:
+                return state, ()  # the acceptance just requeued, reported late
+            return _dial_agent(replace(state, connection=event.connection), event.agent_sip_uri)
         case "INTERACTION_STATE_VOICEMAIL":
             return replace(state, phase=Phase.VOICEMAIL), (notice("voicemail"), RECORD)
         case "INTERACTION_STATE_QUEUED":
@@ -288,17 +315,17 @@ def _queued_update(state: CallState, event: Update) -> Step:
 def _dial_agent(state: CallState, uri: str) -> Step:
     state = replace(state, phase=Phase.DIALING_AGENT, agent_attempts=state.agent_attempts + 1)
     if not uri:
-        return _agent_failed(state)
+        return _agent_failed(state, "agent-no-phone")
     return state, (dial_agent(uri),)
 
 
-def _agent_failed(state: CallState) -> Step:
+def _agent_failed(state: CallState, why: str) -> Step:
     if state.callback:
         return _end(state, hangup("AGENT"))
     if state.agent_attempts >= MAX_AGENT_ATTEMPTS:
         return _end(state, hangup("AGENT"), notice("sorry"), BYE_CALLER)
-    # Requeued with the original arrival time (the session keeps it), behind the same request id plus attempt.
-    return replace(state, phase=Phase.QUEUING), (hangup("AGENT"), enqueue(state.queue))
+    # The same interaction, back in its place (request id: Call-ID + attempt); the hold music goes on.
+    return replace(state, phase=Phase.QUEUED, requeued=state.connection), (requeue(why),)
 
 
 def _fail(state: CallState, reason: str) -> Step:

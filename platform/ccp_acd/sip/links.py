@@ -32,8 +32,15 @@ def update(interaction: common_pb2.Interaction) -> calls.Update:
     return calls.Update(
         state=common_pb2.InteractionState.Name(interaction.state), channel=common_pb2.Channel.Name(interaction.channel),
         agent_sip_uri=interaction.agent_sip_uri, position=interaction.position, expected_wait_s=wait,
-        interaction_id=interaction.id,
+        interaction_id=interaction.id, connection=connection(interaction),
     )
+
+
+def connection(interaction: common_pb2.Interaction) -> str:
+    """Which acceptance a CONNECTED interaction is: its agent and answer time ("" otherwise)."""
+    if interaction.state != common_pb2.INTERACTION_STATE_CONNECTED:
+        return ""
+    return f"{interaction.agent_id}@{interaction.answered_at.ToNanoseconds()}"
 
 
 class NodeLink:

@@ -59,7 +59,8 @@ _REQUEST_ID_BAD = re.compile(r"[^A-Za-z0-9_.:-]")
 
 
 def request_id(call_id: str, attempt: int = 0) -> str:
-    """An Enqueue request id from the SIP Call-ID: a retransmitted INVITE or a retried Enqueue queues once."""
+    """A request id from the SIP Call-ID: a retransmitted INVITE or a retried Enqueue queues once (attempt 0);
+    the Requeue after agent leg ``attempt`` is applied once."""
     base = _REQUEST_ID_BAD.sub("_", call_id)[:56]
     return base if attempt == 0 else f"{base}-r{attempt}"
 
@@ -228,13 +229,13 @@ class Session:
                     self.events.put(calls.AgentHungUp())
                 else:
                     status = self.agent_phone.failures.pop(self.agent_call_id, 0)
-                    self.events.put(calls.AgentFailed(f"agent leg failed: {status or 'ended'}"))
+                    self.events.put(calls.AgentFailed(f"agent-leg-{status or 'ended'}"))
             elif state == CallState.DIALING and now > self.agent_deadline:
                 log.info("call %s: agent leg unanswered after %g s: CANCEL", self.call_id,
                          self.ctx.settings.agent_answer_timeout_s)
                 self.agent_phone.release(self.agent)
                 self.agent = None
-                self.events.put(calls.AgentFailed("agent did not answer"))
+                self.events.put(calls.AgentFailed("agent-no-answer"))
         if phase is Phase.BRIDGED and self.ctx.settings.rtp_timeout_s:
             self._media_timeout(now)
         if phase is Phase.VOICEMAIL and self.recording is not None:
@@ -267,7 +268,7 @@ class Session:
             return
         if caller is not None and caller.relay is not None:
             rtp.unbridge(caller)
-        # Hold music also while the agent's phone rings and while requeueing after a failed agent leg: never silence.
+        # Hold music also while the agent's phone rings and after a failed agent leg (queued again): never silence.
         holding = phase in (Phase.QUEUED, Phase.DIALING_AGENT, Phase.QUEUING)
         if caller is not None:
             caller.source = self.hold if holding else None
@@ -330,6 +331,8 @@ class Session:
                 party = interaction_pb2.HANGUP_PARTY_CALLER if action.arg == "CALLER" else interaction_pb2.HANGUP_PARTY_AGENT
                 self._node("Hangup", interaction_pb2.HangupRequest(
                     interaction_id=self.machine.interaction_id, party=party), quiet=True)
+            case "requeue":
+                self._requeue(action.arg)
             case "request-callback":
                 self._node("RequestCallback", interaction_pb2.RequestCallbackRequest(
                     interaction_id=self.machine.interaction_id), quiet=True)
@@ -367,6 +370,18 @@ class Session:
             return
         self.events.put(calls.Enqueued(interaction.id))
         self.link.watch(interaction.id, self.events)
+
+    def _requeue(self, reason: str) -> None:
+        """The agent leg failed: the same interaction back in its queue; the watch and the hold music go on."""
+        request = interaction_pb2.RequeueRequest(
+            interaction_id=self.machine.interaction_id, reason=reason,
+            request_id=request_id(self.call_id, self.machine.agent_attempts),
+        )
+        try:
+            self._node("Requeue", request)
+        except links.REFUSALS as e:
+            log.info("call %s: Requeue refused: %s", self.call_id, links.refusal_code(e))
+            self.events.put(calls.RequeueRefused(links.refusal_code(e)))
 
     def _dial_agent(self, uri: str) -> None:
         user, host, port = agent_endpoint(uri)
