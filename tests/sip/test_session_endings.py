@@ -79,6 +79,7 @@ def test_a_leg_release_that_fails_does_not_skip_the_interactions_hangup():
     session.agent = session.agent_phone = None
     session.machine = calls.CallState(phase=Phase.BRIDGED, queue="sales", interaction_id="i-1", agent_attempts=1)
     session.events = queue.Queue()
+    session.conversation = None  # not recorded
     session.link = SimpleNamespace(request=lambda method, request, quiet=False: sent.append((method, request)))
     session.handle(calls.AgentHungUp())  # actions: BYE to the caller (fails here), then Hangup AGENT
     assert session.machine.phase is Phase.ENDED
