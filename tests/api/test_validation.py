@@ -256,6 +256,8 @@ CASES = [
     ("interactions", "WatchInteraction", interaction_pb2.WatchInteractionRequest(interaction_id=""), "interaction_id"),
     ("interactions", "Hangup", interaction_pb2.HangupRequest(interaction_id="x"), "party"),
     ("interactions", "Hangup", interaction_pb2.HangupRequest(interaction_id="x", party=7), "party"),
+    ("interactions", "Hangup", interaction_pb2.HangupRequest(
+        interaction_id="x", party=interaction_pb2.HANGUP_PARTY_CALLER, recording_id="../etc/passwd"), "recording_id"),
     ("interactions", "LeaveVoicemail", interaction_pb2.LeaveVoicemailRequest(interaction_id="x"), "recording_id"),
     (
         "interactions",

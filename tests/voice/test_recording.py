@@ -54,4 +54,4 @@ async def test_a_recorded_queues_call_is_stored_encrypted_caller_left_agent_righ
     assert 2.5 <= seconds <= 15, seconds  # the 4 s talk
     assert media.linear_tone_power(left, CALLER_HZ) > 10 * media.linear_tone_power(left, AGENT_HZ)
     assert media.linear_tone_power(right, AGENT_HZ) > 10 * media.linear_tone_power(right, CALLER_HZ)
-    assert record.state == common_pb2.INTERACTION_STATE_COMPLETED
+    assert record.recording_id == stored.stem  # attached to the call's record by the Hangup

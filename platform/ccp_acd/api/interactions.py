@@ -279,7 +279,8 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
                 cached = self._views.cache(tenant)
                 await self._store.complete(
                     tenant, call.agent_id, call_id, disposition="", wrap_up_s=None, now=self._clock(),
-                    hung_up=f"{party} hung up", view=cached.view() if cached is not None else None,
+                    hung_up=f"{party} hung up", recording_id=request.recording_id,
+                    view=cached.view() if cached is not None else None,
                     queues=self._views.queue_configs,
                 )
             except FailedPrecondition:

@@ -83,6 +83,8 @@ def watch_interaction(r: interaction_pb2.WatchInteractionRequest) -> None:
 def hangup(r: interaction_pb2.HangupRequest) -> None:
     interaction_id(r.interaction_id)
     enum_value(r.party, interaction_pb2.HangupParty, "party")
+    if r.recording_id and not RECORDING_ID.match(r.recording_id):
+        raise _fail("recording_id", f"{_shown(r.recording_id)} is not a recording id ([A-Za-z0-9_.:-], 1..128)")
 
 
 def leave_voicemail(r: interaction_pb2.LeaveVoicemailRequest) -> float:

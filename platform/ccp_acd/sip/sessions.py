@@ -327,10 +327,10 @@ class Session:
                 self._node("Cancel", interaction_pb2.CancelRequest(
                     interaction_id=self.machine.interaction_id, reason=action.arg), quiet=True)
             case "hangup":
-                self._store_conversation()
+                recording_id = self._store_conversation()
                 party = interaction_pb2.HANGUP_PARTY_CALLER if action.arg == "CALLER" else interaction_pb2.HANGUP_PARTY_AGENT
                 self._node("Hangup", interaction_pb2.HangupRequest(
-                    interaction_id=self.machine.interaction_id, party=party), quiet=True)
+                    interaction_id=self.machine.interaction_id, party=party, recording_id=recording_id), quiet=True)
             case "requeue":
                 self._requeue(action.arg)
             case "request-callback":

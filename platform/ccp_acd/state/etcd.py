@@ -610,11 +610,12 @@ class EtcdStore(VoiceTransitions, RequeueTransitions):
 
     async def complete(
         self, tenant: str, agent_id: str, call_id: str, *, disposition: str, wrap_up_s: float | None, now: float,
-        hung_up: str = "",
+        hung_up: str = "", recording_id: str = "",
         view: LiveView | None = None,
         queues: Callable[[str], Awaitable[Mapping[str, QueueConfig]]] | None = None,
     ) -> Agent:
-        """The talk ends: the agent's Complete, or (``hung_up``: the reason) a party hanging up (Hangup).
+        """The talk ends: the agent's Complete, or (``hung_up``: the reason) a party hanging up (Hangup), which may
+        attach the conversation's ``recording_id``.
 
         ``view``: the node's live view of the tenant, which the first attempt decides on when it shows the
         call connected to the agent (no range read of the tenant's live/ prefix, whose size grows with the
@@ -648,7 +649,8 @@ class EtcdStore(VoiceTransitions, RequeueTransitions):
                 wrap = queue.wrap_up_s if queue else 0.0
             else:
                 wrap = wrap_up_s
-            ended = replace(call, state=CallState.COMPLETED, ended_at=now, disposition=disposition)
+            ended = replace(call, state=CallState.COMPLETED, ended_at=now, disposition=disposition,
+                            recording_id=recording_id or call.recording_id)
             if hung_up:
                 ended = timeline.note(replace(ended, reason=hung_up), timeline.Kind.HUNG_UP, now, detail=hung_up,
                                       agent_id=agent_id)

@@ -27,15 +27,15 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63\x63papi/v1/interaction.proto\x12\tccpapi.v1\x1a\x16\x63\x63papi/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x01\n\x0e\x45nqueueRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12#\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x12.ccpapi.v1.Channel\x12!\n\x06\x63\x61ller\x18\x03 \x01(\x0b\x32\x11.ccpapi.v1.Caller\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\r\n\x05trunk\x18\x06 \x01(\t\x12\x1f\n\x03ivr\x18\x07 \x03(\x0b\x32\x12.ccpapi.v1.IvrStep\x12.\n\narrived_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"O\n\x07IvrStep\x12\x0c\n\x04menu\x18\x01 \x01(\t\x12\x0e\n\x06\x64igits\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"1\n\x17WatchInteractionRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\"N\n\rHangupRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12%\n\x05party\x18\x02 \x01(\x0e\x32\x16.ccpapi.v1.HangupParty\"\x86\x01\n\x15LeaveVoicemailRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x14\n\x0crecording_id\x18\x02 \x01(\t\x12+\n\x08\x64uration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"@\n\x16RequestCallbackRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\"L\n\x0eRequeueRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"7\n\rCancelRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"/\n\x15GetInteractionRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t*\\\n\x0bHangupParty\x12\x1c\n\x18HANGUP_PARTY_UNSPECIFIED\x10\x00\x12\x17\n\x13HANGUP_PARTY_CALLER\x10\x01\x12\x16\n\x12HANGUP_PARTY_AGENT\x10\x02\x32\xc0\x04\n\x12InteractionService\x12<\n\x07\x45nqueue\x12\x19.ccpapi.v1.EnqueueRequest\x1a\x16.ccpapi.v1.Interaction\x12:\n\x06\x43\x61ncel\x12\x18.ccpapi.v1.CancelRequest\x1a\x16.ccpapi.v1.Interaction\x12J\n\x0eGetInteraction\x12 .ccpapi.v1.GetInteractionRequest\x1a\x16.ccpapi.v1.Interaction\x12P\n\x10WatchInteraction\x12\".ccpapi.v1.WatchInteractionRequest\x1a\x16.ccpapi.v1.Interaction0\x01\x12:\n\x06Hangup\x12\x18.ccpapi.v1.HangupRequest\x1a\x16.ccpapi.v1.Interaction\x12J\n\x0eLeaveVoicemail\x12 .ccpapi.v1.LeaveVoicemailRequest\x1a\x16.ccpapi.v1.Interaction\x12L\n\x0fRequestCallback\x12!.ccpapi.v1.RequestCallbackRequest\x1a\x16.ccpapi.v1.Interaction\x12<\n\x07Requeue\x12\x19.ccpapi.v1.RequeueRequest\x1a\x16.ccpapi.v1.Interactionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63\x63papi/v1/interaction.proto\x12\tccpapi.v1\x1a\x16\x63\x63papi/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x01\n\x0e\x45nqueueRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12#\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x12.ccpapi.v1.Channel\x12!\n\x06\x63\x61ller\x18\x03 \x01(\x0b\x32\x11.ccpapi.v1.Caller\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\r\n\x05trunk\x18\x06 \x01(\t\x12\x1f\n\x03ivr\x18\x07 \x03(\x0b\x32\x12.ccpapi.v1.IvrStep\x12.\n\narrived_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"O\n\x07IvrStep\x12\x0c\n\x04menu\x18\x01 \x01(\t\x12\x0e\n\x06\x64igits\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"1\n\x17WatchInteractionRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\"d\n\rHangupRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12%\n\x05party\x18\x02 \x01(\x0e\x32\x16.ccpapi.v1.HangupParty\x12\x14\n\x0crecording_id\x18\x03 \x01(\t\"\x86\x01\n\x15LeaveVoicemailRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x14\n\x0crecording_id\x18\x02 \x01(\t\x12+\n\x08\x64uration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"@\n\x16RequestCallbackRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\"L\n\x0eRequeueRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"7\n\rCancelRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"/\n\x15GetInteractionRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t*\\\n\x0bHangupParty\x12\x1c\n\x18HANGUP_PARTY_UNSPECIFIED\x10\x00\x12\x17\n\x13HANGUP_PARTY_CALLER\x10\x01\x12\x16\n\x12HANGUP_PARTY_AGENT\x10\x02\x32\xc0\x04\n\x12InteractionService\x12<\n\x07\x45nqueue\x12\x19.ccpapi.v1.EnqueueRequest\x1a\x16.ccpapi.v1.Interaction\x12:\n\x06\x43\x61ncel\x12\x18.ccpapi.v1.CancelRequest\x1a\x16.ccpapi.v1.Interaction\x12J\n\x0eGetInteraction\x12 .ccpapi.v1.GetInteractionRequest\x1a\x16.ccpapi.v1.Interaction\x12P\n\x10WatchInteraction\x12\".ccpapi.v1.WatchInteractionRequest\x1a\x16.ccpapi.v1.Interaction0\x01\x12:\n\x06Hangup\x12\x18.ccpapi.v1.HangupRequest\x1a\x16.ccpapi.v1.Interaction\x12J\n\x0eLeaveVoicemail\x12 .ccpapi.v1.LeaveVoicemailRequest\x1a\x16.ccpapi.v1.Interaction\x12L\n\x0fRequestCallback\x12!.ccpapi.v1.RequestCallbackRequest\x1a\x16.ccpapi.v1.Interaction\x12<\n\x07Requeue\x12\x19.ccpapi.v1.RequeueRequest\x1a\x16.ccpapi.v1.Interactionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ccpapi.v1.interaction_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HANGUPPARTY']._serialized_start=970
-  _globals['_HANGUPPARTY']._serialized_end=1062
+  _globals['_HANGUPPARTY']._serialized_start=992
+  _globals['_HANGUPPARTY']._serialized_end=1084
   _globals['_ENQUEUEREQUEST']._serialized_start=132
   _globals['_ENQUEUEREQUEST']._serialized_end=369
   _globals['_IVRSTEP']._serialized_start=371
@@ -43,17 +43,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHINTERACTIONREQUEST']._serialized_start=452
   _globals['_WATCHINTERACTIONREQUEST']._serialized_end=501
   _globals['_HANGUPREQUEST']._serialized_start=503
-  _globals['_HANGUPREQUEST']._serialized_end=581
-  _globals['_LEAVEVOICEMAILREQUEST']._serialized_start=584
-  _globals['_LEAVEVOICEMAILREQUEST']._serialized_end=718
-  _globals['_REQUESTCALLBACKREQUEST']._serialized_start=720
-  _globals['_REQUESTCALLBACKREQUEST']._serialized_end=784
-  _globals['_REQUEUEREQUEST']._serialized_start=786
-  _globals['_REQUEUEREQUEST']._serialized_end=862
-  _globals['_CANCELREQUEST']._serialized_start=864
-  _globals['_CANCELREQUEST']._serialized_end=919
-  _globals['_GETINTERACTIONREQUEST']._serialized_start=921
-  _globals['_GETINTERACTIONREQUEST']._serialized_end=968
-  _globals['_INTERACTIONSERVICE']._serialized_start=1065
-  _globals['_INTERACTIONSERVICE']._serialized_end=1641
+  _globals['_HANGUPREQUEST']._serialized_end=603
+  _globals['_LEAVEVOICEMAILREQUEST']._serialized_start=606
+  _globals['_LEAVEVOICEMAILREQUEST']._serialized_end=740
+  _globals['_REQUESTCALLBACKREQUEST']._serialized_start=742
+  _globals['_REQUESTCALLBACKREQUEST']._serialized_end=806
+  _globals['_REQUEUEREQUEST']._serialized_start=808
+  _globals['_REQUEUEREQUEST']._serialized_end=884
+  _globals['_CANCELREQUEST']._serialized_start=886
+  _globals['_CANCELREQUEST']._serialized_end=941
+  _globals['_GETINTERACTIONREQUEST']._serialized_start=943
+  _globals['_GETINTERACTIONREQUEST']._serialized_end=990
+  _globals['_INTERACTIONSERVICE']._serialized_start=1087
+  _globals['_INTERACTIONSERVICE']._serialized_end=1663
 # @@protoc_insertion_point(module_scope)

@@ -58,12 +58,14 @@ class WatchInteractionRequest(_message.Message):
     def __init__(self, interaction_id: _Optional[str] = ...) -> None: ...
 
 class HangupRequest(_message.Message):
-    __slots__ = ("interaction_id", "party")
+    __slots__ = ("interaction_id", "party", "recording_id")
     INTERACTION_ID_FIELD_NUMBER: _ClassVar[int]
     PARTY_FIELD_NUMBER: _ClassVar[int]
+    RECORDING_ID_FIELD_NUMBER: _ClassVar[int]
     interaction_id: str
     party: HangupParty
-    def __init__(self, interaction_id: _Optional[str] = ..., party: _Optional[_Union[HangupParty, str]] = ...) -> None: ...
+    recording_id: str
+    def __init__(self, interaction_id: _Optional[str] = ..., party: _Optional[_Union[HangupParty, str]] = ..., recording_id: _Optional[str] = ...) -> None: ...
 
 class LeaveVoicemailRequest(_message.Message):
     __slots__ = ("interaction_id", "recording_id", "duration", "request_id")
