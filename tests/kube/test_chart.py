@@ -113,3 +113,18 @@ def test_a_real_api_server_accepts_the_rendered_chart(kube):
     assert applied.count("created") + applied.count("configured") + applied.count("unchanged") == len(documents), applied
     operator = kube.get("deployment", "ccp-operator")
     assert operator["spec"]["template"]["spec"]["serviceAccountName"] == "ccp-operator"
+
+
+def test_the_sip_adapter_values_reach_the_operator_and_its_settings_accept_them():
+    from ccp_operator.settings import OperatorSettings
+
+    values = {"sipAdapter": {"image": "registry.example/ccp:1", "rtpPorts": {"low": 30000, "high": 30999},
+                             "recordingsSize": "50Gi", "nodeSelector": "ccp.dev/sip=true", "nodeCidrs": "10.0.0.0/16"}}
+    operator = next(d for d in _render(values=values) if d["kind"] == "Deployment")
+    env = {e["name"]: e.get("value") for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert (env["CCP_SIP_ADAPTER_IMAGE"], env["CCP_SIP_ADAPTER_RTP_PORT_LOW"], env["CCP_SIP_ADAPTER_RTP_PORT_HIGH"],
+            env["CCP_SIP_ADAPTER_RECORDINGS_SIZE"], env["CCP_SIP_ADAPTER_NODE_SELECTOR"], env["CCP_NODE_CIDRS"]) == (
+        "registry.example/ccp:1", "30000", "30999", "50Gi", "ccp.dev/sip=true", "10.0.0.0/16")
+    sip_env = {k: v for k, v in env.items() if k.startswith(("CCP_SIP_ADAPTER_", "CCP_NODE_CIDRS"))}
+    settings = OperatorSettings(**{k.removeprefix("CCP_").lower(): v for k, v in sip_env.items()})
+    assert (settings.sip_adapter_rtp_port_low, settings.sip_adapter_node_selector) == (30000, "ccp.dev/sip=true")
