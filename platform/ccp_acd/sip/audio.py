@@ -42,13 +42,7 @@ def play(leg: VoIPCall | None, frames: list[bytes], interrupted: Callable[[], bo
 
 def store_voicemail(recordings: RecordingStore, *, tenant: str, recording_id: str, audio: bytes) -> float:
     """The caller's frames as an 8 kHz 8-bit WAV (unsigned, pyVoIP's own format), encrypted; its seconds."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(1)
-        wav.setframerate(media.RATE)
-        wav.writeframes(audio)
-    recordings.write(tenant=tenant, recording_id=recording_id, source=[buffer.getvalue()])
+    recordings.write(tenant=tenant, recording_id=recording_id, source=[_wav(audio, channels=1, width=1)])
     return len(audio) / media.RATE
 
 
@@ -59,13 +53,7 @@ def conversation_wav(caller: bytes, agent: bytes) -> bytes:
     length = max(len(left), len(right))
     left, right = left.ljust(length, b"\0"), right.ljust(length, b"\0")
     stereo = audioop.add(audioop.tostereo(left, 2, 1, 0), audioop.tostereo(right, 2, 0, 1), 2)
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(2)
-        wav.setsampwidth(2)
-        wav.setframerate(media.RATE)
-        wav.writeframes(stereo)
-    return buffer.getvalue()
+    return _wav(stereo, channels=2, width=2)
 
 
 def store_conversation(recordings: RecordingStore, *, tenant: str, recording_id: str, caller: bytes,
@@ -73,3 +61,14 @@ def store_conversation(recordings: RecordingStore, *, tenant: str, recording_id:
     """``conversation_wav``, encrypted; its seconds."""
     recordings.write(tenant=tenant, recording_id=recording_id, source=[conversation_wav(caller, agent)])
     return max(len(caller), len(agent)) / media.RATE
+
+
+def _wav(frames: bytes, *, channels: int, width: int) -> bytes:
+    """``frames`` as a WAV file at 8 kHz."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(channels)
+        wav.setsampwidth(width)
+        wav.setframerate(media.RATE)
+        wav.writeframes(frames)
+    return buffer.getvalue()
