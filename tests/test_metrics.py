@@ -130,3 +130,36 @@ async def test_call_counters_and_histograms_follow_answers_abandons_and_completi
     assert ("ccp_calls_abandoned_total", labels("slow")) not in samples
     assert samples[("ccp_call_wait_seconds_sum", labels("q"))] == pytest.approx(q.answered_at - q.enqueued_at, abs=1e-3)
     assert samples[("ccp_call_talk_seconds_sum", labels("q"))] == pytest.approx(q.ended_at - q.answered_at, abs=1e-3)
+
+
+async def test_a_requeue_is_counted_once_beside_the_answer_it_takes_back(store, node_processes):
+    """The agent accepted, the phone never took the call (InteractionService.Requeue): answered stays 1, requeued
+    becomes 1 (within the threshold too), and a retried Requeue with the same request id counts nothing more."""
+    tenant = f"requeue-{secrets.token_hex(3)}"
+    await seed_tenant(store, tenant, queue=QueueConfig("q", offer_timeout_s=60, sl_threshold_s=30),
+                      agents={"a1": AgentProfile(capacity={Channel.VOICE: 1}, site="site-a")})
+    metrics = f"127.0.0.1:{free_port()}"
+    node = await asyncio.to_thread(node_processes, f"{tenant}-n1", env={"CCP_METRICS_LISTEN": metrics})
+    caller = bearer(await issue_token(store, tenant=tenant, role="interaction"))
+    agent = bearer(await issue_token(store, tenant=tenant, role="agent", agent_id="a1"))
+    async with grpc.aio.insecure_channel(node.address) as channel:
+        interactions = interaction_pb2_grpc.InteractionServiceStub(channel)
+        call_id = (await interactions.Enqueue(interaction_pb2.EnqueueRequest(
+            queue="q", channel=common_pb2.CHANNEL_VOICE, caller=common_pb2.Caller(address="+15550100")),
+            metadata=caller)).id
+        await _offered_to(store, tenant, call_id)
+        await agent_pb2_grpc.AgentServiceStub(channel).AcceptOffer(
+            agent_pb2.AcceptOfferRequest(agent_id="a1", interaction_id=call_id), metadata=agent)
+        for _ in range(2):  # the second is a retry: answered as it is, not counted again
+            await interactions.Requeue(interaction_pb2.RequeueRequest(
+                interaction_id=call_id, reason="agent-no-answer", request_id="r1"), metadata=caller)
+    labels = tuple(sorted({"tenant": tenant, "queue": "q", "site": "site-a"}.items()))
+
+    async def scraped():
+        samples = await asyncio.to_thread(_scrape, metrics)
+        return samples if samples.get(("ccp_calls_requeued_total", labels)) == 1 else None
+
+    samples = await eventually(scraped, timeout_s=15, what="the requeue counted")
+    assert samples[("ccp_calls_requeued_within_threshold_total", labels)] == 1
+    assert samples[("ccp_calls_answered_total", labels)] == 1
+    assert (await store.get_call(tenant, call_id)).state.name == "QUEUED"

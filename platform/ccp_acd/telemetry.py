@@ -109,6 +109,10 @@ class CallMetrics:
         self.answered = meter.create_counter("ccp_calls_answered", description="Calls an agent accepted")
         self.within = meter.create_counter("ccp_calls_answered_within_threshold",
                                            description="Answered within the queue's service-level threshold")
+        # Answers a Requeue took back (the agent's leg never came up): answered minus these is what was talked.
+        self.requeued = meter.create_counter("ccp_calls_requeued", description="Answered calls put back in their queue")
+        self.requeued_within = meter.create_counter(
+            "ccp_calls_requeued_within_threshold", description="Requeued calls whose answer had been within the threshold")
         self.abandoned = meter.create_counter("ccp_calls_abandoned", description="Calls the caller left while queued")
         self.short_abandons = meter.create_counter("ccp_calls_abandoned_within_threshold",
                                                    description="Abandoned within the service-level threshold")
@@ -198,6 +202,13 @@ class CallEvents:
         self.metrics.wait.record(wait, labels)
         if wait <= threshold_s:
             self.metrics.within.add(1, labels)
+
+    def requeued(self, tenant: str, call: Call, *, answered_at: float | None, threshold_s: float) -> None:
+        """A Requeue took back the answer at ``answered_at`` (None: unknown): the counters answered ones pair with."""
+        labels = _labels(tenant, call)
+        self.metrics.requeued.add(1, labels)
+        if answered_at is not None and call.waited(answered_at) <= threshold_s:
+            self.metrics.requeued_within.add(1, labels)
 
     def rejected(self, tenant: str, call: Call, offer: Reservation, *, at: float) -> None:
         self.spans.offer(tenant, call, offer, outcome="rejected", end=at)

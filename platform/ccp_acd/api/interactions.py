@@ -318,9 +318,16 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
     async def Requeue(self, request, context):
         validate_voice.requeue(request)
         tenant = await self._tenant(context, "Requeue")
+        now = self._clock()
         call = await self._store.requeue(
-            tenant, request.interaction_id, reason=request.reason, request_id=request.request_id, now=self._clock()
+            tenant, request.interaction_id, reason=request.reason, request_id=request.request_id, now=now
         )
+        last = call.timeline[-1] if call.timeline else None
+        if self._events.active and last is not None and last.kind == timeline.Kind.REQUEUED and last.at == now:
+            # Requeued by this request, not an earlier one: the answer it took back is the last acceptance.
+            accepted = next((e.at for e in reversed(call.timeline) if e.kind == timeline.Kind.ACCEPTED), None)
+            threshold_s = await self._events.threshold_s(self._views.queue_configs, tenant, call.queue)
+            self._events.requeued(tenant, call, answered_at=accepted, threshold_s=threshold_s)
         return await self._current(tenant, call)
 
     async def _current(self, tenant: str, call: Call):
