@@ -21,6 +21,7 @@ drill's folder (the proxies relay TLS bytes untouched; the certificate names
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ from ccp_acd.embedded.processes import (
     start_etcd,
     start_etcd_cluster,
     stop_all,
-    wait_serving,
+    wait_serving_respawned,
 )
 from ccp_acd.state import keys
 from ccp_acd.state.codec import decode
@@ -125,7 +126,11 @@ class LocalPlatform:
         return node
 
     async def _wait_serving(self, nodes: list[NodeProcess]) -> None:
-        waits = [asyncio.to_thread(wait_serving, n, timeout_s=START_TIMEOUT_S) for n in nodes]
+        waits = [
+            asyncio.to_thread(wait_serving_respawned, n, functools.partial(self._spawn, n.site, n.node_id),
+                              timeout_s=START_TIMEOUT_S)
+            for n in nodes
+        ]
         failures = [r for r in await asyncio.gather(*waits, return_exceptions=True) if isinstance(r, BaseException)]
         if failures:
             raise failures[0]

@@ -13,6 +13,7 @@ nodes, and the benchmarks.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ccp_acd.tls import ChannelSecurity, GeneratedCerts, open_sync_channel
 
+log = logging.getLogger(__name__)
+
 HEALTH_SERVICE = "ccpapi.v1.AgentService"
+# Starts of a node that keeps losing its free port to other processes (``wait_serving_respawned``).
+PORT_RACE_ATTEMPTS = 3
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -318,17 +323,42 @@ def start_node(
     timeout_s: float = 30.0,
     env: dict[str, str] | None = None,
 ) -> NodeProcess:
-    """``spawn_node``, then wait until gRPC health says SERVING."""
-    node = spawn_node(
-        workdir, etcd_endpoint, node_id=node_id, site=site, tls=tls, etcd_security=etcd_security,
-        lease_ttl_s=lease_ttl_s, env=env,
-    )
-    try:
-        wait_serving(node, timeout_s=timeout_s)
-    except BaseException:
-        node.stop()
-        raise
-    return node
+    """``spawn_node``, then wait until gRPC health says SERVING (``wait_serving_respawned``)."""
+
+    def spawn() -> NodeProcess:
+        return spawn_node(
+            workdir, etcd_endpoint, node_id=node_id, site=site, tls=tls, etcd_security=etcd_security,
+            lease_ttl_s=lease_ttl_s, env=env,
+        )
+
+    return wait_serving_respawned(spawn(), spawn, timeout_s=timeout_s)
+
+
+def lost_port_race(node: NodeProcess) -> bool:
+    """The node exited because a port it was given was taken before it bound it: ``free_port`` picks a port the
+    OS had free and releases it, so another process (a parallel test, a sipp) can bind it first."""
+    return not node.alive() and "Failed to bind to address" in node.log()
+
+
+def wait_serving_respawned(
+    node: NodeProcess, respawn: Callable[[], NodeProcess], *, timeout_s: float
+) -> NodeProcess:
+    """``wait_serving``; a node that lost a port race is started again by ``respawn`` (new ports), up to
+    ``PORT_RACE_ATTEMPTS`` times in all. Any other failure stops the node and is raised. Returns the serving node."""
+    for attempt in range(1, PORT_RACE_ATTEMPTS + 1):
+        try:
+            wait_serving(node, timeout_s=timeout_s)
+            return node
+        except RuntimeError:
+            if attempt == PORT_RACE_ATTEMPTS or not lost_port_race(node):
+                node.stop()
+                raise
+            log.warning("node %s lost a port to another process before binding it; starting it again", node.node_id)
+            node = respawn()
+        except BaseException:
+            node.stop()
+            raise
+    raise AssertionError("unreachable")
 
 
 def stop_all(children: Sequence[Child], *, timeout_s: float = 10.0) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import logging
 import random
 import secrets
@@ -36,7 +37,7 @@ import signal
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,7 +63,7 @@ from ccp_acd.embedded.processes import (
     spawn_node,
     stop_all,
     wait_listening,
-    wait_serving,
+    wait_serving_respawned,
 )
 from ccp_acd.embedded.sip import SipLoad, SipOptions, SipResult
 from ccp_acd.sim.driver import CHANNELS, RPC_TIMEOUT_S, Simulation, Tokens
@@ -148,6 +149,7 @@ class Platform:
         self.etcd = spawn_etcd(self.workdir, tls=self.tls)
         await asyncio.to_thread(wait_listening, self.etcd, timeout_s=START_TIMEOUT_S)
         ports = iter(free_ports(2 * len(sites) * nodes_per_site, "127.0.0.1"))
+        spawns: list[Callable[[], NodeProcess]] = []
         for site in sites:
             for i in range(nodes_per_site):
                 node_id = f"{site}-{i + 1}"
@@ -157,14 +159,17 @@ class Platform:
                     "CCP_METRICS_LISTEN": f"127.0.0.1:{metrics}",
                     "CCP_WALLBOARD_LISTEN": f"127.0.0.1:{wallboard}",
                 }
-                self.nodes.append(
-                    spawn_node(
-                        self.workdir, self.etcd.endpoint, node_id=node_id, site=site, tls=self.tls,
-                        etcd_security=self.etcd.security, env=env,
-                    )
-                )
-        waits = [asyncio.to_thread(wait_serving, n, timeout_s=START_TIMEOUT_S) for n in self.nodes]
-        failures = [r for r in await asyncio.gather(*waits, return_exceptions=True) if isinstance(r, BaseException)]
+                spawns.append(functools.partial(
+                    spawn_node, self.workdir, self.etcd.endpoint, node_id=node_id, site=site, tls=self.tls,
+                    etcd_security=self.etcd.security, env=env,
+                ))
+        self.nodes = [spawn() for spawn in spawns]
+        waits = [asyncio.to_thread(wait_serving_respawned, node, spawn, timeout_s=START_TIMEOUT_S)
+                 for node, spawn in zip(self.nodes, spawns, strict=True)]
+        results = await asyncio.gather(*waits, return_exceptions=True)
+        self.nodes = [node if isinstance(result, BaseException) else result
+                      for node, result in zip(self.nodes, results, strict=True)]
+        failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             raise failures[0]
 
