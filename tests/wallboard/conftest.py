@@ -78,7 +78,8 @@ async def _answer(store: EtcdStore, tenant: str, *, queue: str, waited_s: float,
     async def offered() -> bool:
         return call_id in (await store.load_live(tenant)).reservations
 
-    await eventually(offered, what=f"the router's offer of {call_id}")
+    # Generous: this node routes every tenant earlier tests left in the session's etcd, and CI once took over 10 s.
+    await eventually(offered, timeout_s=30, what=f"the router's offer of {call_id}")
     await store.accept(tenant, agent, call_id, now=time.time())
     await store.complete(tenant, agent, call_id, disposition="", wrap_up_s=0, now=time.time())
 
