@@ -14,6 +14,17 @@ Why each guarantee holds:
 - A dead node loses nothing: its offers live on its lease and vanish with it;
   the call record, written at Enqueue, is untouched and keeps its place.
 
+Where each part lives: this module holds the client, the node's session, the
+plumbing every transition uses (``_txn``, ``_mod``, ``_put``, ``_retrying``, ...),
+the declarative config, credentials, blocklist, the routing commit, the site
+records and watches. ``EtcdStore`` inherits the rest from mixins:
+
+- ``state.interactions``: enqueue, accept, reject, complete, cancel, moves;
+- ``state.agents``: agent records and presence;
+- ``state.voice``: voicemail and callback; ``state.requeue``: Requeue;
+- ``state.history``: reports (ended calls, presence log, caller history) and
+  the audit log.
+
 What this module is not: it makes no routing decisions (``domain.routing``
 does) and does not validate requests (``api.validate`` does).
 """
@@ -24,30 +35,25 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import aetcd
 import aetcd.exceptions
 import aetcd.rtypes
-import aetcd.utils
 from aetcd import rpc, watcher
 
 from ccp_acd.domain import timeline
 from ccp_acd.domain.models import (
     REASON_NO_ANSWER,
-    Action,
-    ActionKind,
     Agent,
     Call,
-    CallState,
     Decision,
     ExpireOfferDecision,
     LiveView,
     OfferDecision,
     Presence,
-    PresenceInterval,
     QueueConfig,
     RerouteDecision,
     Reservation,
@@ -55,13 +61,14 @@ from ccp_acd.domain.models import (
 )
 from ccp_acd.domain.presence import closed_intervals
 from ccp_acd.domain.routing import apply_reroute
-from ccp_acd.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound, StateUnavailable
+from ccp_acd.errors import Conflict, NotFound, StateUnavailable
 from ccp_acd.state import keys
+from ccp_acd.state.agents import AgentRecords
 from ccp_acd.state.codec import decode, encode
+from ccp_acd.state.history import HistoryReads
+from ccp_acd.state.interactions import InteractionTransitions
 from ccp_acd.state.requeue import RequeueTransitions
 from ccp_acd.state.store import (
-    AgentProfile,
-    AuditEvent,
     BlockedCaller,
     Credential,
     Fence,
@@ -82,9 +89,6 @@ T = TypeVar("T")
 CAS_ATTEMPTS = 8
 
 NO_FENCE = Fence()
-
-# etcd's default --max-txn-ops: reads batched into one transaction stay under it.
-TXN_MAX_OPS = 128
 
 # Seconds a watch may take to cancel before the stream is simply dropped.
 WATCH_CANCEL_TIMEOUT_S = 2.0
@@ -173,9 +177,8 @@ class TlsClient(aetcd.Client):
         self._connected.set()
 
 
-class EtcdStore(VoiceTransitions, RequeueTransitions):
-    """Implements ``state.store.Store`` on etcd (the voice transitions in ``state.voice``, Requeue in
-    ``state.requeue``)."""
+class EtcdStore(InteractionTransitions, AgentRecords, VoiceTransitions, RequeueTransitions, HistoryReads):
+    """Implements ``state.store.Store`` on etcd (the parts that live elsewhere: module doc)."""
 
     def __init__(self, client: aetcd.Client, *, timeout_s: float):
         self.client = client
@@ -383,349 +386,6 @@ class EtcdStore(VoiceTransitions, RequeueTransitions):
     async def list_blocked(self, tenant: str) -> list[BlockedCaller]:
         return [decode(BlockedCaller, kv.value) for kv in await self._prefix(keys.blocklist_prefix(tenant))]
 
-    # -- agents -------------------------------------------------------------
-
-    async def create_agent(self, tenant: str, agent_id: str, profile: AgentProfile, *, now: float) -> Agent:
-        agent = Agent(
-            id=agent_id,
-            display_name=profile.display_name,
-            skills=dict(profile.skills),
-            capacity=dict(profile.capacity),
-            site=profile.site,
-            presence_since=now,
-            sip_uri=profile.sip_uri,
-        )
-        key = keys.agent(tenant, agent_id)
-        ok, _ = await self._txn([self._create(key) == 0], [self._put(key, agent)])
-        if not ok:
-            raise AlreadyExists(f"agent {agent_id!r} already exists")
-        return agent
-
-    async def _agent_record(self, tenant: str, agent_id: str) -> tuple[Agent, int]:
-        record = await self._get(keys.agent(tenant, agent_id))
-        if record is None:
-            raise NotFound(f"agent {agent_id!r} not found")
-        return decode(Agent, record.value), record.mod_revision
-
-    async def get_agent(self, tenant: str, agent_id: str) -> Agent:
-        return (await self._agent_record(tenant, agent_id))[0]
-
-    async def list_agents(self, tenant: str) -> list[Agent]:
-        return [decode(Agent, kv.value) for kv in await self._prefix(keys.agents_prefix(tenant))]
-
-    async def update_agent(self, tenant: str, agent_id: str, profile: AgentProfile) -> Agent:
-        key = keys.agent(tenant, agent_id)
-
-        async def attempt() -> Agent | None:
-            agent, rev = await self._agent_record(tenant, agent_id)
-            updated = replace(
-                agent,
-                display_name=profile.display_name,
-                skills=dict(profile.skills),
-                capacity=dict(profile.capacity),
-                site=profile.site,
-                sip_uri=profile.sip_uri,
-            )
-            ok, _ = await self._txn([self._mod(key) == rev], [self._put(key, updated)])
-            return updated if ok else None
-
-        return await self._retrying(f"update agent {agent_id}", attempt)
-
-    async def delete_agent(self, tenant: str, agent_id: str, *, now: float | None = None) -> None:
-        key = keys.agent(tenant, agent_id)
-        at = time.time() if now is None else now
-
-        async def attempt() -> bool | None:
-            view = await self.load_live(tenant)
-            agent = view.agents.get(agent_id)
-            if agent is None:
-                raise NotFound(f"agent {agent_id!r} not found")
-            if _work_of(view, agent_id):
-                raise FailedPrecondition(f"agent {agent_id!r} holds work; complete it first")
-            ok, _ = await self._txn(
-                [self._mod(key) == view.versions[key]], [self._delete(key), *self._log_presence(tenant, agent, at)]
-            )
-            return True if ok else None
-
-        await self._retrying(f"delete agent {agent_id}", attempt)
-
-    async def set_presence(
-        self, tenant: str, agent_id: str, presence: Presence, *, reason_code: str, now: float
-    ) -> Agent:
-        key = keys.agent(tenant, agent_id)
-
-        async def attempt() -> Agent | None:
-            view = await self.load_live(tenant)
-            agent = view.agents.get(agent_id)
-            if agent is None:
-                raise NotFound(f"agent {agent_id!r} not found")
-            connected = [c.id for c in view.calls.values() if c.agent_id == agent_id]
-            if presence is Presence.LOGGED_OUT and connected:
-                raise FailedPrecondition(
-                    f"agent {agent_id!r} is handling {', '.join(connected)}; complete before logging out"
-                )
-            was_ready = agent.ready(now)
-            updated = replace(
-                agent,
-                presence=presence,
-                reason_code=reason_code,
-                presence_since=now,
-                idle_since=now if presence is Presence.AVAILABLE and not was_ready else agent.idle_since,
-                wrap_up_call="",
-            )
-            compare = [self._mod(key) == view.versions[key]]
-            success = [self._put(key, updated), *self._log_presence(tenant, agent, now)]
-            if presence is not Presence.AVAILABLE:
-                # A pending offer goes back to the queue now rather than timing out.
-                for reservation in view.reservations.values():
-                    if reservation.agent_id == agent_id:
-                        res_key = keys.reservation(tenant, reservation.call_id)
-                        compare.append(self._mod(res_key) == view.versions[res_key])
-                        success.append(self._delete(res_key))
-            ok, _ = await self._txn(compare, success)
-            return updated if ok else None
-
-        return await self._retrying(f"set presence of {agent_id}", attempt)
-
-    # -- interactions -------------------------------------------------------
-
-    async def enqueue(self, tenant: str, call: Call) -> tuple[Call, bool]:
-        call_key = keys.call(tenant, call.id)
-        compare = [self._create(call_key) == 0]
-        success = [self._put(call_key, call)]
-        failure = []
-        if call.request_id:
-            request_key = keys.request(tenant, call.request_id)
-            compare.append(self._create(request_key) == 0)
-            success.append(self.client.transactions.put(request_key.encode(), call.id.encode()))
-            failure.append(self.client.transactions.get(request_key.encode()))
-        ok, responses = await self._txn(compare, success, failure)
-        if ok:
-            return call, True
-        if call.request_id and responses and responses[0]:
-            existing_id = responses[0][0][0].decode()
-            return await self.get_call(tenant, existing_id), False
-        raise AlreadyExists(f"interaction {call.id!r} already exists")
-
-    async def _call_record(self, tenant: str, call_id: str) -> tuple[Call, int] | None:
-        record = await self._get(keys.call(tenant, call_id))
-        return None if record is None else (decode(Call, record.value), record.mod_revision)
-
-    async def get_call(self, tenant: str, call_id: str) -> Call:
-        live = await self._call_record(tenant, call_id)
-        if live is not None:
-            return live[0]
-        record = await self._get(keys.history(tenant, call_id))
-        if record is None:
-            raise NotFound(f"interaction {call_id!r} not found")
-        return decode(Call, record.value)
-
-    async def cancel(self, tenant: str, call_id: str, *, reason: str, now: float) -> Call:
-        call_key = keys.call(tenant, call_id)
-        res_key = keys.reservation(tenant, call_id)
-
-        async def attempt() -> Call | None:
-            live = await self._call_record(tenant, call_id)
-            if live is None:
-                return await self.get_call(tenant, call_id)  # already ended: cancelling again is a no-op
-            call, rev = live
-            if call.state is not CallState.QUEUED:
-                raise FailedPrecondition(
-                    f"interaction {call_id!r} is {call.state} with agent {call.agent_id!r}; the agent completes it"
-                )
-            ended = replace(call, state=CallState.ABANDONED, ended_at=now, reason=reason or "abandoned")
-            # No detail: the reason is the client's free text (the record keeps it); a timeline never risks a number.
-            ended = timeline.note(ended, timeline.Kind.ABANDONED, now)
-            ok, _ = await self._txn(
-                [self._mod(call_key) == rev],
-                [self._delete(call_key), self._delete(res_key), *self._file(tenant, ended)],
-            )
-            return ended if ok else None
-
-        return await self._retrying(f"cancel {call_id}", attempt)
-
-    async def _offer_of(
-        self, tenant: str, agent_id: str, call_id: str, view: LiveView | None = None
-    ) -> tuple[Reservation, int, Call, int]:
-        """The pending offer of ``call_id`` to ``agent_id`` and the call, with their mod_revisions.
-
-        From ``view`` (the node's live view) when it shows that offer: no etcd read; the transaction
-        compares both revisions, so a view that is behind costs a lost compare, never a wrong answer.
-        Else (and for errors) from etcd.
-        """
-        if view is not None:
-            res_key, call_key = keys.reservation(tenant, call_id), keys.call(tenant, call_id)
-            reservation, call = view.reservations.get(call_id), view.calls.get(call_id)
-            if (
-                reservation is not None and call is not None and reservation.agent_id == agent_id
-                and res_key in view.versions and call_key in view.versions
-            ):
-                return reservation, view.versions[res_key], call, view.versions[call_key]
-        res = await self._get(keys.reservation(tenant, call_id))
-        live = await self._call_record(tenant, call_id)
-        if res is None or live is None:
-            raise FailedPrecondition(f"no offer of interaction {call_id!r} is pending (it expired or was withdrawn)")
-        reservation = decode(Reservation, res.value)
-        if reservation.agent_id != agent_id:
-            raise FailedPrecondition(f"interaction {call_id!r} is not offered to agent {agent_id!r}")
-        return reservation, res.mod_revision, live[0], live[1]
-
-    async def accept(
-        self, tenant: str, agent_id: str, call_id: str, *, now: float, view: LiveView | None = None
-    ) -> Call:
-        """Connect the call offered to the agent. ``view``: the node's live view of the tenant, read by the
-        first attempt instead of etcd (``_offer_of``); an attempt after a lost compare reads etcd."""
-        call_key = keys.call(tenant, call_id)
-        res_key = keys.reservation(tenant, call_id)
-        first = [view]
-
-        async def attempt() -> Call | None:
-            _, res_rev, call, call_rev = await self._offer_of(tenant, agent_id, call_id, first.pop() if first else None)
-            connected = replace(call, state=CallState.CONNECTED, agent_id=agent_id, answered_at=now)
-            connected = timeline.note(connected, timeline.Kind.ACCEPTED, now, agent_id=agent_id)
-            ok, _ = await self._txn(
-                [self._mod(res_key) == res_rev, self._mod(call_key) == call_rev],
-                [self._put(call_key, connected), self._delete(res_key)],
-            )
-            return connected if ok else None
-
-        return await self._retrying(f"accept {call_id}", attempt)
-
-    async def reject(self, tenant: str, agent_id: str, call_id: str, *, reason: str, now: float) -> Agent:
-        call_key = keys.call(tenant, call_id)
-        res_key = keys.reservation(tenant, call_id)
-
-        async def attempt() -> Agent | None:
-            _, res_rev, call, call_rev = await self._offer_of(tenant, agent_id, call_id)
-            declined = replace(call, declined_by=(*call.declined_by, agent_id))
-            declined = timeline.note(declined, timeline.Kind.REJECTED, now, agent_id=agent_id)  # reason: free text
-            ok, _ = await self._txn(
-                [self._mod(res_key) == res_rev, self._mod(call_key) == call_rev],
-                [self._put(call_key, declined), self._delete(res_key)],
-            )
-            return True if ok else None
-
-        await self._retrying(f"reject {call_id}", attempt)
-        return await self.get_agent(tenant, agent_id)
-
-    async def complete(
-        self, tenant: str, agent_id: str, call_id: str, *, disposition: str, wrap_up_s: float | None, now: float,
-        hung_up: str = "", recording_id: str = "",
-        view: LiveView | None = None,
-        queues: Callable[[str], Awaitable[Mapping[str, QueueConfig]]] | None = None,
-    ) -> Agent:
-        """The talk ends: the agent's Complete, or (``hung_up``: the reason) a party hanging up (Hangup), which may
-        attach the conversation's ``recording_id``.
-
-        ``view``: the node's live view of the tenant, which the first attempt decides on when it shows the
-        call connected to the agent (no range read of the tenant's live/ prefix, whose size grows with the
-        waiting calls); otherwise, and after a lost compare, a fresh ``load_live``. The transaction compares
-        the call and agent records as the view saw them, so a view that is behind costs a retry, never a
-        wrong commit. ``queues``: where the queue's wrap-up comes from (the node's config cache), else etcd.
-        """
-        call_key = keys.call(tenant, call_id)
-        agent_key = keys.agent(tenant, agent_id)
-        first = [view]
-
-        def usable(seen: LiveView | None) -> bool:
-            call = seen.calls.get(call_id) if seen is not None else None
-            return (
-                call is not None and call.state is CallState.CONNECTED and call.agent_id == agent_id
-                and agent_id in seen.agents and call_key in seen.versions and agent_key in seen.versions
-            )
-
-        async def attempt() -> Agent | None:
-            cached = first.pop() if first else None
-            view = cached if usable(cached) else await self.load_live(tenant)
-            call = view.calls.get(call_id)
-            if call is None or call.state is not CallState.CONNECTED or call.agent_id != agent_id:
-                raise FailedPrecondition(f"interaction {call_id!r} is not connected to agent {agent_id!r}")
-            agent = view.agents.get(agent_id)
-            if agent is None:
-                raise NotFound(f"agent {agent_id!r} not found")
-            if wrap_up_s is None:
-                configs = await queues(tenant) if queues is not None else await self.get_queue_configs(tenant)
-                queue = configs.get(call.queue)
-                wrap = queue.wrap_up_s if queue else 0.0
-            else:
-                wrap = wrap_up_s
-            ended = replace(call, state=CallState.COMPLETED, ended_at=now, disposition=disposition,
-                            recording_id=recording_id or call.recording_id)
-            if hung_up:
-                ended = timeline.note(replace(ended, reason=hung_up), timeline.Kind.HUNG_UP, now, detail=hung_up,
-                                      agent_id=agent_id)
-            else:
-                ended = timeline.note(ended, timeline.Kind.COMPLETED, now, detail=disposition, agent_id=agent_id)
-            still_busy = any(w != call_id for w in _work_of(view, agent_id))
-            updated = replace(
-                agent,
-                calls_handled=agent.calls_handled + 1,
-                talk_time_s=agent.talk_time_s + (now - (call.answered_at or now)),
-            )
-            logged = []
-            if not still_busy:
-                updated = replace(updated, idle_since=now + wrap)
-                # ready: available, or in a wrap-up that has run out (then the agent has been
-                # available since, and this call gets its own wrap-up).
-                if wrap > 0 and agent.ready(now):
-                    updated = replace(
-                        updated, presence=Presence.WRAP_UP, presence_since=now, wrap_up_until=now + wrap,
-                        wrap_up_call=call_id,
-                    )
-                    logged = self._log_presence(tenant, agent, now)
-            ok, _ = await self._txn(
-                [self._mod(call_key) == view.versions[call_key], self._mod(agent_key) == view.versions[agent_key]],
-                [self._delete(call_key), *self._file(tenant, ended), self._put(agent_key, updated), *logged],
-            )
-            return updated if ok else None
-
-        return await self._retrying(f"complete {call_id}", attempt)
-
-    async def hand_over(self, tenant: str, call_id: str, *, to_site: str, now: float) -> Call:
-        """Adopt a queued call into ``to_site``; it keeps its arrival time and place in line."""
-
-        def adopt(call: Call) -> Call:
-            if call.site == to_site:
-                return call
-            moved = replace(
-                call,
-                site=to_site,
-                visited_sites=(*call.visited_sites, call.site),
-                reason=f"handed over from {call.site} to {to_site}",
-            )
-            return timeline.note(moved, timeline.Kind.SITE_MOVED, now, detail=moved.reason)
-
-        return await self._move_waiting(tenant, call_id, "hand over", adopt)
-
-    async def move_queued(self, tenant: str, call_id: str, *, to_queue: str, reason: str, now: float) -> Call:
-        """Move a waiting call to another queue (a queue being drained); it keeps its place in line."""
-        decision = RerouteDecision(call_id, Action(ActionKind.QUEUE, to_queue), reason)
-        return await self._move_waiting(tenant, call_id, "move", lambda call: apply_reroute(call, decision, now=now))
-
-    async def _move_waiting(self, tenant: str, call_id: str, what: str, change: Callable[[Call], Call]) -> Call:
-        """One guarded rewrite of a waiting call. NotFound if it is not live; FailedPrecondition if it
-        is not queued or an offer of it is pending (the offer is answered or expires first, so an agent
-        never holds a call that moved under them)."""
-        call_key = keys.call(tenant, call_id)
-        res_key = keys.reservation(tenant, call_id)
-
-        async def attempt() -> Call | None:
-            live = await self._call_record(tenant, call_id)
-            if live is None:
-                raise NotFound(f"interaction {call_id!r} is not live")
-            call, rev = live
-            if call.state is not CallState.QUEUED:
-                raise FailedPrecondition(f"interaction {call_id!r} is {call.state}, only queued calls move")
-            if await self._get(res_key) is not None:
-                raise FailedPrecondition(f"interaction {call_id!r} has an offer pending")
-            moved = change(call)
-            if moved == call:
-                return call
-            ok, _ = await self._txn([self._mod(call_key) == rev, self._create(res_key) == 0], [self._put(call_key, moved)])
-            return moved if ok else None
-
-        return await self._retrying(f"{what} {call_id}", attempt)
-
     # -- routing ------------------------------------------------------------
 
     async def load_live(self, tenant: str) -> LiveView:
@@ -864,100 +524,6 @@ class EtcdStore(VoiceTransitions, RequeueTransitions):
         ok, _ = await self._txn([self._mod(key) == mod_revision], [self._put(key, value)])
         return ok
 
-    # -- reports ------------------------------------------------------------
-
-    async def history_since(self, tenant: str, since: float) -> list[Call]:
-        """Ended calls that arrived at or after ``since`` (call ids sort by arrival time)."""
-        end = aetcd.utils.prefix_range_end(keys.history_prefix(tenant).encode())
-        found = await self._call(self.client.get_range(keys.history_at(tenant, since).encode(), end))
-        return [decode(Call, kv.value) for kv in found]
-
-    async def history_between(self, tenant: str, start: float, end: float) -> list[Call]:
-        """Ended calls that arrived in [start, end): one key range, as call ids sort by arrival time.
-
-        A call that arrived at exactly ``end`` has the key ``history_at(end)`` plus ``-...``, which
-        sorts after the (exclusive) range end; one at exactly ``start`` sorts after the range start.
-        """
-        if end <= start:
-            return []
-        found = await self._call(
-            self.client.get_range(keys.history_at(tenant, start).encode(), keys.history_at(tenant, end).encode())
-        )
-        return [decode(Call, kv.value) for kv in found]
-
-    async def presence_between(self, tenant: str, start: float, end: float) -> list[PresenceInterval]:
-        """Closed presence intervals overlapping [start, end), by end time.
-
-        Keys sort by end time, so the range starts at ``start``; it runs to the end of the log,
-        because an interval that ends after the window may have begun inside it.
-        """
-        if end <= start:
-            return []
-        found = await self._call(
-            self.client.get_range(
-                keys.presence_at(tenant, start).encode(),
-                aetcd.utils.prefix_range_end(keys.presence_prefix(tenant).encode()),
-            )
-        )
-        intervals = (decode(PresenceInterval, kv.value) for kv in found)
-        return [i for i in intervals if i.end > start and i.start < end]
-
-    async def caller_history(self, tenant: str, address: str, *, limit: int = 10) -> list[Call]:
-        """The caller's ended calls, newest first: the index keys, then the records in one transaction.
-
-        aetcd cannot send a range limit, so the caller's index is read whole (keys only) and cut.
-        """
-        if limit <= 0 or not address:
-            return []
-        prefix = keys.caller_prefix(tenant, keys.caller_key(tenant, address))
-        index = await self._call(self.client.get_prefix(prefix.encode(), sort_order="descend", keys_only=True))
-        call_ids = [keys.last_segment(kv.key) for kv in index][:limit]
-        if not call_ids:
-            return []
-        records = []
-        # One transaction reads them all at one revision; etcd caps a transaction's operations (128).
-        for chunk in range(0, len(call_ids), TXN_MAX_OPS):
-            gets = [
-                self.client.transactions.get(keys.history(tenant, call_id).encode())
-                for call_id in call_ids[chunk:chunk + TXN_MAX_OPS]
-            ]
-            _, responses = await self._txn([], gets)
-            records += [decode(Call, found[0][0]) for found in responses if found]
-        return records
-
-    # -- audit log ----------------------------------------------------------
-
-    async def put_audit(self, tenant: str, event: AuditEvent) -> None:
-        await self.put_record(keys.audit_event(tenant, event.id), event)
-
-    async def list_audit(
-        self, tenant: str, *, start: float, end: float, limit: int, after: str = ""
-    ) -> list[AuditEvent]:
-        """Events in [start, end) whose id sorts after ``after``, oldest first: one range read of ``limit`` keys."""
-        if end <= start or limit <= 0:
-            return []
-        first = keys.audit_at(tenant, start)
-        if after:
-            first = max(first, keys.audit_event(tenant, after) + "\0")
-        return [decode(AuditEvent, value) for value in await self._range_limited(first, keys.audit_at(tenant, end), limit)]
-
-    async def _range_limited(self, start: str, end: str, limit: int) -> list[bytes]:
-        """Values of the keys in [start, end), at most ``limit``, which etcd itself stops at.
-
-        aetcd's ``get_range`` cannot send a limit; its request builder and KV stub can (aetcd is pinned).
-        """
-        request = self.client._build_get_range_request(key=start.encode(), range_end=end.encode())
-        request.limit = limit
-
-        async def send():
-            try:
-                return await self.client.kvstub.Range(request, timeout=self._timeout_s, metadata=self.client.metadata)
-            except aetcd.rpc.AioRpcError as e:
-                aetcd.exceptions._handle_exception(e)  # raises aetcd's ClientError, which _call translates
-
-        response = await self._call(send())
-        return [kv.value for kv in response.kvs]
-
     # -- watches ------------------------------------------------------------
 
     async def watch_prefix(
@@ -1008,10 +574,3 @@ def compared_keys(tenant: str, decision: Decision) -> tuple[str, ...]:
     if isinstance(decision, OfferDecision | ExpireOfferDecision):
         return (call, reservation, keys.agent(tenant, decision.agent_id))
     return (call, reservation)
-
-
-def _work_of(view: LiveView, agent_id: str) -> list[str]:
-    """Ids of the calls an agent holds: connected, or offered and pending."""
-    held = [c.id for c in view.calls.values() if c.agent_id == agent_id and c.state is CallState.CONNECTED]
-    held += [r.call_id for r in view.reservations.values() if r.agent_id == agent_id]
-    return held
