@@ -216,7 +216,7 @@ async def start_sipp(scenario: str, *, port: int, tmp_path: Path, service: str =
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
         process = await asyncio.create_subprocess_exec(
             SIPP, f"127.0.0.1:{port}", "-sf", str(xml), "-s", service, "-m", "1", "-l", "1",
-            "-i", local_ip, "-p", str(free_udp_port()), "-mi", local_ip, "-mp", str(free_udp_port() & ~1), "-rtp_echo",
+            "-i", local_ip, "-p", str(free_udp_port()), "-mi", local_ip, "-mp", str(free_udp_port(even=True)), "-rtp_echo",
             "-timeout", f"{timeout_s}s", "-timeout_error", "-recv_timeout", "15000", "-nostdin",
             stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
         )
@@ -281,7 +281,7 @@ async def start_phone(scenario: str, *, tmp_path: Path, timeout_s: int = 40) -> 
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
             SIPP, "-sf", str(xml), "-m", "1", "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
-            "-mp", str(free_udp_port() & ~1), "-rtp_echo", "-timeout", f"{timeout_s}s", "-timeout_error", "-nostdin",
+            "-mp", str(free_udp_port(even=True)), "-rtp_echo", "-timeout", f"{timeout_s}s", "-timeout_error", "-nostdin",
             stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
         )
     return SippRun(process=process, log=log), port
@@ -360,7 +360,7 @@ async def start_phone_on(scenario: str, *, port: int, tmp_path: Path, timeout_s:
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
             SIPP, "-sf", str(xml), "-m", "1", "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
-            "-mp", str(free_udp_port() & ~1), "-rtp_echo", "-timeout", f"{timeout_s}s", "-timeout_error", "-nostdin",
+            "-mp", str(free_udp_port(even=True)), "-rtp_echo", "-timeout", f"{timeout_s}s", "-timeout_error", "-nostdin",
             stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
         )
     return SippRun(process=process, log=log)

@@ -27,13 +27,25 @@ def sipp_binary() -> str | None:
 
 
 def free_udp_port(*, even: bool = False) -> int:
-    """A UDP port free on 127.0.0.1 now (``even``: RTP's convention, and sipp's echo needs port+2 as well)."""
+    """A UDP port free on 127.0.0.1 now. ``even``: a media port for sipp's ``-mp``, RTP's even convention, with
+    the three ports above it free too (sipp binds port+1 and port+2 as well, and exits 255 when one is taken)."""
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind((HOST, 0))
             port = s.getsockname()[1]
-        if not even or (port % 2 == 0 and port < 65000):
+        if not even:
             return port
+        if port % 2 == 0 and port < 65000 and all(_udp_free(port + n) for n in range(1, 4)):
+            return port
+
+
+def _udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
 
 
 def udp_bound(port: int) -> bool:
