@@ -4,7 +4,6 @@ ACKed and BYEd. The far phone is a plain UDP socket on loopback, so every messag
 
 from __future__ import annotations
 
-import queue
 import socket
 import time
 from types import SimpleNamespace
@@ -16,6 +15,7 @@ from ccp_acd.sip.phones import AdapterPhone
 from ccp_acd.sip.sessions import Session
 from pyVoIP.VoIP import CallState
 
+from tests.sip.bare import bare_session
 from tests.sip.conftest import free_udp_port
 
 
@@ -113,16 +113,12 @@ class Phone:
 
 def dialing_session(*, deadline_in_s: float) -> tuple[Session, Phone, Leg]:
     """A session whose agent leg is ringing, its answer deadline ``deadline_in_s`` from now."""
-    session = Session.__new__(Session)
     phone, leg = Phone(), Leg(CallState.DIALING)
-    session.ctx = SimpleNamespace(settings=SimpleNamespace(agent_answer_timeout_s=3.0))
-    session.call_id, session.caller, session.agent, session.agent_phone = "c-1", None, leg, phone
-    session.agent_call_id, session.agent_was_up = "a-1", False
-    session.agent_deadline = time.monotonic() + deadline_in_s
-    session.machine = calls.CallState(phase=Phase.DIALING_AGENT, queue="sales", interaction_id="i-1", agent_attempts=1)
-    session.events = queue.Queue()
-    session.recording = None
-    session.awaiting_ack_until = 0.0
+    session = bare_session(
+        phase=Phase.DIALING_AGENT, ctx=SimpleNamespace(settings=SimpleNamespace(agent_answer_timeout_s=3.0)),
+        agent=leg, agent_phone=phone, agent_call_id="a-1", agent_was_up=False,
+        agent_deadline=time.monotonic() + deadline_in_s,
+    )
     return session, phone, leg
 
 

@@ -4,7 +4,6 @@ nobody on the line (the benchmark's call left live at 20 calls/s)."""
 
 from __future__ import annotations
 
-import queue
 import time
 from types import SimpleNamespace
 
@@ -13,6 +12,8 @@ from ccp_acd.sip.calls import Phase
 from ccp_acd.sip.phones import AdapterPhone
 from ccp_acd.sip.sessions import Session
 from pyVoIP.VoIP import CallState
+
+from tests.sip.bare import bare_session
 
 ACK = (
     "ACK sip:+15550100@127.0.0.1:5070 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1\r\n"
@@ -37,14 +38,11 @@ class Phone:
 
 
 def bridged_session(*, ack_due_in_s: float) -> tuple[Session, Phone, Leg]:
-    session = Session.__new__(Session)
     phone, caller = Phone(), Leg("c-1")
-    session.ctx = SimpleNamespace(phone=phone, settings=SimpleNamespace(rtp_timeout_s=0.0))
-    session.call_id, session.caller, session.agent, session.agent_phone = "c-1", caller, None, None
-    session.machine = calls.CallState(phase=Phase.BRIDGED, queue="sales", interaction_id="i-1", agent_attempts=1)
-    session.events = queue.Queue()
-    session.recording = None
-    session.awaiting_ack_until = time.monotonic() + ack_due_in_s
+    session = bare_session(
+        phase=Phase.BRIDGED, ctx=SimpleNamespace(phone=phone, settings=SimpleNamespace(rtp_timeout_s=0.0)),
+        caller=caller, awaiting_ack_until=time.monotonic() + ack_due_in_s,
+    )
     return session, phone, caller
 
 

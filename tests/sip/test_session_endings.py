@@ -4,16 +4,15 @@ with their agents busy at 25 calls/s. Both halves are checked here without a net
 
 from __future__ import annotations
 
-import queue
 import threading
 from types import SimpleNamespace
 
 from ccp_acd.sip import calls
 from ccp_acd.sip.calls import Phase
 from ccp_acd.sip.phones import AdapterPhone
-from ccp_acd.sip.sessions import Session
 from pyVoIP.VoIP import CallState
 
+from tests.sip.bare import bare_session
 from tests.sip.conftest import free_udp_port
 
 
@@ -72,14 +71,10 @@ class _BrokenPhone:
 
 def test_a_leg_release_that_fails_does_not_skip_the_interactions_hangup():
     sent: list[tuple[str, object]] = []
-    session = Session.__new__(Session)
-    session.ctx = SimpleNamespace(phone=_BrokenPhone())
-    session.call_id = "c-1"
-    session.caller = SimpleNamespace(call_id="c-1", state=CallState.ANSWERED)
-    session.agent = session.agent_phone = None
-    session.machine = calls.CallState(phase=Phase.BRIDGED, queue="sales", interaction_id="i-1", agent_attempts=1)
-    session.events = queue.Queue()
-    session.conversation = None  # not recorded
+    session = bare_session(
+        phase=Phase.BRIDGED, ctx=SimpleNamespace(phone=_BrokenPhone()),
+        caller=SimpleNamespace(call_id="c-1", state=CallState.ANSWERED),
+    )
     session.link = SimpleNamespace(request=lambda method, request, quiet=False: sent.append((method, request)))
     session.handle(calls.AgentHungUp())  # actions: BYE to the caller (fails here), then Hangup AGENT
     assert session.machine.phase is Phase.ENDED
