@@ -109,6 +109,18 @@ async def running(sip_node: Node, store: EtcdStore, etcd_server, tmp_path: Path,
     await nodes.close()
 
 
+# The SDP of every scenario here: PCMU and RFC 4733 events at sipp's media address.
+SDP = """\
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+"""
+
 INVITE = """\
 INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -121,15 +133,7 @@ Max-Forwards: 70
 Content-Type: application/sdp
 Content-Length: [len]
 
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-"""
+""" + SDP
 
 REQUEST_TAIL = """\
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -247,15 +251,7 @@ Contact: <sip:agent@[local_ip]:[local_port]>
 Content-Type: application/sdp
 Content-Length: [len]
 
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-  ]]></send>
+""" + SDP + """  ]]></send>
   <recv request="ACK" crlf="true"/>
   <recv request="BYE"/>
   <send><![CDATA[
