@@ -29,6 +29,7 @@ from ccp_acd.state.store import TenantConfig, TrunkConfig, TrunkSip
 from ccp_acd.tls import ChannelSecurity
 from pydantic import SecretStr
 
+from tests import ports
 from tests.helpers import eventually, scaled
 
 SITE = "site-a"
@@ -82,12 +83,12 @@ async def running(sip_node: Node, store: EtcdStore, etcd_server, tmp_path: Path,
     ))
     token_file = tmp_path / "token"
     token_file.write_text(await issue_token(store, tenant=tenant, role="interaction"))
-    rtp_low = 30000 + secrets.randbelow(30) * 1000  # tests in parallel processes rarely share a range
+    rtp_low, rtp_high = ports.rtp_range("sip")
     settings = SipSettings(
         tenant=tenant, site=SITE, nodes=sip_node.address, token_file=token_file, etcd_endpoint=etcd_server.endpoint,
         recordings_dir=tmp_path / "recordings",
-        rtp_port_low=rtp_low, rtp_port_high=rtp_low + 999, trunk_rtp_ports=200, agent_rtp_ports=10,
-        agent_port_low=free_udp_port(), config_refresh_s=0.5,
+        rtp_port_low=rtp_low, rtp_port_high=rtp_high, trunk_rtp_ports=200, agent_rtp_ports=10,
+        agent_port_low=ports.agent_port_low("sip"), config_refresh_s=0.5,
     )
     nodes = NodeClient(settings.node_addresses(), security=ChannelSecurity(plaintext=True), token=settings.token(),
                        timeout_s=5.0)

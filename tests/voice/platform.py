@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from ccp_acd.state.etcd import EtcdStore
 from ccp_acd.state.store import TrunkConfig, TrunkSip
 from ccpapi.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, agent_pb2_grpc, common_pb2, interaction_pb2_grpc
 
+from tests import ports as port_ranges
 from tests.helpers import bearer, scaled
 from tests.voice.sipp import HOST, free_udp_port
 
@@ -82,8 +82,7 @@ def start_adapter(
     keys_file.write_text(json.dumps({"active": "k1", "keys": {"k1": KeyRing.new_key()}}))
     recordings = workdir / "recordings"
     ports = {t.name: t.sip.port for t in trunks if t.sip is not None}
-    # Below the ephemeral range (32768+), where sipp's and the taps' free ports come from: no collisions.
-    rtp_low = 20000 + 2 * secrets.randbelow(3000)
+    rtp_low, rtp_high = port_ranges.rtp_range("voice")
     settings = {
         "CCP_SIP_TENANT": tenant,
         "CCP_SIP_SITE": "site-a",
@@ -95,8 +94,8 @@ def start_adapter(
         "CCP_SIP_TRUNK_CARRIERS": ",".join(
             f"{t.name}={t.sip.carrier_host}:{t.sip.carrier_port}" for t in trunks if t.sip is not None),
         "CCP_SIP_RTP_PORT_LOW": str(rtp_low),
-        "CCP_SIP_RTP_PORT_HIGH": str(rtp_low + 1999),
-        "CCP_SIP_AGENT_PORT_LOW": str(28000 + 200 * secrets.randbelow(20)),
+        "CCP_SIP_RTP_PORT_HIGH": str(rtp_high),
+        "CCP_SIP_AGENT_PORT_LOW": str(port_ranges.agent_port_low("voice")),
         "CCP_SIP_RECORDINGS_DIR": str(recordings),
         "CCP_RECORDINGS_KEY_FILE": str(keys_file),
         "CCP_SIP_CONFIG_REFRESH_S": "0.5",
