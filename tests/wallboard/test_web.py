@@ -43,11 +43,42 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+# The board's live figures (conftest): what a snapshot shows once the node's watch-fed view has applied its writes.
+BOARD_WAITING = {"sales": 2, "support": 1}
+BOARD_AGENTS = {"logged_in": 1, "available": 0, "busy": 0, "wrap_up": 0, "on_break": 1}
+
+
+def _live_figures(snapshot: dict) -> tuple[dict, dict]:
+    return {q["name"]: q["waiting"] for q in snapshot["queues"]}, snapshot["totals"]["agents"]
+
+
+async def read_caught_up_event(response: aiohttp.ClientResponse, *, timeout_s: float = 20) -> tuple[str, dict]:
+    """The first event whose snapshot shows the board's waiting calls and agents (or the first non-message event).
+
+    The node's live view is fed by an etcd watch and may not have applied the board's last writes when the
+    stream opens (a loaded CI machine once sent a first event with 0 waiting): events come every
+    ``INTERVAL_S``, so read them until the view has caught up, within a bound; a view that never shows the
+    figures fails here, with the last ones seen.
+    """
+    last = None
+    try:
+        async with asyncio.timeout(scaled(timeout_s)):
+            while True:
+                kind, snapshot = await read_event(response)
+                if kind != "message" or _live_figures(snapshot) == (BOARD_WAITING, BOARD_AGENTS):
+                    return kind, snapshot
+                last = _live_figures(snapshot)
+    except TimeoutError:
+        raise AssertionError(
+            f"no event showed {(BOARD_WAITING, BOARD_AGENTS)} within {scaled(timeout_s):g} s; last: {last}"
+        ) from None
+
+
 async def test_the_event_stream_reports_the_tenants_queues(base_url, board):
     async with aiohttp.ClientSession() as http, http.get(f"{base_url}/wallboard/events", headers=auth(board.admin)) as r:
         assert r.status == 200
         assert r.headers["Content-Type"].startswith("text/event-stream")
-        kind, snapshot = await read_event(r)
+        kind, snapshot = await read_caught_up_event(r)
         # a second event comes on its own: the stream is live, not one answer
         kind_2, _ = await read_event(r)
     assert (kind, kind_2) == ("message", "message")
