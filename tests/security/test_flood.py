@@ -14,6 +14,15 @@ every call of B is taken, routed and answered, none lost (both runs); B's servic
 ``THRESHOLD_S`` stays at least ``SL_TARGET`` - ``SL_TOLERANCE``; B's p99 enqueue->offer during the flood stays
 within ``P99_SLACK_S`` of the baseline (generous: the machine is shared); A's calls from before the flood are
 still waiting. The figures are printed (pytest -s) and attached with ``record_property``.
+
+The p99 bound, on a shared machine: on a quiet machine B's p99 is tens of milliseconds with or without the
+flood; a fresh-clone CI run beside chaos drills once saw 3.0 s against a bound of baseline + 2 s, one stall of
+the machine landing in the flooded run (the p99 of 30 calls is about their slowest) and not in the baseline.
+So when the flooded run's p99 is over the bound, the measurement is made once more, a new baseline then a
+new flooded run (the same flood; A's admitted calls stay waiting), and that pair must meet the same bound. A flood
+that starves B slows every flooded run and fails both; a passing stall of the machine rarely hits both. Every
+other assert (the codes, nothing of B refused, lost or duplicated, B's service level) holds for every run,
+the retried ones too: only the latency comparison gets a second measurement.
 """
 
 from __future__ import annotations
@@ -120,6 +129,61 @@ async def _flood(address: str, token: str, stop: asyncio.Event) -> Counter[str]:
     return codes
 
 
+async def _measure(address: str, agents: list[SimAgent], b_tokens: Tokens, a_token: str) -> dict:
+    """B's baseline run, then B's run during A's flood: their figures and the flood's."""
+    baseline = _figures(await run(
+        _steady(B_CALLS[0]), agents, targets=[address], tokens=b_tokens, time_scale=1.0, drain_timeout_s=20
+    ))
+    stop = asyncio.Event()
+    flood = asyncio.create_task(_flood(address, a_token, stop))
+    started = time.monotonic()
+    try:
+        during = await run(
+            _steady(B_CALLS[1]), agents, targets=[address], tokens=b_tokens, time_scale=1.0, drain_timeout_s=20,
+        )
+    finally:
+        stop.set()
+        codes = await flood
+    flood_s = time.monotonic() - started
+    sent = sum(count for code, count in codes.items() if not code.startswith(" "))
+    return {"baseline": baseline, "flooded": _figures(during), "codes": codes, "sent": sent, "flood_s": flood_s}
+
+
+def _report(measured: dict, record_property, prefix: str) -> None:
+    codes, sent, flood_s = measured["codes"], measured["sent"], measured["flood_s"]
+    refused_share = codes["RESOURCE_EXHAUSTED"] / sent if sent else 0.0
+    figures = {
+        "flood_requests": sent, "flood_per_s": sent / flood_s, "flood_refused_share": refused_share,
+        "flood_admitted": codes["OK"], **{f"baseline_{k}": v for k, v in measured["baseline"].items()},
+        **{f"flood_{k}": v for k, v in measured["flooded"].items()},
+    }
+    for name, value in figures.items():
+        record_property(f"{prefix}{name}", value)
+    print(
+        f"\n{prefix}flood: {sent} Enqueue of tenant A in {flood_s:.1f} s ({sent / flood_s:.0f}/s), {codes['OK']} "
+        f"admitted, {refused_share:.1%} RESOURCE_EXHAUSTED; codes {dict(codes)}\n"
+        f"B baseline: {measured['baseline']}\nB during the flood: {measured['flooded']}"
+    )
+
+
+def _assert_refused_and_routed(measured: dict) -> None:
+    """A refused with RESOURCE_EXHAUSTED and nothing else; every call of B taken, answered, none lost; B's SL."""
+    codes, sent = measured["codes"], measured["sent"]
+    assert {code for code in codes if not code.startswith(" ")} <= {"OK", "RESOURCE_EXHAUSTED"}, codes
+    assert codes["  of which: other"] == 0, codes
+    assert sent >= 1000, f"the flood sent only {sent} requests: it did not flood"
+    assert codes["RESOURCE_EXHAUSTED"] / sent >= 0.9, codes
+    for run_figures in (measured["baseline"], measured["flooded"]):
+        assert run_figures["enqueued"] == run_figures["planned"], run_figures  # no call of B refused
+        assert run_figures["answered"] == run_figures["completed"] == run_figures["planned"], run_figures
+        assert run_figures["lost"] == run_figures["duplicated"] == 0, run_figures
+    assert measured["flooded"]["service_level"] >= SL_TARGET - SL_TOLERANCE, measured["flooded"]
+
+
+def _p99_within_bound(measured: dict) -> bool:
+    return measured["flooded"]["p99_to_offer_s"] <= measured["baseline"]["p99_to_offer_s"] + scaled(P99_SLACK_S)
+
+
 async def test_a_flooding_tenant_is_refused_while_its_neighbours_calls_still_route(
     store, node_processes, record_property
 ):
@@ -136,23 +200,15 @@ async def test_a_flooding_tenant_is_refused_while_its_neighbours_calls_still_rou
         a_metadata = bearer(a_tokens.interaction)
         before = [(await a_stub.Enqueue(_enqueue(i), metadata=a_metadata, timeout=10)).id for i in range(A_BEFORE)]
 
-        baseline = _figures(await run(
-            _steady(B_CALLS[0]), agents, targets=[node.address], tokens=b_tokens, time_scale=1.0, drain_timeout_s=20
-        ))
-
-        stop = asyncio.Event()
-        flood = asyncio.create_task(_flood(node.address, a_tokens.interaction, stop))
-        started = time.monotonic()
-        try:
-            during = await run(
-                _steady(B_CALLS[1]), agents, targets=[node.address], tokens=b_tokens, time_scale=1.0,
-                drain_timeout_s=20,
-            )
-        finally:
-            stop.set()
-            codes = await flood
-        flood_s = time.monotonic() - started
-        flooded = _figures(during)
+        first = measured = await _measure(node.address, agents, b_tokens, a_tokens.interaction)
+        _report(measured, record_property, "")
+        _assert_refused_and_routed(measured)
+        if not _p99_within_bound(measured):
+            # Once more, a new baseline and a new flooded run (module doc): a stall of the shared machine in
+            # the first flooded run does not hit this pair as well; a flood that starves B does.
+            measured = await _measure(node.address, agents, b_tokens, a_tokens.interaction)
+            _report(measured, record_property, "retry_")
+            _assert_refused_and_routed(measured)
 
         after = [
             (await a_stub.GetInteraction(
@@ -161,29 +217,9 @@ async def test_a_flooding_tenant_is_refused_while_its_neighbours_calls_still_rou
             for call_id in before
         ]
 
-    sent = sum(count for code, count in codes.items() if not code.startswith(" "))
-    refused_share = codes["RESOURCE_EXHAUSTED"] / sent if sent else 0.0
-    figures = {
-        "flood_requests": sent, "flood_per_s": sent / flood_s, "flood_refused_share": refused_share,
-        "flood_admitted": codes["OK"], **{f"baseline_{k}": v for k, v in baseline.items()},
-        **{f"flood_{k}": v for k, v in flooded.items()},
+    # B's p99 enqueue->offer during the flood within P99_SLACK_S of its baseline (the retry's, if it was made).
+    assert _p99_within_bound(measured), {  # (baseline, flooded) p99 of each measurement; all figures printed above
+        name: (m["baseline"]["p99_to_offer_s"], m["flooded"]["p99_to_offer_s"])
+        for name, m in (("first", first), ("retry", measured))
     }
-    for name, value in figures.items():
-        record_property(name, value)
-    print(
-        f"\nflood: {sent} Enqueue of tenant A in {flood_s:.1f} s ({sent / flood_s:.0f}/s), {codes['OK']} admitted, "
-        f"{refused_share:.1%} RESOURCE_EXHAUSTED; codes {dict(codes)}\n"
-        f"B baseline: {baseline}\nB during the flood: {flooded}"
-    )
-
-    assert {code for code in codes if not code.startswith(" ")} <= {"OK", "RESOURCE_EXHAUSTED"}, codes
-    assert codes["  of which: other"] == 0, codes
-    assert sent >= 1000, f"the flood sent only {sent} requests: it did not flood"
-    assert refused_share >= 0.9, codes
-    for run_figures in (baseline, flooded):
-        assert run_figures["enqueued"] == run_figures["planned"], run_figures  # no call of B refused
-        assert run_figures["answered"] == run_figures["completed"] == run_figures["planned"], run_figures
-        assert run_figures["lost"] == run_figures["duplicated"] == 0, run_figures
-    assert flooded["service_level"] >= SL_TARGET - SL_TOLERANCE, flooded
-    assert flooded["p99_to_offer_s"] <= baseline["p99_to_offer_s"] + scaled(P99_SLACK_S), (baseline, flooded)
     assert after == [common_pb2.INTERACTION_STATE_QUEUED] * A_BEFORE
