@@ -91,7 +91,14 @@ async def test_a_pre_drawn_workload_gets_waits_in_model_seconds(store, node_proc
         workload, [solo], targets={"site-a": [node.address]}, tokens=tokens, time_scale=scale, drain_timeout_s=10
     )
     assert check(recording).ok
-    slack = scaled(0.5) * scale  # model seconds of routing and RPC latency allowed per call
+    # Model seconds of routing and RPC latency allowed per call: a budget in real seconds times the scale. A
+    # call's wait carries the latency of every hop before its answer (its offer and accept, and each earlier
+    # call's offer, accept and Complete, the agent being the same), and on a loaded CI machine one stall took
+    # 1.5 real s (30 model s) where 0.5 real s was allowed. 2.5 real s (50 model s) still fails the bugs this
+    # test is about: waits counted in real seconds (1.25 and 2.5: below the lower bound), a handle time
+    # divided by the scale twice (waits near 0: below it too), a handle time not scaled (the second caller
+    # waits about 600 model s), or an agent freed by Complete not offered the next call for 2.5 s or more.
+    slack = scaled(2.5) * scale
     for t, expected in zip(recording.timelines, (0.0, 25.0, 50.0), strict=True):
         assert expected - 0.5 <= t.wait_s <= expected + slack, (t.index, t.wait_s)
         assert t.ended_at - t.answered_at >= 30.0
