@@ -23,6 +23,16 @@ down, commits nothing more, whatever it believes.
 
 Site failover and N-way overflow are planner decisions
 (``domain.sites.site_moves``) on the same commit path.
+
+Offer on arrival (``Router.enqueue``): the node's Enqueue asks the router
+first. When this node owns the call's queue and no call of the tenant waits
+unoffered, the planner runs on the live view with the new call in it, and an
+offer it makes for that call is committed with the call's creation, in one
+transaction: the offer the next dispatch would have made, one transaction
+and one fsync sooner. It compares the agent and the fence as a dispatch's
+commit does; when it loses, the call is created queued and the router
+offers it as any other. With calls waiting it is never tried, so it cannot
+overtake them.
 """
 
 from __future__ import annotations
@@ -31,9 +41,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 
-from ccp_acd.domain.models import Decision, LiveView, QueueConfig
+from ccp_acd.domain.models import Call, CallState, Decision, LiveView, OfferDecision, QueueConfig, Reservation
 from ccp_acd.domain.routing import plan
 from ccp_acd.domain.sites import SiteContext, adopter
 from ccp_acd.errors import StateUnavailable
@@ -43,7 +54,7 @@ from ccp_acd.state import keys
 from ccp_acd.state.etcd import EtcdStore, Session, compared_keys
 from ccp_acd.state.live import LiveViews
 from ccp_acd.state.sites import SiteDirectory
-from ccp_acd.state.store import TenantConfig
+from ccp_acd.state.store import ArrivalOffer, TenantConfig
 from ccp_acd.telemetry import CallEvents
 
 log = logging.getLogger(__name__)
@@ -79,6 +90,11 @@ class Router:
         self._clock = clock
         self._tenants: dict[str, asyncio.Task[None]] = {}
         self._wakes: dict[str, asyncio.Event] = {}
+        # The tenant config each tenant loop last read (its home and failover sites shape a plan).
+        self._configs: dict[str, TenantConfig] = {}
+        # Per tenant, the calls being created already offered (``enqueue``) and their offers.
+        self._claims: dict[str, dict[str, tuple[Call, Reservation]]] = {}
+        self._configs: dict[str, TenantConfig] = {}
         self._directory.on_change(self._sites_changed)
         self.commits = 0
         self.conflicts = 0
@@ -147,12 +163,14 @@ class Router:
                             queues_stale.clear()
                             queues = await self._store.get_queue_configs(tenant)
                             config = await self._store.get_tenant_config(tenant) or TenantConfig(name=tenant)
+                            self._configs[tenant] = config
                         await self.dispatch(tenant, queues, config)
                     except StateUnavailable as e:
                         queues_stale.set()
                         log.warning("routing %s paused: %s", tenant, e)
         finally:
             self._wakes.pop(tenant, None)
+            self._configs.pop(tenant, None)
             for task in watchers:
                 task.cancel()
             for task in watchers:
@@ -208,7 +226,7 @@ class Router:
         committed = 0
         owned = await self.elect(tenant, queues)
         context = self.site_context(config or TenantConfig(name=tenant))
-        view = await self._views.read(tenant)
+        view = self._with_claims(tenant, await self._views.read(tenant))
         for _ in range(REPLAN_ATTEMPTS):
             self.last_views[tenant] = view
             if not owned:
@@ -250,6 +268,69 @@ class Router:
         return await self._store.commit(
             tenant, view, decision, node_id=self._settings.node_id, now=now,
             lease_id=self._session.lease_id, fence=fence,
+        )
+
+    async def enqueue(self, tenant: str, call: Call, queues: Mapping[str, QueueConfig]) -> tuple[Call, bool]:
+        """Create ``call`` (``Store.enqueue``), offered at once when the module doc's conditions hold."""
+        offer = self._arrival_offer(tenant, call, queues)
+        if offer is None:
+            return await self._store.enqueue(tenant, call)
+        # Claimed until the live view shows the commit: arrivals planned meanwhile see this agent taken.
+        claims = self._claims.setdefault(tenant, {})
+        claims[call.id] = (call, offer.reservation)
+        try:
+            created = await self._store.enqueue_offered(tenant, call, offer)
+            if created is not None:
+                await self._views.read(tenant)  # waits for the live view to show it (the reply reads it too)
+        finally:
+            claims.pop(call.id, None)
+        if created is None:
+            self.conflicts += 1
+            return await self._store.enqueue(tenant, call)
+        if created[1]:
+            self.commits += 1
+            self._events.decided(tenant, offer.view, offer.decision, now=offer.now)
+        return created
+
+    def _arrival_offer(self, tenant: str, call: Call, queues: Mapping[str, QueueConfig]) -> ArrivalOffer | None:
+        """The planner's offer of ``call`` on the live view as it is, with the offers being committed on arrival.
+
+        Not awaited between the plan and the claim: concurrent arrivals never pick the same agent.
+        """
+        site, directory = self._settings.site, self._directory
+        cache = self._views.cache(tenant)
+        if (
+            not self._settings.offer_on_arrival
+            or cache is None  # not routed here (yet)
+            or not cache.ready.is_set()
+            or call.state is not CallState.QUEUED
+            or call.site != site
+            or not directory.is_up(site)
+            or call.queue not in directory.owned(tenant)
+        ):
+            return None
+        now = self._clock()
+        view = self._with_claims(tenant, cache.view())
+        arrived = replace(view, calls={**view.calls, call.id: call})
+        owned = set(directory.owned(tenant)) & queues.keys()
+        context = self.site_context(self._configs.get(tenant) or TenantConfig(name=tenant))
+        for decision in plan(arrived, queues, site=site, now=now, owned=owned, sites=context):
+            if isinstance(decision, OfferDecision) and decision.call_id == call.id:
+                return ArrivalOffer(
+                    decision=decision, view=arrived, fence=directory.fence(tenant, call.queue),
+                    node_id=self._settings.node_id, lease_id=self._session.lease_id, now=now,
+                )
+        return None
+
+    def _with_claims(self, tenant: str, view: LiveView) -> LiveView:
+        """``view`` with the calls and offers being committed on arrival (``enqueue``) in it."""
+        claims = self._claims.get(tenant)
+        if not claims:
+            return view
+        return replace(
+            view,
+            calls={**view.calls, **{call_id: call for call_id, (call, _) in claims.items()}},
+            reservations={**view.reservations, **{call_id: offer for call_id, (_, offer) in claims.items()}},
         )
 
     async def _view_after_conflict(self, tenant: str, view: LiveView, lost: Decision) -> LiveView:

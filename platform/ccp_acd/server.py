@@ -173,13 +173,11 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
             options=server_options(settings),
         )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(store, auth, events=events, views=views), server)
-        interaction_pb2_grpc.add_InteractionServiceServicer_to_server(
-            InteractionServicer(
-                store, auth, site=settings.site, node_id=settings.node_id, directory=directory, events=events,
-                views=views, overload=overload,
-            ),
-            server,
+        interactions = InteractionServicer(
+            store, auth, site=settings.site, node_id=settings.node_id, directory=directory, events=events,
+            views=views, overload=overload,
         )
+        interaction_pb2_grpc.add_InteractionServiceServicer_to_server(interactions, server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(
             # Blocklist writes through this node mark its config cache stale: the next Enqueue sees them.
             AdminServicer(store, auth, site=settings.site, views=views), server
@@ -217,6 +215,7 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
     await server.start()
     overload.start()
     router = Router(store, session=session, settings=settings, directory=directory, events=events, views=views)
+    interactions.route_arrivals(router.enqueue)  # offer on arrival (routing.py)
     router_task = asyncio.create_task(router.run(), name="router")
     telemetry.observe(router)
     wallboard = await start_wallboard(

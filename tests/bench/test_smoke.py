@@ -45,8 +45,8 @@ def test_routing_routes_calls_end_to_end_and_counts_etcd_writes_per_call():
     assert figures["steps"] and figures["peak_calls_per_s"] > 0
     busiest = figures["busiest"]
     assert busiest["routed"] > 0 and busiest["enqueue_to_offer"]["p50_ms"] > 0
-    # enqueue, offer, accept, complete: at least one etcd write each
-    assert figures["etcd_writes_per_call"] >= 4
+    # enqueue with its offer (offer on arrival: one transaction), accept, complete: one etcd write each at least
+    assert figures["etcd_writes_per_call"] >= 3
     assert set(busiest["cpu"]["cpu_s"]) == {"etcd", "node0", "driver"}
     assert figures["reference"]["raw_txn_per_s"] > 0 and figures["writes_vs_raw"] > 0
 

@@ -50,10 +50,13 @@ class RouterNode:
 async def start_router(etcd_server):
     started: list[RouterNode] = []
 
-    async def start(node_id: str, *, site: str = "a", ttl_s: int = 2, tenants: str = "") -> RouterNode:
+    async def start(
+        node_id: str, *, site: str = "a", ttl_s: int = 2, tenants: str = "", offer_on_arrival: bool = True
+    ) -> RouterNode:
         store = await EtcdStore.connect(etcd_server.endpoint)
         settings = NodeSettings(
-            site=site, node_id=node_id, lease_ttl_s=ttl_s, dispatch_interval_s=0.2, tenants=tenants
+            site=site, node_id=node_id, lease_ttl_s=ttl_s, dispatch_interval_s=0.2, tenants=tenants,
+            offer_on_arrival=offer_on_arrival,
         )
         session = await store.open_session(site=site, node_id=node_id, ttl_s=ttl_s, grpc_address="-")
         router = Router(store, session=session, settings=settings)

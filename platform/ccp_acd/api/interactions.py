@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import grpc.aio
 from ccpapi.v1 import interaction_pb2, interaction_pb2_grpc
@@ -85,6 +85,9 @@ from ccp_acd.telemetry import CallEvents
 
 # Attempts at committing a voicemail re-route at admission before leaving the call to the router.
 VOICEMAIL_ATTEMPTS = 3
+
+# Creates an admitted call: (call, created) as ``Store.enqueue``; the node's router may offer it at once.
+Enqueuer = Callable[[str, Call, Mapping[str, QueueConfig]], Awaitable[tuple[Call, bool]]]
 
 
 def new_call_id() -> str:
@@ -118,6 +121,11 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         # The node's overload protection (per-tenant rate and waiting cap); None: no limits.
         self._overload = overload
         self._watch = InteractionWatch(store, self._views, clock=clock)  # type: ignore[arg-type]
+        self._enqueue: Enqueuer = lambda tenant, call, queues: store.enqueue(tenant, call)
+
+    def route_arrivals(self, enqueue: Enqueuer) -> None:
+        """Create calls through ``enqueue`` (the node's router, offer on arrival) instead of the store."""
+        self._enqueue = enqueue
 
     async def _tenant(self, context: grpc.aio.ServicerContext, rpc: str) -> str:
         return (await self._auth.principal(context, method=f"{INTERACTION}{rpc}")).tenant
@@ -205,7 +213,10 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
             to_voicemail = outcome == "voicemail"
         # After admission, so "queued" names the queue and channel the call really waits in.
         call = timeline.arrival(call, arrived_at=call.arrived_at, ivr=ivr)
-        call, created = await self._store.enqueue(tenant, call)
+        if to_voicemail:  # it goes to voicemail, never to an agent
+            call, created = await self._store.enqueue(tenant, call)
+        else:
+            call, created = await self._enqueue(tenant, call, queues)
         if created and to_voicemail:
             call = await self._to_voicemail(tenant, call, queue, now=now)
         self._events.enqueued(tenant, call, created=created)

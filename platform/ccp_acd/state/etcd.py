@@ -410,6 +410,38 @@ class EtcdStore(InteractionTransitions, AgentRecords, VoiceTransitions, RequeueT
             agents=agents, calls=calls, reservations=reservations, revision=found.header.revision, versions=versions
         )
 
+    def offer_ops(
+        self, tenant: str, view: LiveView, decision: OfferDecision, call: Call, *, node_id: str, now: float,
+        lease_id: int, fence: Fence,
+    ) -> tuple[list, list, Call]:
+        """An offer's compares but the call's, its writes, and the call record it writes.
+
+        Compares: the fence, the agent as ``view`` saw it, no offer of the call yet. Writes: the offer
+        on the node's lease, the agent's last offer, ``call`` with the offer in its timeline.
+        """
+        agent_key = keys.agent(tenant, decision.agent_id)
+        res_key = keys.reservation(tenant, decision.call_id)
+        reservation = Reservation(
+            call_id=decision.call_id,
+            agent_id=decision.agent_id,
+            node_id=node_id,
+            offered_at=now,
+            expires_at=decision.expires_at,
+        )
+        agent = replace(view.agents[decision.agent_id], last_offered_at=now)
+        offered = timeline.note(call, timeline.Kind.OFFERED, now, agent_id=decision.agent_id)
+        compare = [
+            *(self._mod(key) == revision for key, revision in fence.guards),
+            self._mod(agent_key) == view.versions[agent_key],
+            self._create(res_key) == 0,
+        ]
+        success = [
+            self._put(res_key, reservation, lease=lease_id or None),
+            self._put(agent_key, agent),
+            self._put(keys.call(tenant, decision.call_id), offered),
+        ]
+        return compare, success, offered
+
     async def commit(
         self, tenant: str, view: LiveView, decision: Decision, *, node_id: str, now: float, lease_id: int = 0,
         fence: Fence = NO_FENCE,
@@ -419,30 +451,10 @@ class EtcdStore(InteractionTransitions, AgentRecords, VoiceTransitions, RequeueT
         call = view.calls[decision.call_id]
         guards = [self._mod(key) == revision for key, revision in fence.guards]
         if isinstance(decision, OfferDecision):
-            agent_key = keys.agent(tenant, decision.agent_id)
-            res_key = keys.reservation(tenant, decision.call_id)
-            reservation = Reservation(
-                call_id=decision.call_id,
-                agent_id=decision.agent_id,
-                node_id=node_id,
-                offered_at=now,
-                expires_at=decision.expires_at,
+            compare, success, _ = self.offer_ops(
+                tenant, view, decision, call, node_id=node_id, now=now, lease_id=lease_id, fence=fence
             )
-            agent = replace(view.agents[decision.agent_id], last_offered_at=now)
-            offered = timeline.note(call, timeline.Kind.OFFERED, now, agent_id=decision.agent_id)
-            ok, _ = await self._txn(
-                [
-                    *guards,
-                    self._mod(call_key) == view.versions[call_key],
-                    self._mod(agent_key) == view.versions[agent_key],
-                    self._create(res_key) == 0,
-                ],
-                [
-                    self._put(res_key, reservation, lease=lease_id or None),
-                    self._put(agent_key, agent),
-                    self._put(call_key, offered),
-                ],
-            )
+            ok, _ = await self._txn([*compare, self._mod(call_key) == view.versions[call_key]], success)
             return ok
         if isinstance(decision, RerouteDecision):
             rerouted = apply_reroute(call, decision, now=now)

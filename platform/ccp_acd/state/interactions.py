@@ -5,6 +5,8 @@ each transition is one etcd transaction (why each guarantee holds: ``state.etcd`
 
 - ``enqueue``: the call record is created with ``create_revision == 0`` and, with a request id, the
   request key that makes a retry return the call made the first time (``(call, False)``), all at once.
+  ``enqueue_offered``: the same with the router's offer of the call in the same transaction (offer on
+  arrival, ``routing.Router.enqueue``).
 - ``get_call``: the live record, else the final one (``history/``).
 - ``cancel``: a queued call ends ABANDONED: live record and any offer deleted, final record filed.
   Cancelling an ended call returns it; a connected one is the agent's to complete (FailedPrecondition).
@@ -26,7 +28,7 @@ Not for: routing decisions or offers (``domain.routing``, committed by ``EtcdSto
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 
 from ccp_acd.domain import timeline
@@ -47,15 +49,42 @@ from ccp_acd.errors import AlreadyExists, FailedPrecondition, NotFound
 from ccp_acd.state import keys
 from ccp_acd.state.agents import work_of
 from ccp_acd.state.codec import decode
+from ccp_acd.state.store import ArrivalOffer
 
 
 class InteractionTransitions:
     """``EtcdStore``'s interaction transitions (module doc)."""
 
     async def enqueue(self, tenant: str, call: Call) -> tuple[Call, bool]:
+        result = await self._create_call(tenant, call)
+        if result is None:
+            raise AlreadyExists(f"interaction {call.id!r} already exists")
+        return result
+
+    async def enqueue_offered(self, tenant: str, call: Call, offer: ArrivalOffer) -> tuple[Call, bool] | None:
+        """``enqueue`` with ``offer`` in the same transaction: the call is created already offered.
+
+        None when nothing was written because the offer's view was stale (its agent or the fence
+        changed): the caller enqueues plainly and leaves the call to the router.
+        """
+        compare, success, offered = self.offer_ops(
+            tenant, offer.view, offer.decision, call, node_id=offer.node_id, now=offer.now,
+            lease_id=offer.lease_id, fence=offer.fence,
+        )
+        return await self._create_call(tenant, offered, compare=compare, writes=success)
+
+    async def _create_call(
+        self, tenant: str, call: Call, *, compare: Sequence = (), writes: Sequence | None = None
+    ) -> tuple[Call, bool] | None:
+        """Create ``call`` and its request key in one transaction, with more ``compare``s; ``writes``
+        replace the call's own put (they write the call themselves).
+
+        (call, True) when created; (the call of the same request, False) for a request id seen
+        before; None when another compare failed.
+        """
         call_key = keys.call(tenant, call.id)
-        compare = [self._create(call_key) == 0]
-        success = [self._put(call_key, call)]
+        compare = [self._create(call_key) == 0, *compare]
+        success = [self._put(call_key, call)] if writes is None else [*writes]
         failure = []
         if call.request_id:
             request_key = keys.request(tenant, call.request_id)
@@ -68,7 +97,7 @@ class InteractionTransitions:
         if call.request_id and responses and responses[0]:
             existing_id = responses[0][0][0].decode()
             return await self.get_call(tenant, existing_id), False
-        raise AlreadyExists(f"interaction {call.id!r} already exists")
+        return None
 
     async def _call_record(self, tenant: str, call_id: str) -> tuple[Call, int] | None:
         record = await self._get(keys.call(tenant, call_id))

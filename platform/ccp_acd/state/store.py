@@ -22,9 +22,11 @@ from ccp_acd.domain.models import (
     Channel,
     Decision,
     LiveView,
+    OfferDecision,
     Presence,
     PresenceInterval,
     QueueConfig,
+    Reservation,
 )
 
 
@@ -95,6 +97,30 @@ class Fence:
     """
 
     guards: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class ArrivalOffer:
+    """An offer of a call that is being enqueued, committed in its Enqueue's transaction (``routing.Router``).
+
+    ``view`` is the live view it was planned on, with the new call in it; the commit compares the
+    agent's record at the revision ``view`` saw and the ``fence`` (node id and lease as the router's).
+    """
+
+    decision: OfferDecision
+    view: LiveView
+    fence: Fence
+    node_id: str
+    lease_id: int
+    now: float
+
+    @property
+    def reservation(self) -> Reservation:
+        """The offer record the commit writes."""
+        return Reservation(
+            call_id=self.decision.call_id, agent_id=self.decision.agent_id, node_id=self.node_id,
+            offered_at=self.now, expires_at=self.decision.expires_at,
+        )
 
 
 @dataclass(frozen=True)
@@ -224,6 +250,8 @@ class Store(Protocol):
     # -- interactions --
     # Returns (call, created). created is False when request_id was seen before.
     async def enqueue(self, tenant: str, call: Call) -> tuple[Call, bool]: ...
+    # enqueue with the router's offer in the same transaction; None: the offer's view was stale, nothing written.
+    async def enqueue_offered(self, tenant: str, call: Call, offer: ArrivalOffer) -> tuple[Call, bool] | None: ...
     async def get_call(self, tenant: str, call_id: str) -> Call: ...  # live or history; NotFound
     async def cancel(self, tenant: str, call_id: str, *, reason: str, now: float) -> Call: ...
     # Adopt a queued call into ``to_site`` (keeps its arrival time); NotFound / FailedPrecondition.
