@@ -545,6 +545,12 @@ class EtcdStore(InteractionTransitions, AgentRecords, VoiceTransitions, RequeueT
             self.client.watch_prefix(prefix.encode(), start_revision=start_revision, prev_kv=prev_kv)
         )
         try:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # aetcd creates the watch under asyncio.wait_for, which on Python 3.11 returns the result
+                # when a cancellation arrives with it, swallowing the cancellation: the task would then
+                # wait on the watch for ever (a client's cancelled stream left its watches behind).
+                raise asyncio.CancelledError
             async for event in watch:
                 is_put = event.kind == aetcd.rtypes.EventKind.PUT
                 yield WatchEvent(
