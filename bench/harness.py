@@ -45,6 +45,8 @@ PLAINTEXT = ChannelSecurity(plaintext=True)
 UNLIMITED = {"CCP_TENANT_ENQUEUE_RATE": "0", "CCP_TENANT_MAX_WAITING": "0"}
 # etcd counters read before and after a window: writes through raft (each one a WAL entry;
 # concurrent ones share an fsync), the fsyncs themselves, and the key-value operations.
+# Upper bounds (seconds) of etcd's WAL fsync histogram buckets the benchmarks count fsyncs under.
+FSYNC_BUCKETS_S = ("0.008", "0.032", "0.128")
 ETCD_COUNTERS = (
     "etcd_server_proposals_committed_total",
     "etcd_disk_wal_fsync_duration_seconds_count",
@@ -52,6 +54,8 @@ ETCD_COUNTERS = (
     "etcd_mvcc_delete_total",
     "etcd_mvcc_range_total",
     "etcd_mvcc_txn_total",
+    # WAL fsyncs at most 8, 32 and 128 ms long (cumulative histogram buckets): the slow ones are the disk's tail.
+    *(f'etcd_disk_wal_fsync_duration_seconds_bucket{{le="{le}"}}' for le in FSYNC_BUCKETS_S),
 )
 # Seconds a node may take to answer gRPC health after it is spawned (several start at once on 2 cores).
 NODE_START_TIMEOUT_S = 60.0
@@ -71,6 +75,16 @@ def etcd_counters(endpoint: str) -> dict[str, float]:
 
 def counters_delta(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
     return {name: after[name] - before[name] for name in before}
+
+
+def slow_fsyncs(delta: Mapping[str, float]) -> dict[str, int]:
+    """From a ``counters_delta``: WAL fsyncs in the window, and how many took longer than each bucket bound."""
+    total = delta.get("etcd_disk_wal_fsync_duration_seconds_count", 0.0)
+    found = {"fsyncs": int(total)}
+    for le in FSYNC_BUCKETS_S:
+        under = delta.get(f'etcd_disk_wal_fsync_duration_seconds_bucket{{le="{le}"}}', total)
+        found[f"over_{float(le) * 1000:g}_ms"] = int(total - under)
+    return found
 
 
 def rss_mb(pid: int) -> float:

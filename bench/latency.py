@@ -4,7 +4,14 @@ Client side: from the moment the caller sends Enqueue to the moment the offer
 arrives on the agent's StreamOffers stream (both in this process, one clock).
 Node side: the call record's ``enqueued_at`` to the reservation's ``offered_at``,
 both written by the node, read back from etcd (the reservation is replayed from
-etcd's history, since accepting an offer deletes it).
+etcd's history, since accepting an offer deletes it). With offer on arrival both
+are taken before the call's one transaction, so the node's clock shows planning
+only; the client's clock is the one the target is about.
+
+The step runs ``Plan.runs`` times on the same cluster: on a shared machine one
+run's p99 swings by an order of magnitude (a stalled fsync or a busy neighbour).
+Each run is reported with etcd's slow WAL fsyncs in its window; the verdict is
+on the median run's p99.
 """
 
 from __future__ import annotations
@@ -27,10 +34,11 @@ class Plan:
     drain_s: float
     default_rate: float   # when neither --rate nor a routing result gives one
     routing: routing.Plan  # the ramp run to find the maximum when no routing result exists
+    runs: int = 3
 
 
 FULL = Plan(agents=40, seconds=20.0, max_calls=40_000, drain_s=10.0, default_rate=50.0, routing=routing.FULL)
-QUICK = Plan(agents=4, seconds=2.0, max_calls=100, drain_s=3.0, default_rate=10.0, routing=routing.QUICK)
+QUICK = Plan(agents=4, seconds=2.0, max_calls=100, drain_s=3.0, default_rate=10.0, routing=routing.QUICK, runs=1)
 
 
 async def half_load(plan: Plan, rate: float | None, *, say: Callable[[str], None]) -> tuple[float, str]:
@@ -52,22 +60,36 @@ async def half_load(plan: Plan, rate: float | None, *, say: Callable[[str], None
 
 async def run(plan: Plan, *, rate: float | None = None, say: Callable[[str], None] = print) -> dict:
     at, source = await half_load(plan, rate, say=say)
-    say(f"latency: {at:g} calls/s ({source}) for {plan.seconds:g} s, {plan.agents} agents")
+    say(f"latency: {at:g} calls/s ({source}) for {plan.seconds:g} s, {plan.agents} agents, {plan.runs} run(s)")
+    runs = []
     with harness.cluster("ccp-bench-latency-") as running:
         store = await EtcdStore.connect(running.etcd.endpoint)
         try:
             tenants = await load.seed_tenants(store, tenants=1, agents_per_tenant=plan.agents, nodes=1)
             running.start_nodes(1)
             step = load.Step(rate=at, seconds=plan.seconds, max_calls=plan.max_calls, drain_s=plan.drain_s)
-            found = await load.play(running, store, tenants, step, seed=7, node_side=True)
+            for k in range(plan.runs):
+                found = await load.play(running, store, tenants, step, seed=7 + k, node_side=True)
+                say(load.step_line(found))
+                one = {"step": found, "client": found["enqueue_to_offer"], "node": found["node_enqueue_to_offer"],
+                       "enqueue_reply": found["enqueue_reply"], "fsyncs": harness.slow_fsyncs(found["etcd"])}
+                say(_run_line(k + 1, one))
+                runs.append(one)
         finally:
             await store.close()
-    say(load.step_line(found))
-    client, node = found["enqueue_to_offer"], found["node_enqueue_to_offer"]
-    say(
-        f"latency: enqueue->offer p50/p90/p99 {client['p50_ms']}/{client['p90_ms']}/{client['p99_ms']} ms at the client, "
-        f"{node['p50_ms']}/{node['p90_ms']}/{node['p99_ms']} ms on the node's clock; target p99 <= {TARGET_P99_MS:g} ms: "
-        f"p99/target = {client['p99_ms'] / TARGET_P99_MS:.2f}"
+    median = sorted(runs, key=lambda r: r["client"]["p99_ms"])[len(runs) // 2]
+    client = median["client"]
+    say(f"latency: median run's p99 {client['p99_ms']} ms at the client; target p99 <= {TARGET_P99_MS:g} ms: "
+        f"p99/target = {client['p99_ms'] / TARGET_P99_MS:.2f}")
+    return {"rate": at, "rate_source": source, "runs": runs, "step": median["step"], "client": client,
+            "node": median["node"], "target_p99_ms": TARGET_P99_MS}
+
+
+def _run_line(k: int, one: dict) -> str:
+    client, node, reply, fsyncs = one["client"], one["node"], one["enqueue_reply"], one["fsyncs"]
+    return (
+        f"latency run {k}: enqueue->offer p50/p90/p99 {client['p50_ms']}/{client['p90_ms']}/{client['p99_ms']} ms "
+        f"at the client, {node['p50_ms']}/{node['p99_ms']} ms (p50/p99) on the node's clock; Enqueue reply "
+        f"p50/p99 {reply['p50_ms']}/{reply['p99_ms']} ms; {fsyncs['fsyncs']} WAL fsyncs, over 8/32/128 ms: "
+        f"{fsyncs['over_8_ms']}/{fsyncs['over_32_ms']}/{fsyncs['over_128_ms']}"
     )
-    return {"rate": at, "rate_source": source, "step": found, "client": client, "node": node,
-            "target_p99_ms": TARGET_P99_MS}

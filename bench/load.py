@@ -235,6 +235,7 @@ async def play(
     offer_waits = [
         t.offered_at - t.enqueued_at for _, t in timelines if t.offered_at is not None and t.enqueued_at is not None
     ]
+    replies = [t.acked_at - t.enqueued_at for _, t in timelines if t.acked_at is not None and t.enqueued_at is not None]
     sustained = routed == planned > 0 and lag <= max(0.5, 0.1 * step.seconds)
     result = {
         "offered_per_s": step.rate,
@@ -248,6 +249,8 @@ async def play(
         "drain_lag_s": round(lag, 3) if lag != float("inf") else None,
         "sustained": sustained,
         "enqueue_to_offer": quantiles_ms(offer_waits),
+        # Enqueue sent -> its reply: the node's admission and the call's transaction (with its offer, on arrival).
+        "enqueue_reply": quantiles_ms(replies),
         "cpu": window,
         "etcd": counters,
         "etcd_per_call": {name: round(v / routed, 2) for name, v in counters.items()} if routed else {},

@@ -57,6 +57,9 @@ def test_latency_reports_client_and_node_side_quantiles():
     assert figures["rate"] == 15.0 and figures["rate_source"] == "given (--rate)"
     for side in ("client", "node"):
         assert figures[side]["n"] > 0 and 0 < figures[side]["p50_ms"] <= figures[side]["p99_ms"]
+    (run,) = figures["runs"]
+    assert run["enqueue_reply"]["n"] > 0 and run["fsyncs"]["fsyncs"] > 0
+    assert run["fsyncs"]["fsyncs"] >= run["fsyncs"]["over_8_ms"] >= run["fsyncs"]["over_128_ms"] >= 0
 
 
 def test_scaling_has_a_row_per_node_count_and_tenant_count(monkeypatch):
