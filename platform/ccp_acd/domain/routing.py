@@ -135,6 +135,24 @@ def plan(
         for r in sorted(view.reservations.values(), key=lambda r: r.expires_at)
         if r.expires_at <= now and r.call_id in view.calls and mine(view.calls[r.call_id].queue)
     ]
+    waiting = [
+        call for call in waiting_order(view, queues, now=now, site=site)
+        if call.id not in view.reservations and mine(call.queue)
+    ]
+    if waiting:
+        decisions += _serve(waiting, view, queues, site=site, now=now)
+    if sites is not None:
+        decided = {d.call_id for d in decisions}
+        own = set(queues) if owned is None else owned
+        decisions += [m for m in site_moves(view, queues, owned=own, context=sites, now=now) if m.call_id not in decided]
+    return decisions
+
+
+def _serve(
+    waiting: list[Call], view: LiveView, queues: Mapping[str, QueueConfig], *, site: str, now: float
+) -> list[Decision]:
+    """Offers and policy re-routes for the waiting calls, in their order (``plan``)."""
+    decisions: list[Decision] = []
     load = workload(view)
     site_agents = [a for a in view.agents.values() if a.site == site]
     # Agents that can still take some work: ready, with room on some channel. Only offers made in
@@ -142,9 +160,7 @@ def plan(
     # waiting call costs O(1) here instead of a scan of all agents (O(calls x agents) per plan).
     open_agents = {a.id: a for a in site_agents if a.ready(now) and _has_room(a, load[a.id])}
     staffed: dict[str, bool] = {}
-    for call in waiting_order(view, queues, now=now, site=site):
-        if call.id in view.reservations or not mine(call.queue):
-            continue
+    for call in waiting:
         queue = queues.get(call.queue) or QueueConfig(name=call.queue)
         reroute = _policy_reroute(call, queue, site_agents, now=now, staffed=staffed)
         if reroute is not None:
@@ -169,10 +185,6 @@ def plan(
         decisions.append(
             OfferDecision(call_id=call.id, agent_id=agent.id, expires_at=now + queue.offer_timeout_s)
         )
-    if sites is not None:
-        decided = {d.call_id for d in decisions}
-        own = set(queues) if owned is None else owned
-        decisions += [m for m in site_moves(view, queues, owned=own, context=sites, now=now) if m.call_id not in decided]
     return decisions
 
 
