@@ -39,27 +39,9 @@ range read after ``RESYNC_DELAY_S`` and watches again from there. Meanwhile it
 serves its last state, which commits guard as above, and reads that need a
 revision it has not reached fall back to etcd.
 
-Offer subscriptions (``LiveCache.subscribe``): the agent API's offer streams
-of a routed tenant are fed from this one watch instead of one etcd watch per
-stream. Each reservation change is handed only to the queues of the agent it
-concerns (``OfferChange``: put, or delete with the record as it was), already
-decoded; so an offer costs one decode, not one per connected agent. A range
-read installed over the cache (a resync after a broken watch, or a fallback
-read's fast-forward) hides the events in between: the subscribers are then
-given the difference instead, puts for the offers that appeared or changed and
-deletes for those that vanished, tagged with the read's revision. A stream
-skips changes at or below the revision of the view it sent its initial offers
-from and ignores an offer it already sent (``api.agents``), so nothing is lost
-or sent twice. When the node stops routing the tenant, every subscriber is
-handed ``StateUnavailable`` (the stream ends UNAVAILABLE and the client
-reopens it).
-
-Call subscriptions (``LiveCache.subscribe_call``): the same for one call, for
-the interaction watches of ``api.watch`` (WatchInteraction): each put or
-delete of the call's record or of its reservation is handed over as a
-``CallChange`` carrying the decoded record (None: deleted) and its revision;
-a range read installed over the cache hands over the records that differ.
-Ended subscriptions get ``StateUnavailable`` like offer streams.
+Subscriptions: the agent API's offer streams and the interaction watches of
+this node are fed from the cache's one watch (``LiveCache.subscribe_offers``,
+``LiveCache.subscribe_call``); see ``state.live_subscriptions``.
 
 Config caches: see ``state.configs``.
 
@@ -72,9 +54,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
 
 from ccp_acd.domain.models import Agent, Call, LiveView, QueueConfig, Reservation
 from ccp_acd.errors import StateUnavailable
@@ -82,7 +62,11 @@ from ccp_acd.state import keys
 from ccp_acd.state.codec import decode
 from ccp_acd.state.configs import RESYNC_DELAY_S, ConfigCache, blocked_record, queue_record
 from ccp_acd.state.etcd import EtcdStore
+from ccp_acd.state.live_subscriptions import CallChange, LiveSubscriptions, OfferChange
 from ccp_acd.state.store import BlockedCaller, TenantConfig, WatchEvent
+
+# CallChange and OfferChange are re-exported: the API's streams import them from here with the cache.
+__all__ = ["FRESH_WAIT_S", "CallChange", "LiveCache", "LiveViews", "OfferChange"]
 
 log = logging.getLogger(__name__)
 
@@ -90,28 +74,11 @@ log = logging.getLogger(__name__)
 FRESH_WAIT_S = 0.5
 
 
-@dataclass(frozen=True)
-class CallChange:
-    """A call record (``kind`` "call") or its reservation ("offer") as of ``revision``; None: deleted."""
-
-    kind: Literal["call", "offer"]
-    record: Call | Reservation | None
-    revision: int
-
-
-@dataclass(frozen=True)
-class OfferChange:
-    """A reservation put, or deleted (``reservation`` as it was), at ``revision`` (module doc: offer subscriptions)."""
-
-    kind: Literal["put", "delete"]
-    reservation: Reservation
-    revision: int
-
-
-class LiveCache:
+class LiveCache(LiveSubscriptions):
     """One tenant's live view, fed by a watch (module doc). ``run`` until cancelled."""
 
     def __init__(self, store: EtcdStore, tenant: str, *, on_change: Callable[[], None] | None = None):
+        super().__init__()
         self._store = store
         self.tenant = tenant
         self._on_change = on_change
@@ -135,72 +102,6 @@ class LiveCache:
         self.ready = asyncio.Event()
         self.resyncs = 0
         self.watch_task: asyncio.Task[None] | None = None
-        # Offer streams of this node by agent id (module doc: offer subscriptions).
-        self._offer_subscribers: dict[str, set[asyncio.Queue]] = {}
-        # Interaction watches of this node by call id (module doc: call subscriptions).
-        self._call_subscribers: dict[str, set[asyncio.Queue]] = {}
-
-    # -- offer subscriptions ------------------------------------------------------
-
-    def subscribe_offers(self, agent_id: str) -> asyncio.Queue:
-        """A queue that receives ``OfferChange``s of ``agent_id``'s reservations (or an exception: the end)."""
-        queue: asyncio.Queue = asyncio.Queue()
-        self._offer_subscribers.setdefault(agent_id, set()).add(queue)
-        return queue
-
-    def unsubscribe_offers(self, agent_id: str, queue: asyncio.Queue) -> None:
-        subscribers = self._offer_subscribers.get(agent_id)
-        if subscribers is not None:
-            subscribers.discard(queue)
-            if not subscribers:
-                del self._offer_subscribers[agent_id]
-
-    def subscribe_call(self, call_id: str) -> asyncio.Queue:
-        """A queue that receives ``CallChange``s of ``call_id`` (or an exception: the end)."""
-        queue: asyncio.Queue = asyncio.Queue()
-        self._call_subscribers.setdefault(call_id, set()).add(queue)
-        return queue
-
-    def unsubscribe_call(self, call_id: str, queue: asyncio.Queue) -> None:
-        subscribers = self._call_subscribers.get(call_id)
-        if subscribers is not None:
-            subscribers.discard(queue)
-            if not subscribers:
-                del self._call_subscribers[call_id]
-
-    def call_subscribers(self) -> int:
-        return sum(len(queues) for queues in self._call_subscribers.values())
-
-    def _call_changed(self, kind: Literal["call", "offer"], call_id: str, record, revision: int) -> None:
-        for queue in self._call_subscribers.get(call_id, ()):
-            queue.put_nowait(CallChange(kind, record, revision))
-
-    def offer_subscribers(self) -> int:
-        return sum(len(queues) for queues in self._offer_subscribers.values())
-
-    def end_subscriptions(self, error: BaseException) -> None:
-        """Hand ``error`` to every subscriber (the node stops routing the tenant)."""
-        for subscribers in (self._offer_subscribers, self._call_subscribers):
-            for queues in subscribers.values():
-                for queue in queues:
-                    queue.put_nowait(error)
-            subscribers.clear()
-
-    def _offer_changed(self, kind: Literal["put", "delete"], reservation: Reservation, revision: int) -> None:
-        for queue in self._offer_subscribers.get(reservation.agent_id, ()):
-            queue.put_nowait(OfferChange(kind, reservation, revision))
-
-    def _offers_replaced(self, before: Mapping[str, Reservation], revision: int) -> None:
-        """Subscribers' share of a range read installed over ``before`` (module doc)."""
-        after = self._reservations
-        for call_id, old in before.items():
-            new = after.get(call_id)
-            if new is None or new.agent_id != old.agent_id:
-                self._offer_changed("delete", old, revision)
-        for call_id, new in after.items():
-            if before.get(call_id) != new:
-                self._offer_changed("put", new, revision)
-
     # -- reading ----------------------------------------------------------------
 
     def view(self) -> LiveView:
