@@ -10,8 +10,8 @@ Limits (and why):
   the node's), not more than ``MAX_IVR_S`` before it (no caller spends an hour in menus; an older time
   is a bug upstream), and IVR answers not before the arrival;
 - recording ids: ``ccp_acd.recordings.RECORDING_ID`` (they name a file); voicemail length 0..1 h;
-- callback numbers: E.164-like (``+`` and 3..20 digits) or a SIP URI (``validate.sip_uri``);
-- Requeue reasons: a reason code (``validate.reason_code``): it goes into the timeline, which never holds
+- callback numbers: E.164-like (``+`` and 3..20 digits) or a SIP URI (``validate_fields.sip_uri``);
+- Requeue reasons: a reason code (``validate_fields.reason_code``): it goes into the timeline, which never holds
   free text.
 """
 
@@ -22,7 +22,7 @@ import re
 from ccpapi.v1 import admin_pb2, interaction_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from ccp_acd.api.validate import (
+from ccp_acd.api.validate_fields import (
     _fail,
     _shown,
     duration_s,
