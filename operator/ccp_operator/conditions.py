@@ -1,6 +1,9 @@
 """Status conditions the operator writes, as documented constants (Kubernetes conventions).
 
-- ``Ready``: the resource's routing config is in etcd and ACD nodes are using it.
+- ``Ready``: the resource's routing config is in etcd and ACD nodes are using it. For a Tenant it also needs
+  its certificates: whenever ``CertificatesReady`` is False, ``Ready`` is False with ``CertificatesNotReady``
+  (its message says which Secret is at fault and what to do), as the tenant's pods cannot start with TLS;
+  otherwise it follows ``Reconciled`` (status, reason and message). ``ready`` computes it from the others.
 - ``Reconciled``: the last generation was processed (False with a reason when it could not be).
 - ``Degraded``: it works, but something needs attention (e.g. a queue drained with callers left).
 - ``CredentialsRotated`` (Tenant): True once ``spec.credentials.rotation`` has issued new tokens (reason
@@ -20,7 +23,8 @@
   tenant's other resources are still reconciled, and the reconcile is retried (``ccp_operator.sip_adapters``).
 
 Pure: ``set_condition`` returns the new list; ``lastTransitionTime`` changes only
-when the status does.
+when the status does; ``ready`` derives Ready from the others. Not for: computing the others (the handlers,
+``tls_secrets``, ``credentials`` and ``sip_adapters`` do) or writing them.
 """
 
 from __future__ import annotations
@@ -54,6 +58,16 @@ CA_SECRET_INVALID = "CASecretInvalid"  # certificates: the CA Secret holds no us
 ETCD_CLIENT_SECRET_MISSING = "EtcdClientSecretMissing"  # certificates: nothing to copy (retried)
 RECORDINGS_KEY_INVALID = "RecordingsKeyInvalid"  # SIP: the key ring Secret is no key ring; never overwritten (retried)
 SIP_REFUSED = "SipRefused"           # SIP: Kubernetes refused an adapter StatefulSet or the key Secret (retried)
+CERTIFICATES_NOT_READY = "CertificatesNotReady"  # Ready (Tenant): CertificatesReady is False (retried)
+
+# What to do about each reason CertificatesReady is False for (the Ready condition's message says it).
+CERTIFICATE_FIXES = {
+    CA_SECRET_MISSING: "create the cluster CA Secret (the chart's, CCP_ACD_CA_SECRET) in the operator's namespace",
+    CA_SECRET_UNREADABLE: "let the operator's service account get Secrets in its namespace (its ClusterRole)",
+    CA_SECRET_INVALID: ("put a current CA's base64 PEM ca.crt and ca.key into the CA Secret "
+                        "(docs/security.md, replacing the CA)"),
+    ETCD_CLIENT_SECRET_MISSING: "create the etcd client certificate Secret (the chart's) in the operator's namespace",
+}
 
 
 def now_rfc3339() -> str:
@@ -81,3 +95,22 @@ def set_condition(conditions: list[dict[str, Any]] | None, new: dict[str, Any]) 
             new = {**new, "lastTransitionTime": old.get("lastTransitionTime", new["lastTransitionTime"])}
     result.append(new)
     return sorted(result, key=lambda c: c["type"])
+
+
+def ready(conditions: list[dict[str, Any]] | None, *, generation: int) -> dict[str, Any] | None:
+    """The ``Ready`` condition the others call for: False (``CertificatesNotReady``) while ``CertificatesReady``
+    is False, else as ``Reconciled``; None (leave Ready as it is) with neither a False CertificatesReady nor a
+    Reconciled condition."""
+    by_type = {x.get("type"): x for x in conditions or ()}
+    certificates = by_type.get(CERTIFICATES_READY)
+    if certificates is not None and certificates.get("status") == "False":
+        reason = certificates.get("reason", "")
+        fix = CERTIFICATE_FIXES.get(reason, "see the CertificatesReady condition")
+        message = (f"the tenant's TLS certificates are not ready ({reason}: {certificates.get('message', '')}); "
+                   f"its ACD pods need them to start with TLS. To fix: {fix}; the operator retries by itself")
+        return condition(READY, False, CERTIFICATES_NOT_READY, message, generation)
+    reconciled = by_type.get(RECONCILED)
+    if reconciled is None:
+        return None
+    return condition(READY, reconciled.get("status") == "True", reconciled.get("reason", ""),
+                     reconciled.get("message", ""), generation)

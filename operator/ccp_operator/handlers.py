@@ -7,7 +7,8 @@ restart mid-reconcile converges. An invalid spec is a PermanentError with an
 with backoff. Deleting a queue first moves its waiting callers to its overflow
 target (they keep their place in line); with no target it waits until the
 callers are served. Run with ``kopf run -m ccp_operator.handlers`` (settings:
-``ccp_operator.settings``).
+``ccp_operator.settings``). A Tenant's ``Ready`` is False while its ``CertificatesReady`` is
+(``conditions.ready``): its pods cannot start with TLS.
 
 Each create / update / resume reconcile is a span ``reconcile <Kind>``
 (attributes ``ccp.namespace``, ``ccp.name``, ``ccp.outcome``: the Reconciled
@@ -190,12 +191,23 @@ async def _ensure_tls(memo: kopf.Memo, config: TenantConfig, body, namespace: st
 
 
 def _report_tls(patch: kopf.Patch, body, outcome: tls_secrets.Outcome) -> None:
-    """The CertificatesReady condition; a TemporaryError (after everything else was written) while it is False."""
-    if not outcome.managed:
-        return
-    found = tls_secrets.condition(outcome, generation=body["metadata"].get("generation", 0))
-    patch.status["conditions"] = c.set_condition(patch.status.get("conditions"), found)
-    if outcome.problems:
+    """The CertificatesReady condition, and Ready as it calls for (``conditions.ready``); a TemporaryError (after
+    everything else was written) while it is False."""
+    generation = body["metadata"].get("generation", 0)
+    conditions = patch.status.get("conditions")
+    if outcome.managed:
+        found = tls_secrets.condition(outcome, generation=generation)
+        conditions = c.set_condition(conditions, found)
+    elif conditions:
+        # No longer the operator's to write (it was reconfigured without a CA or TLS): a CertificatesReady left
+        # from before would hold Ready False for ever.
+        conditions = [x for x in conditions if x.get("type") != c.CERTIFICATES_READY]
+    ready = c.ready(conditions, generation=generation)
+    if ready is not None:
+        conditions = c.set_condition(conditions, ready)
+    if conditions is not None:
+        patch.status["conditions"] = conditions
+    if outcome.managed and outcome.problems:
         raise kopf.TemporaryError(found["message"], delay=TLS_RETRY_S)
 
 

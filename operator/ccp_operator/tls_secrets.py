@@ -21,7 +21,8 @@ re-copied certificate rolls the StatefulSet: the nodes read their certificates a
 Tenants in the operator's namespace mount the chart's Secrets as before. Without ``CCP_ACD_CA_SECRET`` (the
 chart's ``tls.existingSecret``, cert-manager) no node certificate is issued: the configured Secret name is
 mounted from the Tenant's namespace, where it must be provided. A missing or unusable CA Secret is reported
-(``CertificatesReady`` False) and everything else is still reconciled; the pods wait for the Secret.
+(``CertificatesReady`` False, and so ``Ready`` False: ``conditions.ready``) and everything else is still
+reconciled; the pods wait for the Secret.
 
 Not for: CA rotation (replace the CA as docs/security.md says; certificates follow on the next reconcile),
 revocation.

@@ -5,6 +5,7 @@ Secret (rendered by Helm) in the "operator's" namespace and the Tenant in anothe
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import secrets
 import subprocess
@@ -186,6 +187,50 @@ async def test_a_missing_or_unusable_ca_secret_is_reported_and_the_rest_of_the_t
     assert certificates_ready(await reconcile(tenant_ns, memo, body))["reason"] == c.ISSUED
 
 
+def store_status(where: Kube, tenant: str, patch: kopf.Patch) -> dict[str, dict]:
+    """Write the handler's status to the Tenant (as kopf does); its conditions as the API server now has them."""
+    where.kubectl("patch", "tenant", tenant, "--subresource=status", "--type=merge",
+                  "-p", json.dumps({"status": dict(patch["status"])}))
+    return {x["type"]: x for x in where.get("tenant", tenant)["status"]["conditions"]}
+
+
+async def test_a_tenant_is_not_ready_while_its_certificates_are_not_and_ready_once_the_certificate_appears(
+    operator_ns, tenant_ns, memo, chart_secrets
+):
+    tenant = f"wait-{secrets.token_hex(3)}"
+    ca_secret = f"ca-{secrets.token_hex(3)}"  # not there yet
+    memo.tls = tls_secrets.Issuer(namespace=operator_ns.namespace, ca_secret=ca_secret)
+    patch = kopf.Patch()
+    with pytest.raises(kopf.TemporaryError, match="does not exist"):
+        await tenant_changed(body=apply_tenant(tenant_ns, tenant), namespace=tenant_ns.namespace, patch=patch,
+                             status={}, memo=memo)
+    stored = store_status(tenant_ns, tenant, patch)
+    assert (stored[c.RECONCILED]["status"], stored[c.CERTIFICATES_READY]["status"]) == ("True", "False")
+    ready = stored[c.READY]
+    assert (ready["status"], ready["reason"]) == ("False", c.CERTIFICATES_NOT_READY)
+    assert f"Secret {operator_ns.namespace}/{ca_secret} does not exist" in ready["message"]
+    assert c.CERTIFICATE_FIXES[c.CA_SECRET_MISSING] in ready["message"]
+    column = '{.status.conditions[?(@.type=="Ready")].status}'  # what `kubectl get tenants` shows as READY
+    assert tenant_ns.kubectl("get", "tenant", tenant, "-o", f"jsonpath={column}").stdout == "False"
+    assert tenant_ns.kubectl("get", "secret", tls_secrets.node_secret_name(tenant), check=False).returncode != 0
+
+    ca = {**chart_secrets["ccp-acd-ca"], "metadata": {"name": ca_secret}}  # the CA appears
+    operator_ns.kubectl("apply", "-f", "-", input=yaml.safe_dump(ca))
+    # Between reconciles (the renewal timer), from the status as stored: the certificate is issued, Ready True.
+    body = kopf.Body(tenant_ns.get("tenant", tenant))
+    timer = kopf.Patch()
+    await tls_renewal(body=body, namespace=tenant_ns.namespace, status=dict(body.status), memo=memo, patch=timer,
+                      logger=log)
+    assert {x["type"]: x["status"] for x in timer["status"]["conditions"]}[c.READY] == "True"
+    tenant_ns.get("secret", tls_secrets.node_secret_name(tenant))
+    # kopf's retry of the reconcile, from the status as stored (still the failed one): Ready True, as Reconciled.
+    stored = store_status(tenant_ns, tenant, await reconcile(tenant_ns, memo, body))
+    assert stored[c.CERTIFICATES_READY]["status"] == "True"
+    ready = stored[c.READY]
+    assert (ready["status"], ready["reason"], ready["message"]) == (
+        "True", c.APPLIED, stored[c.RECONCILED]["message"])
+
+
 async def test_a_tenant_in_the_operators_namespace_mounts_the_charts_secrets_and_gets_no_certificate(
     operator_ns, memo
 ):
@@ -213,3 +258,16 @@ def test_a_node_certificate_is_due_when_missing_renamed_signed_by_another_ca_or_
     assert tls_secrets.due(current, ca_crt="other ca", names=names, now=99)
     assert tls_secrets.due(current, ca_crt="ca", names=names + ",more", now=99)
     assert tls_secrets.due(current, ca_crt="ca", names=names, now=100)
+
+
+async def test_a_certificates_ready_left_from_before_is_dropped_once_the_operator_no_longer_writes_the_secrets(
+    operator_ns, memo
+):
+    """E.g. an operator reconfigured without a CA: the old False condition would otherwise hold Ready False."""
+    tenant = f"was-{secrets.token_hex(3)}"
+    stale = c.condition(c.CERTIFICATES_READY, False, c.CA_SECRET_MISSING, "Secret x/y does not exist", 1)
+    patch = kopf.Patch()
+    await tenant_changed(body=apply_tenant(operator_ns, tenant), namespace=operator_ns.namespace, patch=patch,
+                         status={"conditions": [stale]}, memo=memo)
+    found = {x["type"]: x for x in patch["status"]["conditions"]}
+    assert c.CERTIFICATES_READY not in found and (found[c.READY]["status"], found[c.READY]["reason"]) == ("True", c.APPLIED)
