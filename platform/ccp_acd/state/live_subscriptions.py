@@ -14,7 +14,7 @@ read's fast-forward) hides the events in between: the subscribers are then
 given the difference instead, puts for the offers that appeared or changed and
 deletes for those that vanished, tagged with the read's revision. A stream
 skips changes at or below the revision of the view it sent its initial offers
-from and ignores an offer it already sent (``api.agents``), so nothing is lost
+from and ignores an offer it already sent (``api.offers``), so nothing is lost
 or sent twice. When the node stops routing the tenant, every subscriber is
 handed ``StateUnavailable`` (the stream ends UNAVAILABLE and the client
 reopens it).
@@ -27,7 +27,7 @@ a range read installed over the cache hands over the records that differ.
 Ended subscriptions get ``StateUnavailable`` like offer streams.
 
 Not for: keeping the state or following the watch (``state.live``), or what a
-stream sends its client (``api.agents``, ``api.watch``).
+stream sends its client (``api.offers``, ``api.watch``).
 """
 
 from __future__ import annotations
