@@ -375,13 +375,21 @@ class EtcdStore(InteractionTransitions, AgentRecords, VoiceTransitions, RequeueT
     # -- blocklist ----------------------------------------------------------
 
     async def add_blocked(self, tenant: str, blocked: BlockedCaller) -> BlockedCaller:
-        await self._call(self.client.put(keys.blocked(tenant, blocked.pattern).encode(), encode(blocked)))
+        # One transaction: the hashed key in, the pattern-named key of before (``keys.blocked``) out.
+        put = self._put(keys.blocked(tenant, blocked.pattern), blocked)
+        await self._txn([], [put, *self._legacy_blocked(tenant, blocked.pattern)])
         return blocked
 
     async def remove_blocked(self, tenant: str, pattern: str) -> None:
-        deleted = await self._call(self.client.delete(keys.blocked(tenant, pattern).encode()))
-        if not deleted:
+        _, responses = await self._txn(
+            [], [self._delete(keys.blocked(tenant, pattern)), *self._legacy_blocked(tenant, pattern)]
+        )
+        if not any(r.response_delete_range.deleted for r in responses):
             raise NotFound("the pattern is not on the blocklist")  # not repeated: it is a caller's number
+
+    def _legacy_blocked(self, tenant: str, pattern: str) -> list:
+        legacy = keys.blocked_by_pattern(tenant, pattern)
+        return [self._delete(legacy)] if legacy is not None else []
 
     async def list_blocked(self, tenant: str) -> list[BlockedCaller]:
         return [decode(BlockedCaller, kv.value) for kv in await self._prefix(keys.blocklist_prefix(tenant))]

@@ -19,8 +19,13 @@ lives on a lease, and the compare-and-set that guards it:
     The token itself is never stored. Written by ``ccp token issue`` / operator;
     a rotation sets ``expires_at`` on the old ones, the operator deletes them
     once expired and deletes the whole prefix with the tenant.
-``/ccp/v1/tenants/{t}/blocklist/{pattern}``
-    ``{"reason", "created_at"}``. Admin API; plain put/delete.
+``/ccp/v1/tenants/{t}/blocklist/{blocked_key}``
+    ``BlockedCaller`` (pattern, reason, created_at). Admin API; plain put/delete.
+    The segment is a hash of tenant and pattern (``blocked_key``), like the
+    caller index's: a pattern is a caller's number, and key names show up
+    where values do not (``etcdctl get --keys-only``, audit and debug logs).
+    Keys named by the pattern itself (before) are still read, and are
+    deleted when their pattern is added or removed again.
 ``/ccp/v1/tenants/{t}/live/agents/{a}``
     ``Agent``: profile, presence and strategy counters. Every transaction that
     gives the agent work (an offer) compares this key's mod_revision and
@@ -137,8 +142,18 @@ def blocklist_prefix(tenant: str) -> str:
     return f"{tenant_prefix(tenant)}blocklist/"
 
 
+def blocked_key(tenant: str, pattern: str) -> str:
+    """The blocklist segment of ``pattern``: first 32 hex of sha256 of tenant and pattern."""
+    return hashlib.sha256(f"{tenant}:blocklist:{pattern}".encode()).hexdigest()[:32]
+
+
 def blocked(tenant: str, pattern: str) -> str:
-    return f"{blocklist_prefix(tenant)}{_seg(pattern)}"
+    return f"{blocklist_prefix(tenant)}{blocked_key(tenant, pattern)}"
+
+
+def blocked_by_pattern(tenant: str, pattern: str) -> str | None:
+    """The key the pattern had before keys were hashed (``blocked``); None if it could not have been one."""
+    return f"{blocklist_prefix(tenant)}{pattern}" if pattern and "/" not in pattern else None
 
 
 def live_prefix(tenant: str) -> str:
