@@ -25,14 +25,16 @@ Site failover and N-way overflow are planner decisions
 (``domain.sites.site_moves``) on the same commit path.
 
 Offer on arrival (``Router.enqueue``): the node's Enqueue asks the router
-first. When this node owns the call's queue and no call of the tenant waits
-unoffered, the planner runs on the live view with the new call in it, and an
-offer it makes for that call is committed with the call's creation, in one
-transaction: the offer the next dispatch would have made, one transaction
-and one fsync sooner. It compares the agent and the fence as a dispatch's
-commit does; when it loses, the call is created queued and the router
-offers it as any other. With calls waiting it is never tried, so it cannot
-overtake them.
+first. When this node owns the call's queue, the planner runs on the live
+view with the new call in it, and an offer it makes for that call is
+committed with the call's creation, in one transaction: the offer the next
+dispatch would have made, one transaction and one fsync sooner. The plan
+serves the calls already waiting first, so an arrival never overtakes them.
+It compares the agent and the fence as a dispatch's commit does; when it
+loses, the call is created queued and the router offers it as any other.
+Until the live view shows it, an arrival's offer is a claim every plan of
+this node sees (``_with_claims``): arrivals planned at the same moment do not
+all pick the same free agent.
 """
 
 from __future__ import annotations
@@ -94,7 +96,6 @@ class Router:
         self._configs: dict[str, TenantConfig] = {}
         # Per tenant, the calls being created already offered (``enqueue``) and their offers.
         self._claims: dict[str, dict[str, tuple[Call, Reservation]]] = {}
-        self._configs: dict[str, TenantConfig] = {}
         self._directory.on_change(self._sites_changed)
         self.commits = 0
         self.conflicts = 0

@@ -40,8 +40,8 @@ class NodeSettings(BaseSettings):
     # Seconds. The planner re-runs at least this often even without etcd events,
     # because skill rings, max-wait and offer timeouts are driven by time alone.
     dispatch_interval_s: float = Field(default=0.5, gt=0.0, le=10.0)
-    # Offer on arrival: an Enqueue this node routes, for a queue it owns, while no call of the tenant waits
-    # unoffered, is planned at once and created already offered, in one transaction (routing.Router.enqueue).
+    # Offer on arrival: an Enqueue for a queue this node owns is planned at once (the calls waiting first) and,
+    # when the plan offers it, created already offered, in one transaction (routing.Router.enqueue).
     # Off: every call is created queued and offered by the router's next dispatch (one more transaction).
     offer_on_arrival: bool = True
     # Seconds an etcd request may take before it fails as StateUnavailable.
