@@ -75,7 +75,16 @@ from ccp_acd.api.status import ResourceExhausted, grpc_errors
 from ccp_acd.api.watch import InteractionWatch
 from ccp_acd.domain import timeline
 from ccp_acd.domain.admission import admit
-from ccp_acd.domain.models import Action, ActionKind, Call, CallState, Channel, QueueConfig, RerouteDecision
+from ccp_acd.domain.models import (
+    Action,
+    ActionKind,
+    Call,
+    CallState,
+    Channel,
+    LiveView,
+    QueueConfig,
+    RerouteDecision,
+)
 from ccp_acd.domain.sites import adopter
 from ccp_acd.errors import FailedPrecondition, NotFound
 from ccp_acd.state.live import LiveViews
@@ -223,7 +232,7 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         view = await self._views.read(tenant)
         return convert.interaction(view.calls.get(call.id, call), view=view, queues=queues, now=self._clock())
 
-    async def _admission_view(self, tenant: str):
+    async def _admission_view(self, tenant: str) -> LiveView:
         """The view admission counts on: the live cache as it is, without waiting for this node's writes in
         flight (a count a few of them behind is as good for a cap as one taken a moment earlier; waiting
         put every Enqueue behind the last one's watch event); a range read where the node does not route."""
