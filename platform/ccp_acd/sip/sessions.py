@@ -1,7 +1,9 @@
 """One call, run in the thread pyVoIP gives it: turns the legs and the interaction's watch into ``calls`` events,
 runs the actions ``calls.step`` returns, and tells the legs' RTP (``rtp``) what to send: hold music, ringback,
 prompts, or the other leg's audio (bridged). The RTP engine paces and relays the media; the session only
-reacts: at once to the node's watch and to every SIP datagram of its legs, else every ``TICK_S``.
+reacts: at once to the node's watch and to every SIP datagram of its legs, else every ``TICK_S``. Its leg checks
+are ``legs.LegWatch`` and its media ``call_media.CallMedia``, both mixed into ``Session``; the requests to the node,
+the actions and the recordings' storage are here.
 
 Threads: this session's own (pyVoIP's Timer thread for the incoming call, alive for the whole call: pyVoIP
 forgets a call whose thread ended), pyVoIP's receive thread, the RTP engine's, and the asyncio loop that owns the
@@ -28,8 +30,10 @@ from pyVoIP.VoIP import CallState, VoIPCall
 from ccp_acd.domain.models import QueueConfig
 from ccp_acd.recordings import RecordingStore
 from ccp_acd.sip import audio, calls, links, media, menus, messages, rtp
-from ccp_acd.sip.calls import Action, Phase
+from ccp_acd.sip.call_media import NOTICES, RINGBACK, CallMedia
+from ccp_acd.sip.calls import Action
 from ccp_acd.sip.calls import CallState as Machine
+from ccp_acd.sip.legs import ACK_WAIT_S, LegWatch, engine_leg
 from ccp_acd.sip.nodes import NodeClient
 from ccp_acd.sip.phones import AdapterPhone
 from ccp_acd.sip.pools import AgentPhones
@@ -44,17 +48,6 @@ TICK_S = 0.25
 # Actions that release a leg: one that fails is logged and the actions after it (Hangup, Cancel) still run.
 RELEASES = frozenset({"bye-caller", "bye-agent"})
 NUDGE = object()  # "a datagram of one of your legs was handled": look at the legs
-GOODBYE = "file:goodbye"
-RINGBACK = "tone:440+480:2000,0:4000"
-# How long the carrier has to ACK our 200 (64 * T1, RFC 3261 section 13.3.1.4): without the ACK the caller is gone
-# (its INVITE transaction gave up before we answered, as under overload) and the call ends as a caller hang-up.
-ACK_WAIT_S = 32.0
-# What the caller hears before being released (busy: the queue refused the call; sorry: something failed).
-NOTICES = {
-    "busy": ("tone:480+620:500,0:500,480+620:500,0:500,480+620:500,0:500", GOODBYE),
-    "sorry": ("tone:950:330,1400:330,1800:330,0:300", GOODBYE),
-    "callback": ("file:callback", GOODBYE),
-}
 _REQUEST_ID_BAD = re.compile(r"[^A-Za-z0-9_.:-]")
 
 
@@ -91,7 +84,7 @@ class Context:
         return self.queues().get(name) or QueueConfig(name=name)
 
 
-class Session:
+class Session(LegWatch, CallMedia):
     def __init__(self, ctx: Context, call: VoIPCall):
         self.ctx = ctx
         self.call_id = call.call_id
@@ -124,11 +117,6 @@ class Session:
 
     def nudge(self) -> None:
         self.events.put(NUDGE)
-
-    def _watch_leg(self, phone: AdapterPhone, call: VoIPCall) -> VoIPCall:
-        phone.wakers[call.call_id] = self.nudge
-        self.watched.append((phone, call.call_id))
-        return call
 
     # -- running ---------------------------------------------------------------
 
@@ -193,92 +181,6 @@ class Session:
         if event is not NUDGE:
             self.handle(event)
 
-    def _observe_legs(self, now: float) -> None:
-        phase = self.machine.phase
-        if self.caller is not None and self.caller.state == CallState.ENDED:
-            if phase is Phase.DIALING_CALLER:
-                self.caller = None
-                self.events.put(calls.CallerUnreachable("caller did not answer"))
-            else:
-                self.caller = None
-                self.events.put(calls.CallerHungUp())
-        elif phase is Phase.DIALING_CALLER and self.caller is not None and self.caller.state == CallState.ANSWERED:
-            self.events.put(calls.CallerAnswered())
-        elif phase is Phase.DIALING_CALLER and self.caller is not None and now > self.caller_deadline:
-            self.ctx.phone.release(self.caller)  # CANCEL
-            self.caller = None
-            self.events.put(calls.CallerUnreachable("caller did not answer"))
-        elif self.awaiting_ack_until and self.caller is not None and self.caller.call_id == self.call_id:
-            if self.call_id in self.ctx.phone.acked:
-                self.awaiting_ack_until = 0.0
-            elif now > self.awaiting_ack_until:
-                log.info("call %s: the caller never ACKed our 200 in %g s: ended as a caller hang-up", self.call_id,
-                         ACK_WAIT_S)
-                self.awaiting_ack_until = 0.0
-                self.ctx.phone.release(self.caller)  # BYE
-                self.caller = None
-                self.events.put(calls.CallerHungUp())
-        if self.agent is not None and phase in (Phase.DIALING_AGENT, Phase.DIALING_CALLER, Phase.BRIDGED):
-            state = self.agent.state
-            if state == CallState.ANSWERED and not self.agent_was_up:
-                self.agent_was_up = True
-                self.events.put(calls.AgentAnswered())
-            elif state == CallState.ENDED:
-                self.agent = None
-                if self.agent_was_up:
-                    self.events.put(calls.AgentHungUp())
-                else:
-                    status = self.agent_phone.failures.pop(self.agent_call_id, 0)
-                    self.events.put(calls.AgentFailed(f"agent-leg-{status or 'ended'}"))
-            elif state == CallState.DIALING and now > self.agent_deadline:
-                log.info("call %s: agent leg unanswered after %g s: CANCEL", self.call_id,
-                         self.ctx.settings.agent_answer_timeout_s)
-                self.agent_phone.release(self.agent)
-                self.agent = None
-                self.events.put(calls.AgentFailed("agent-no-answer"))
-        if phase is Phase.BRIDGED and self.ctx.settings.rtp_timeout_s:
-            self._media_timeout(now)
-        if phase is Phase.VOICEMAIL and self.recording is not None:
-            limit = min(self.ctx.settings.voicemail_max_s, self.ctx.queue(self.machine.queue).voicemail.max_s)
-            if now - self.recording_started >= limit:
-                self.events.put(calls.RecordingDone())
-
-    def _media_timeout(self, now: float) -> None:
-        """A bridged party whose RTP stopped for ``rtp_timeout_s`` is gone (no BYE will come): BYE, its hang-up."""
-        limit = self.ctx.settings.rtp_timeout_s
-        caller, agent = _leg(self.caller), _leg(self.agent)
-        if caller is not None and now - caller.last_received > limit:
-            log.info("call %s: no RTP from the caller for %g s: ended as a caller hang-up", self.call_id, limit)
-            self.ctx.phone.release(self.caller)  # BYE
-            self.caller = None
-            self.events.put(calls.CallerHungUp())
-        elif agent is not None and self.agent_phone is not None and now - agent.last_received > limit:
-            log.info("call %s: no RTP from the agent's phone for %g s: ended as an agent hang-up", self.call_id, limit)
-            self.agent_phone.release(self.agent)  # BYE
-            self.agent = None
-            self.events.put(calls.AgentHungUp())
-
-    def _media(self, now: float) -> None:
-        """What each leg's RTP sends in this phase (idempotent: assignments the engine reads every 20 ms)."""
-        phase = self.machine.phase
-        caller, agent = _leg(self.caller), _leg(self.agent)
-        if phase is Phase.BRIDGED and caller is not None and agent is not None:
-            if caller.relay is not agent:
-                rtp.bridge(caller, agent)
-            return
-        if caller is not None and caller.relay is not None:
-            rtp.unbridge(caller)
-        # Hold music also while the agent's phone rings and after a failed agent leg (queued again): never silence.
-        holding = phase in (Phase.QUEUED, Phase.DIALING_AGENT, Phase.QUEUING)
-        if caller is not None:
-            caller.source = self.hold if holding else None
-            every = self.ctx.queue(self.machine.queue).announcements.every_s
-            if holding and phase is Phase.QUEUED and every and now >= self.next_announcement:
-                self.next_announcement = now + every
-                self._announce()  # written ahead of the hold music, which goes on after it
-        if agent is not None:  # the agent hears ringback while the caller's phone rings (callback)
-            agent.source = self.ringback if phase is Phase.DIALING_CALLER else None
-
     # -- actions ---------------------------------------------------------------
 
     def act(self, action: Action) -> None:
@@ -301,7 +203,7 @@ class Session:
                 self._record_conversation()  # the legs themselves are bridged by _media (rtp.bridge)
             case "record":
                 self.recording, self.recording_started = bytearray(), time.monotonic()
-                leg = _leg(self.caller)
+                leg = engine_leg(self.caller)
                 if leg is not None:
                     leg.capture = self.recording
             case "leave-voicemail":
@@ -349,9 +251,6 @@ class Session:
                           for a in outcome.answers]
         self.events.put(calls.IvrDone(queue=outcome.queue, wants=outcome.wants))
 
-    def _play_until(self, prompt: str, interrupted) -> None:
-        self._send(media.prompt_frames(prompt), interrupted)
-
     def _node(self, method: str, request, *, quiet: bool = False):
         return self.link.request(method, request, quiet=quiet)
 
@@ -391,37 +290,11 @@ class Session:
         self.agent = self._watch_leg(self.agent_phone, self.agent_phone.dial(user))
         self.agent_call_id = self.agent.call_id
 
-    def _play(self, *prompts: str) -> None:
-        """Play ``prompts`` to the caller, paced; returns early when the caller hangs up."""
-        self._send(media.frames(media.concatenate(list(prompts))))
-
-    def _announce(self) -> None:
-        update, config = self.last_update, self.ctx.queue(self.machine.queue).announcements
-        if update is None:
-            return
-        self._send(media.announcement_frames(
-            position=update.position or None if config.position else None,
-            expected_wait_s=update.expected_wait_s if config.expected_wait else None,
-        ))
-
-    def _send(self, frames: list[bytes], interrupted=None) -> None:
-        # To the caller; in a callback whose caller never answered, to the agent waiting for them.
-        audio.play(self.caller if self.caller is not None else self.agent, frames, interrupted)
-
-    def _record_conversation(self) -> None:
-        """Capture both legs when the queue records its calls (``QueueConfig.record_calls``)."""
-        caller, agent = _leg(self.caller), _leg(self.agent)
-        if caller is None or agent is None or self.ctx.recordings is None:
-            return
-        if self.ctx.queue(self.machine.queue).record_calls:
-            self.conversation = (bytearray(), bytearray())
-            caller.capture, agent.capture = self.conversation
-
     def _store_conversation(self) -> str:
         """The recorded conversation stored (encrypted), once; its recording id, or "" when none was recorded."""
         if self.conversation is None:
             return ""
-        for leg in (_leg(self.caller), _leg(self.agent)):
+        for leg in (engine_leg(self.caller), engine_leg(self.agent)):
             if leg is not None:
                 leg.capture = None
         caller, agent = (bytes(channel) for channel in self.conversation)
@@ -433,7 +306,7 @@ class Session:
         return recording_id
 
     def _leave_voicemail(self) -> None:
-        leg = _leg(self.caller)
+        leg = engine_leg(self.caller)
         if leg is not None:
             leg.capture = None
         recorded = rtp.u8_from_ulaw(bytes(self.recording or b""))
@@ -449,14 +322,6 @@ class Session:
         self._node("LeaveVoicemail", interaction_pb2.LeaveVoicemailRequest(
             interaction_id=self.machine.interaction_id, recording_id=recording_id, duration=duration,
             request_id=f"{request_id(self.call_id)}-vm"), quiet=True)
-
-
-def _leg(call: VoIPCall | None) -> rtp.EngineLeg | None:
-    """The RTP leg of a call whose media is up (the adapter's phones make ``rtp.EngineLeg``s)."""
-    if call is None or not call.RTPClients:
-        return None
-    leg = call.RTPClients[0]
-    return leg if isinstance(leg, rtp.EngineLeg) else None
 
 
 def agent_endpoint(uri: str) -> tuple[str, str, int]:
