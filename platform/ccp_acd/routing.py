@@ -307,13 +307,14 @@ class Router:
             or call.state is not CallState.QUEUED
             or call.site != site
             or not directory.is_up(site)
-            or call.queue not in directory.owned(tenant)
         ):
+            return None
+        owned = directory.owned(tenant).keys() & queues.keys()
+        if call.queue not in owned:
             return None
         now = self._clock()
         view = self._with_claims(tenant, cache.view())
         arrived = replace(view, calls={**view.calls, call.id: call})
-        owned = set(directory.owned(tenant)) & queues.keys()
         context = self.site_context(self._configs.get(tenant) or TenantConfig(name=tenant))
         for decision in plan(arrived, queues, site=site, now=now, owned=owned, sites=context):
             if isinstance(decision, OfferDecision) and decision.call_id == call.id:

@@ -272,6 +272,14 @@ class Reservation:
     offered_at: float
     expires_at: float
 
+    @classmethod
+    def of(cls, decision: OfferDecision, *, node_id: str, now: float) -> Reservation:
+        """The offer record that commits ``decision``, made by ``node_id`` at ``now``."""
+        return cls(
+            call_id=decision.call_id, agent_id=decision.agent_id, node_id=node_id, offered_at=now,
+            expires_at=decision.expires_at,
+        )
+
 
 @dataclass(frozen=True)
 class LiveView:

@@ -429,13 +429,7 @@ class EtcdStore(InteractionTransitions, AgentRecords, VoiceTransitions, RequeueT
         """
         agent_key = keys.agent(tenant, decision.agent_id)
         res_key = keys.reservation(tenant, decision.call_id)
-        reservation = Reservation(
-            call_id=decision.call_id,
-            agent_id=decision.agent_id,
-            node_id=node_id,
-            offered_at=now,
-            expires_at=decision.expires_at,
-        )
+        reservation = Reservation.of(decision, node_id=node_id, now=now)
         agent = replace(view.agents[decision.agent_id], last_offered_at=now)
         offered = timeline.note(call, timeline.Kind.OFFERED, now, agent_id=decision.agent_id)
         compare = [

@@ -117,10 +117,7 @@ class ArrivalOffer:
     @property
     def reservation(self) -> Reservation:
         """The offer record the commit writes."""
-        return Reservation(
-            call_id=self.decision.call_id, agent_id=self.decision.agent_id, node_id=self.node_id,
-            offered_at=self.now, expires_at=self.decision.expires_at,
-        )
+        return Reservation.of(self.decision, node_id=self.node_id, now=self.now)
 
 
 @dataclass(frozen=True)
