@@ -75,16 +75,7 @@ from ccp_acd.api.status import ResourceExhausted, grpc_errors
 from ccp_acd.api.watch import InteractionWatch
 from ccp_acd.domain import timeline
 from ccp_acd.domain.admission import admit
-from ccp_acd.domain.models import (
-    Action,
-    ActionKind,
-    Call,
-    CallState,
-    Channel,
-    LiveView,
-    QueueConfig,
-    RerouteDecision,
-)
+from ccp_acd.domain.models import Action, ActionKind, Call, CallState, Channel, QueueConfig, RerouteDecision
 from ccp_acd.domain.sites import adopter
 from ccp_acd.errors import FailedPrecondition, NotFound
 from ccp_acd.state.live import LiveViews
@@ -206,7 +197,7 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         to_voicemail = False
         capped = self._overload is not None and limits is not None and limits.max_waiting is not None
         if queue.max_length is not None or capped:
-            view = await self._admission_view(tenant)
+            view = await self._views.read(tenant)
             tenant_waiting = queue_waiting = 0
             for existing in view.calls.values():
                 if request_id and existing.request_id == request_id:
@@ -231,15 +222,6 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
         self._events.enqueued(tenant, call, created=created)
         view = await self._views.read(tenant)
         return convert.interaction(view.calls.get(call.id, call), view=view, queues=queues, now=self._clock())
-
-    async def _admission_view(self, tenant: str) -> LiveView:
-        """The view admission counts on: the live cache as it is, without waiting for this node's writes in
-        flight (a count a few of them behind is as good for a cap as one taken a moment earlier; waiting
-        put every Enqueue behind the last one's watch event); a range read where the node does not route."""
-        cache = self._views.cache(tenant)
-        if cache is not None and cache.ready.is_set():
-            return cache.view()
-        return await self._views.read(tenant)
 
     async def _to_voicemail(self, tenant: str, call: Call, queue: QueueConfig, *, now: float) -> Call:
         decision = RerouteDecision(
