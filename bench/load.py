@@ -304,16 +304,35 @@ async def node_offer_waits(
 
 async def ramp(
     running: harness.Cluster, store: EtcdStore, tenants: Sequence[Tenant], *, rates: Sequence[float],
-    seconds: float, max_calls: int, drain_s: float, say: Callable[[str], None] = print,
+    seconds: float, max_calls: int, drain_s: float, refine: int = 0, say: Callable[[str], None] = print,
 ) -> dict:
-    """Steps at rising rates until one is not sustained (that one is kept: it shows the saturated capacity)."""
+    """Steps at rising rates until one is not sustained (that one is kept: it shows the saturated capacity),
+    then ``refine`` steps bisecting between the last sustained rate and the first that was not.
+
+    The rates rise geometrically (x1.5 in the full plan), so without the bisection a node 40 % faster could
+    report the same sustained figure; three bisections narrow the bracket to about 6 %.
+    """
     steps = []
-    for i, rate in enumerate(rates):
+
+    async def step_at(rate: float) -> dict:
         step = Step(rate=rate, seconds=seconds, max_calls=max_calls, drain_s=drain_s)
-        steps.append(await play(running, store, tenants, step, seed=100 + i))
+        steps.append(await play(running, store, tenants, step, seed=100 + len(steps)))
         say(step_line(steps[-1]))
-        if not steps[-1]["sustained"]:
+        return steps[-1]
+
+    low = 0.0
+    high = None
+    for rate in rates:
+        if not (await step_at(rate))["sustained"]:
+            high = rate
             break
+        low = rate
+    for _ in range(refine if high is not None and low > 0 else 0):
+        middle = round((low + high) / 2, 1)
+        if (await step_at(middle))["sustained"]:
+            low = middle
+        else:
+            high = middle
     sustained = [s for s in steps if s["sustained"]]
     best = max(sustained, key=lambda s: s["calls_per_s"]) if sustained else None
     peak = max(steps, key=lambda s: s["calls_per_s"])

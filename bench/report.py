@@ -71,6 +71,11 @@ def _cpu_shares(step: dict) -> str:
     return ", ".join(f"{name} {used / wall:.0%}" for name, used in step["cpu"].get("cpu_s", {}).items())
 
 
+def _node_ms_per_call(step: dict) -> str:
+    used = sum(v for name, v in step["cpu"].get("cpu_s", {}).items() if name.startswith("node"))
+    return f"{1000 * used / step['routed']:.2f}" if step["routed"] else "-"
+
+
 def _etcd(result: dict) -> list[str]:
     f = result["figures"]
     out = ["## Raw etcd limit", "", *_provenance(result)]
@@ -91,14 +96,18 @@ def _routing(result: dict) -> list[str]:
     out = ["## Routing throughput (enqueue → offer → accept → complete)", "", *_provenance(result)]
     out += _table(
         ["offered calls/s", "routed", "calls/s", "sustained", "drain lag s", "enqueue→offer p50 / p99 ms",
-         "etcd writes/call", "CPU (share of a core)"],
+         "etcd writes/call", "CPU (share of a core)", "node CPU ms/call"],
         [[s["offered_per_s"], f"{s['routed']}/{s['planned']}", s["calls_per_s"], "yes" if s["sustained"] else "no",
           s["drain_lag_s"], f"{s['enqueue_to_offer']['p50_ms']} / {s['enqueue_to_offer']['p99_ms']}",
-          s["etcd_per_call"].get("etcd_server_proposals_committed_total", 0), _cpu_shares(s)] for s in f["steps"]],
+          s["etcd_per_call"].get("etcd_server_proposals_committed_total", 0), _cpu_shares(s), _node_ms_per_call(s)]
+         for s in f["steps"]],
     )
     met = routing_met(best, ref["raw_txn_per_s"])
+    refine = f.get("plan", {}).get("refine", 0)
     out += [
         "",
+        *([f"The rates rise by half each step until one is not sustained; the {refine} steps after it bisect "
+           "between the last sustained rate and the lowest not sustained.", ""] if refine else []),
         f"Sustained **{best:.1f} calls/s** (peak {f['peak_calls_per_s']:.1f}); {f['etcd_writes_per_call']:.2f} etcd "
         f"writes (raft proposals), {f['etcd_fsyncs_per_call']:.2f} WAL fsyncs and {f['etcd_ranges_per_call']:.2f} "
         f"range reads per call. Against the raw etcd limit of {ref['raw_txn_per_s']:.0f} txn/s ({ref['source']}): "

@@ -19,6 +19,7 @@ class Plan:
     seconds: float             # arrival window per step
     max_calls: int             # per step
     drain_s: float             # per step, after the last arrival
+    refine: int = 0            # steps bisecting between the last sustained rate and the first not sustained
 
 
 def _geometric(start: float, factor: float, steps: int) -> tuple[float, ...]:
@@ -26,7 +27,7 @@ def _geometric(start: float, factor: float, steps: int) -> tuple[float, ...]:
 
 
 FULL = Plan(nodes=1, tenants=1, agents_per_tenant=40, rates=_geometric(25, 1.5, 12), seconds=10.0, max_calls=25_000,
-            drain_s=10.0)
+            drain_s=10.0, refine=3)
 QUICK = Plan(nodes=1, tenants=1, agents_per_tenant=4, rates=(10.0, 30.0), seconds=1.5, max_calls=60, drain_s=3.0)
 
 
@@ -41,7 +42,7 @@ async def measure(plan: Plan, *, say: Callable[[str], None] = print) -> dict:
             running.start_nodes(plan.nodes)
             found = await load.ramp(
                 running, store, tenants, rates=plan.rates, seconds=plan.seconds, max_calls=plan.max_calls,
-                drain_s=plan.drain_s, say=say,
+                drain_s=plan.drain_s, refine=plan.refine, say=say,
             )
         finally:
             await store.close()
