@@ -282,11 +282,6 @@ class Router:
         try:
             created = await self._store.enqueue_offered(tenant, call, offer)
             if created is not None:
-                if created[1]:
-                    # The agent's phone rings now, not when the watch event arrives (state.live_subscriptions).
-                    cache = self._views.cache(tenant)
-                    if cache is not None:
-                        cache.offer_committed(offer.reservation, created[0], call_version=0)
                 await self._views.read(tenant)  # waits for the live view to show it (the reply reads it too)
         finally:
             claims.pop(call.id, None)

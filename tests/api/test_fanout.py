@@ -120,67 +120,6 @@ async def test_offer_streams_share_the_nodes_one_watch_and_get_only_their_own_of
     await eventually(lambda: _true(cache.offer_subscribers() == 0), what="the streams unsubscribed")
 
 
-async def test_an_offer_on_arrival_reaches_the_stream_at_its_commit_and_only_once(node, stubs, make_tenant, monkeypatch):
-    """With the watch slow (its events applied 50 ms late, in order: what a loaded node sees at the tail), the
-    offer still reaches the stream as soon as the Enqueue's transaction returns (``offer_committed``), and the
-    watch event that follows is not sent again: after a Cancel, the next event is the revocation.
-
-    The delay wraps the cache's ``apply`` (the real one applies every event, in order); nothing is replaced.
-    """
-    t = await make_tenant(QueueConfig(name="support", wrap_up_s=0))
-    cache = await _cache_ready(node, t.name)
-    await stubs.admin.CreateAgent(admin_pb2.CreateAgentRequest(agent=admin_pb2.Agent(id="ann")), metadata=t.admin)
-    token = await t.agent_token("ann")
-    await stubs.agents.Login(agent_pb2.LoginRequest(agent_id="ann"), metadata=token)
-    await stubs.agents.SetState(
-        agent_pb2.SetStateRequest(agent_id="ann", state=common_pb2.AGENT_STATE_AVAILABLE), metadata=token
-    )
-    stream = stubs.agents.StreamOffers(agent_pb2.StreamOffersRequest(agent_id="ann"), metadata=token)
-    events: asyncio.Queue = asyncio.Queue()
-
-    async def pump() -> None:
-        async for event in stream:
-            if not event.HasField("heartbeat"):
-                events.put_nowait((time.monotonic(), event))
-
-    late: asyncio.Queue = asyncio.Queue()
-    apply = cache.apply
-    offers_applied: dict[str, float] = {}  # reservation key -> when the cache applied its put
-
-    async def apply_late() -> None:
-        while True:
-            received, event = await late.get()
-            await asyncio.sleep(max(0.0, received + 0.05 - time.monotonic()))
-            apply(event)
-            if event.kind == "put" and event.key.startswith(keys.reservations_prefix(t.name)):
-                offers_applied[event.key] = time.monotonic()
-
-    reader = asyncio.create_task(pump())
-    delayer = asyncio.create_task(apply_late())
-    try:
-        await eventually(lambda: _true(cache.offer_subscribers() == 1), what="the stream subscribed")
-        await eventually(lambda: _true("support" in node.router.directory.owned(t.name)), what="the queue owned")
-        monkeypatch.setattr(cache, "apply", lambda event: late.put_nowait((time.monotonic(), event)))
-        call = await stubs.interactions.Enqueue(enqueue(), metadata=t.interaction)
-        offered_at, first = await asyncio.wait_for(events.get(), timeout=15)
-        assert first.offer.interaction.id == call.id
-        assert first.offer.interaction.offered_to == "ann"
-        applied_at = offers_applied[keys.reservation(t.name, call.id)]  # the Enqueue's reply waited for it
-        assert offered_at < applied_at, "the offer must reach the stream before the cache applies its watch event"
-        written = node.store.written(t.name)
-        await eventually(lambda: _true(cache.revision >= written), what="the watch event of the offer applied")
-        await stubs.interactions.Cancel(interaction_pb2.CancelRequest(interaction_id=call.id), metadata=t.interaction)
-        _, after = await asyncio.wait_for(events.get(), timeout=15)
-        assert after.HasField("revoked"), f"the offer was sent again: {after}"
-        assert (after.revoked.interaction_id, after.revoked.reason) == (call.id, "caller-hung-up")
-    finally:
-        stream.cancel()
-        delayer.cancel()
-        for task in (reader, delayer):
-            with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
-                await task
-
-
 async def test_blocklist_entries_reach_enqueue(node, stubs, make_tenant, store):
     t = await make_tenant()
     await _cache_ready(node, t.name)

@@ -21,10 +21,7 @@ broken watch does not end these streams: the cache resyncs and hands them the
 difference (offers that appeared, revocations of those that vanished), so
 nothing is lost; a deletion is reported only for an offer the stream sent.
 When the node stops routing the tenant, the stream ends with UNAVAILABLE and
-the client reopens it. An offer this node commits on a call's arrival reaches
-the stream when its transaction returns, with the call as written, before its
-watch event (``LiveCache.offer_committed``). Other tenants' streams keep their
-own etcd watch.
+the client reopens it. Other tenants' streams keep their own etcd watch.
 
 The mixin uses the servicer's ``_principal``, ``_store``, ``_views``, ``_clock``
 and ``_heartbeat_s``. Not for: presence, accept / reject / complete or the
@@ -126,8 +123,7 @@ class OfferStreams:
                 if change.kind == "put":
                     if sent.get(reservation.call_id) == reservation:
                         continue  # already sent (a resync's difference repeats it)
-                    get_call = self._cached_call(tenant, cache) if change.call is None else _known(change.call)
-                    event = await self._offered(tenant, agent_id, reservation, get_call)
+                    event = await self._offered(tenant, agent_id, reservation, self._cached_call(tenant, cache))
                     if event is not None:
                         sent[reservation.call_id] = reservation
                         yield event
@@ -229,15 +225,6 @@ class OfferStreams:
         if reservation.expires_at <= self._clock():
             return "expired"
         return "withdrawn"
-
-
-def _known(call: Call) -> Callable[[str], Awaitable[Call]]:
-    """``call`` as the record getter of an offer handed over with it (at its commit, ``LiveCache.offer_committed``)."""
-
-    async def get_call(call_id: str) -> Call:
-        return call
-
-    return get_call
 
 
 def _offer(interaction: common_pb2.Interaction, reservation: Reservation) -> agent_pb2.OfferEvent:

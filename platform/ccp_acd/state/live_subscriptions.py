@@ -19,17 +19,6 @@ or sent twice. When the node stops routing the tenant, every subscriber is
 handed ``StateUnavailable`` (the stream ends UNAVAILABLE and the client
 reopens it).
 
-Offers at commit (``LiveCache.offer_committed``): an offer this node commits
-on a call's arrival is handed to the agent's streams as soon as the
-transaction returns, with the call as written, instead of when its watch
-event arrives (up to a few milliseconds later under load). It is handed over
-only while the cache has applied nothing of that commit or after it (no
-reservation of the call, the call's record at the version the commit
-compared), so it can never follow a later change of the same offer; it is
-tagged with the revision after the cache's, so no stream's initial view
-already counts it. When the watch event arrives, the streams skip the offer
-they already sent.
-
 Call subscriptions (``LiveCache.subscribe_call``): the same for one call, for
 the interaction watches of ``api.watch`` (WatchInteraction): each put or
 delete of the call's record or of its reservation is handed over as a
@@ -49,7 +38,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ccp_acd.domain.models import Call, Reservation
-from ccp_acd.state import keys
 
 
 @dataclass(frozen=True)
@@ -63,26 +51,18 @@ class CallChange:
 
 @dataclass(frozen=True)
 class OfferChange:
-    """A reservation put, or deleted (``reservation`` as it was), at ``revision`` (module doc: offer subscriptions).
-
-    ``call``: the call as the offer's commit wrote it, for an offer handed over at its commit (module doc:
-    offers at commit); None for changes from the watch, whose call is in the cache.
-    """
+    """A reservation put, or deleted (``reservation`` as it was), at ``revision`` (module doc: offer subscriptions)."""
 
     kind: Literal["put", "delete"]
     reservation: Reservation
     revision: int
-    call: Call | None = None
 
 
 class LiveSubscriptions:
     """The subscriber side of ``LiveCache`` (module doc), mixed into it."""
 
-    # The cache's tenant, reservations by call id (what a range read's difference is taken against) and
-    # records' versions by key (``LiveCache``).
-    tenant: str
+    # The cache's reservations by call id (``LiveCache``): what a range read's difference is taken against.
     _reservations: dict[str, Reservation]
-    _versions: dict[str, int]
 
     def __init__(self) -> None:
         # Offer streams of this node by agent id (module doc: offer subscriptions).
@@ -134,22 +114,9 @@ class LiveSubscriptions:
                     queue.put_nowait(error)
             subscribers.clear()
 
-    def offer_committed(self, reservation: Reservation, call: Call, *, call_version: int) -> None:
-        """Hand the streams an offer this node just committed, before its watch event (module doc: offers at
-        commit). ``call``: the call as the commit wrote it; ``call_version``: its record's version the commit
-        compared (0: the commit created it)."""
-        if reservation.agent_id not in self._offer_subscribers:
-            return
-        call_now = self._versions.get(keys.call(self.tenant, call.id), 0)
-        if reservation.call_id in self._reservations or call_now != call_version:
-            return  # the cache has applied the commit, or a later change: the watch hands it over (or already did)
-        self._offer_changed("put", reservation, self.revision + 1, call=call)
-
-    def _offer_changed(
-        self, kind: Literal["put", "delete"], reservation: Reservation, revision: int, *, call: Call | None = None
-    ) -> None:
+    def _offer_changed(self, kind: Literal["put", "delete"], reservation: Reservation, revision: int) -> None:
         for queue in self._offer_subscribers.get(reservation.agent_id, ()):
-            queue.put_nowait(OfferChange(kind, reservation, revision, call))
+            queue.put_nowait(OfferChange(kind, reservation, revision))
 
     def _offers_replaced(self, before: Mapping[str, Reservation], revision: int) -> None:
         """Subscribers' share of a range read installed over ``before`` (module doc)."""
