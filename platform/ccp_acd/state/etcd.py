@@ -41,7 +41,9 @@ from typing import TypeVar
 
 import aetcd
 import aetcd.exceptions
+import aetcd.rpc
 import aetcd.rtypes
+import aetcd.utils
 from aetcd import rpc, watcher
 
 from ccp_acd.domain import timeline
@@ -186,6 +188,8 @@ class EtcdStore(InteractionTransitions, AgentRecords, VoiceTransitions, RequeueT
         # Per tenant, the revision of the last transaction through this store that wrote its live/ keys:
         # what a watch-fed view must have applied to show this node's own writes (``state.live``).
         self._written: dict[str, int] = {}
+        # Whether list_tenants has indexed configs written before the tenant index (_index_tenants).
+        self._tenants_indexed = False
 
     @classmethod
     async def connect(
@@ -234,6 +238,26 @@ class EtcdStore(InteractionTransitions, AgentRecords, VoiceTransitions, RequeueT
             return await awaitable
         except aetcd.exceptions.ClientError as e:
             raise StateUnavailable(f"etcd: {e}") from e
+
+    async def _range_limited(
+        self, start: bytes, end: bytes, *, limit: int, keys_only: bool = False, descending: bool = False
+    ) -> list:
+        """The key-values in [start, end), at most ``limit`` (etcd itself stops there), by key.
+
+        aetcd's ``get_range`` and ``get_prefix`` cannot send a limit (its request builder drops it); its KV
+        stub can (aetcd is pinned).
+        """
+        order = rpc.RangeRequest.DESCEND if descending else rpc.RangeRequest.NONE
+        request = rpc.RangeRequest(key=start, range_end=end, limit=limit, keys_only=keys_only, sort_order=order)
+
+        async def send():
+            try:
+                return await self.client.kvstub.Range(request, timeout=self._timeout_s, metadata=self.client.metadata)
+            except aetcd.rpc.AioRpcError as e:
+                aetcd.exceptions._handle_exception(e)  # raises aetcd's ClientError, which _call translates
+
+        response = await self._call(send())
+        return list(response.kvs)
 
     async def _get(self, key: str) -> _Record | None:
         got = await self._call(self.client.get(key.encode()))
@@ -304,20 +328,57 @@ class EtcdStore(InteractionTransitions, AgentRecords, VoiceTransitions, RequeueT
     # -- declarative config -----------------------------------------------
 
     async def put_tenant_config(self, config: TenantConfig) -> None:
-        await self._call(self.client.put(keys.tenant_config(config.name).encode(), encode(config)))
+        """The config and its tenant index entry (``keys.tenant_index``), in one transaction."""
+        await self._txn([], [
+            self.client.transactions.put(keys.tenant_config(config.name).encode(), encode(config)),
+            self.client.transactions.put(keys.tenant_index(config.name).encode(), b""),
+        ])
 
     async def get_tenant_config(self, tenant: str) -> TenantConfig | None:
         record = await self._get(keys.tenant_config(tenant))
         return None if record is None else decode(TenantConfig, record.value)
 
     async def list_tenants(self) -> list[str]:
-        found = await self._call(self.client.get_prefix(keys.tenants_prefix().encode(), keys_only=True))
-        tenants = set()
-        for kv in found:
-            rest = kv.key.decode()[len(keys.tenants_prefix()):]
-            if rest.endswith("/config") and rest.count("/") == 1:
-                tenants.add(rest.split("/", 1)[0])
-        return sorted(tenants)
+        """The names of the tenants that have a config, sorted: one keys-only read of the tenant index.
+
+        Not a read of every key under ``tenants/`` (the tenants' history, audit and presence logs and
+        caller index grow with every call, and every node asks every few seconds). The first call of a
+        store makes sure configs written before the index existed are indexed (``_index_tenants``).
+        """
+        if not self._tenants_indexed:
+            await self._index_tenants()
+            self._tenants_indexed = True
+        found = await self._call(self.client.get_prefix(keys.tenant_index_prefix().encode(), keys_only=True))
+        return sorted(keys.last_segment(kv.key) for kv in found)
+
+    async def _index_tenants(self) -> None:
+        """Index every tenant that has a config but no index entry, once per cluster (``keys.migration``).
+
+        A jump scan: a keys-only read of one key finds the next tenant's name, and the next read
+        starts past that tenant's prefix (N + 1 reads for N tenant prefixes, whatever they hold); the
+        entry is put only if the config still exists, so a tenant deleted meanwhile is not indexed.
+        """
+        done = keys.migration("tenant-index")
+        if await self._get(done) is not None:
+            return
+        indexed = {
+            keys.last_segment(kv.key)
+            for kv in await self._call(self.client.get_prefix(keys.tenant_index_prefix().encode(), keys_only=True))
+        }
+        prefix = keys.tenants_prefix().encode()
+        end = aetcd.utils.prefix_range_end(prefix)
+        start = prefix
+        while found := await self._range_limited(start, end, limit=1, keys_only=True):
+            name = found[0].key[len(prefix):].split(b"/", 1)[0]
+            start = aetcd.utils.prefix_range_end(prefix + name + b"/")
+            tenant = name.decode()
+            if not name or b"/" not in found[0].key[len(prefix):] or tenant in indexed:
+                continue
+            await self._txn(
+                [self._create(keys.tenant_config(tenant)) > 0, self._create(keys.tenant_index(tenant)) == 0],
+                [self.client.transactions.put(keys.tenant_index(tenant).encode(), b"")],
+            )
+        await self._call(self.client.put(done.encode(), f'{{"done_at": {time.time():.3f}}}'.encode()))
 
     async def put_queue_config(self, tenant: str, config: QueueConfig) -> None:
         await self._call(self.client.put(keys.queue_config(tenant, config.name).encode(), encode(config)))
@@ -331,7 +392,8 @@ class EtcdStore(InteractionTransitions, AgentRecords, VoiceTransitions, RequeueT
         return {config.name: config for config in found}
 
     async def delete_tenant_config(self, tenant: str) -> None:
-        await self._call(self.client.delete(keys.tenant_config(tenant).encode()))
+        """The config and its tenant index entry, in one transaction."""
+        await self._txn([], [self._delete(keys.tenant_config(tenant)), self._delete(keys.tenant_index(tenant))])
 
     async def delete_trunk_config(self, tenant: str, trunk: str) -> None:
         await self._call(self.client.delete(keys.trunk_config(tenant, trunk).encode()))

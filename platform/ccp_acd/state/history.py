@@ -19,8 +19,6 @@ Not for: aggregating into reports (``domain.reports``, ``api.admin``) or deletin
 
 from __future__ import annotations
 
-import aetcd.exceptions
-import aetcd.rpc
 import aetcd.utils
 
 from ccp_acd.domain.models import Call, PresenceInterval
@@ -72,15 +70,14 @@ class HistoryReads:
         return [i for i in intervals if i.end > start and i.start < end]
 
     async def caller_history(self, tenant: str, address: str, *, limit: int = 10) -> list[Call]:
-        """The caller's ended calls, newest first: the index keys, then the records in one transaction.
-
-        aetcd cannot send a range limit, so the caller's index is read whole (keys only) and cut.
-        """
+        """The caller's ended calls, newest first: ``limit`` index keys, then the records in one transaction."""
         if limit <= 0 or not address:
             return []
-        prefix = keys.caller_prefix(tenant, keys.caller_key(tenant, address))
-        index = await self._call(self.client.get_prefix(prefix.encode(), sort_order="descend", keys_only=True))
-        call_ids = [keys.last_segment(kv.key) for kv in index][:limit]
+        prefix = keys.caller_prefix(tenant, keys.caller_key(tenant, address)).encode()
+        index = await self._range_limited(
+            prefix, aetcd.utils.prefix_range_end(prefix), limit=limit, keys_only=True, descending=True
+        )
+        call_ids = [keys.last_segment(kv.key) for kv in index]
         if not call_ids:
             return []
         records = []
@@ -108,21 +105,6 @@ class HistoryReads:
         first = keys.audit_at(tenant, start)
         if after:
             first = max(first, keys.audit_event(tenant, after) + "\0")
-        return [decode(AuditEvent, value) for value in await self._range_limited(first, keys.audit_at(tenant, end), limit)]
+        found = await self._range_limited(first.encode(), keys.audit_at(tenant, end).encode(), limit=limit)
+        return [decode(AuditEvent, kv.value) for kv in found]
 
-    async def _range_limited(self, start: str, end: str, limit: int) -> list[bytes]:
-        """Values of the keys in [start, end), at most ``limit``, which etcd itself stops at.
-
-        aetcd's ``get_range`` cannot send a limit; its request builder and KV stub can (aetcd is pinned).
-        """
-        request = self.client._build_get_range_request(key=start.encode(), range_end=end.encode())
-        request.limit = limit
-
-        async def send():
-            try:
-                return await self.client.kvstub.Range(request, timeout=self._timeout_s, metadata=self.client.metadata)
-            except aetcd.rpc.AioRpcError as e:
-                aetcd.exceptions._handle_exception(e)  # raises aetcd's ClientError, which _call translates
-
-        response = await self._call(send())
-        return [kv.value for kv in response.kvs]

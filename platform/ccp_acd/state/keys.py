@@ -6,6 +6,13 @@ lives on a lease, and the compare-and-set that guards it:
 ``/ccp/v1/tenants/{t}/config``
     Tenant config (display name, home site, failover sites). Written by the
     operator or ``ccp apply``; last writer wins (declarative source of truth).
+``/ccp/v1/tenant-index/{t}``
+    Empty: the tenant has a config. Put and deleted in the transaction that
+    puts or deletes ``tenants/{t}/config``, so discovery (``list_tenants``,
+    every few seconds on every node) reads one key per tenant instead of
+    every key the tenants hold. Configs written before the index existed are
+    indexed by the first discovery after an upgrade (a scan of one key per
+    tenant prefix), which then writes ``migrations/tenant-index``.
 ``/ccp/v1/tenants/{t}/queues/{q}/config``
     ``QueueConfig``. Written by the operator / ``ccp apply``. Nodes read it live.
 ``/ccp/v1/tenants/{t}/queues/{q}/placement``
@@ -61,6 +68,10 @@ lives on a lease, and the compare-and-set that guards it:
 ``/ccp/v1/tenants/{t}/requests/{request_id}``
     The call id an Enqueue request_id produced (idempotent retries). Created in
     the Enqueue transaction with create_revision == 0. Kept for the record's life.
+``/ccp/v1/migrations/{name}``
+    ``{"done_at": epoch s}``: a one-time change of the layout is done on this
+    cluster (``tenant-index``). Plain put by the node that did it; the change
+    is idempotent, so two nodes doing it at once is harmless.
 ``/ccp/v1/sites/{s}/nodes/{n}``
     ``{"grpc": "host:port", "started_at"}`` on the node's lease: live nodes.
 ``/ccp/v1/sites/{s}/state``
@@ -96,6 +107,18 @@ def _seg(value: str) -> str:
 
 def tenants_prefix() -> str:
     return f"{ROOT}/tenants/"
+
+
+def tenant_index_prefix() -> str:
+    return f"{ROOT}/tenant-index/"
+
+
+def tenant_index(tenant: str) -> str:
+    return f"{tenant_index_prefix()}{_seg(tenant)}"
+
+
+def migration(name: str) -> str:
+    return f"{ROOT}/migrations/{_seg(name)}"
 
 
 def tenant_prefix(tenant: str) -> str:
