@@ -101,6 +101,14 @@ async def board(node: Node, store: EtcdStore) -> Board:
     await _wait(store, tenant, queue="sales", waited_s=30, n=1)
     await _wait(store, tenant, queue="sales", waited_s=10, n=2)
     await _wait(store, tenant, queue="support", waited_s=3, n=3)
+
+    async def shown() -> bool:
+        """The node reads its live view of a tenant it routes, which learns of writes made around it (this
+        fixture's store) from its watch, a moment later: the board is ready once the view shows them."""
+        cache = node.router.views.cache(tenant)
+        return cache is None or len(cache.view().calls) == 3
+
+    await eventually(shown, what="the node's view showing the three waiting calls")
     return Board(
         tenant=tenant,
         admin=await issue_token(store, tenant=tenant, role="admin"),
