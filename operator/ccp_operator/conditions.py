@@ -3,7 +3,10 @@
 - ``Ready``: the resource's routing config is in etcd and ACD nodes are using it. For a Tenant it also needs
   its certificates: whenever ``CertificatesReady`` is False, ``Ready`` is False with ``CertificatesNotReady``
   (its message says which Secret is at fault and what to do), as the tenant's pods cannot start with TLS;
-  otherwise it follows ``Reconciled`` (status, reason and message). ``ready`` computes it from the others.
+  else, whenever ``SipReady`` is False with ``SipRefused``, ``Ready`` is False with ``SipNotReady`` (the
+  trunks take no calls without their adapters; a ``RecordingsKeyInvalid`` key ring leaves ``Ready`` alone,
+  as the adapters run without storing voicemail); otherwise it follows ``Reconciled`` (status, reason and
+  message). ``ready`` computes it from the others.
 - ``Reconciled``: the last generation was processed (False with a reason when it could not be).
 - ``Degraded``: it works, but something needs attention (e.g. a queue drained with callers left).
 - ``CredentialsRotated`` (Tenant): True once ``spec.credentials.rotation`` has issued new tokens (reason
@@ -58,6 +61,7 @@ CA_SECRET_INVALID = "CASecretInvalid"  # certificates: the CA Secret holds no us
 ETCD_CLIENT_SECRET_MISSING = "EtcdClientSecretMissing"  # certificates: nothing to copy (retried)
 RECORDINGS_KEY_INVALID = "RecordingsKeyInvalid"  # SIP: the key ring Secret is no key ring; never overwritten (retried)
 SIP_REFUSED = "SipRefused"           # SIP: Kubernetes refused an adapter StatefulSet or the key Secret (retried)
+SIP_NOT_READY = "SipNotReady"        # Ready: SipReady says the trunks' adapters are not in place
 CERTIFICATES_NOT_READY = "CertificatesNotReady"  # Ready (Tenant): CertificatesReady is False (retried)
 
 # What to do about each reason CertificatesReady is False for (the Ready condition's message says it).
@@ -67,6 +71,12 @@ CERTIFICATE_FIXES = {
     CA_SECRET_INVALID: ("put a current CA's base64 PEM ca.crt and ca.key into the CA Secret "
                         "(docs/security.md, replacing the CA)"),
     ETCD_CLIENT_SECRET_MISSING: "create the etcd client certificate Secret (the chart's) in the operator's namespace",
+}
+
+# What a tenant admin does about a SipReady reason that makes Ready False (``ready``); other reasons leave Ready.
+SIP_FIXES = {
+    SIP_REFUSED: ("fix what the API server refused (SipReady names the object and the reason: often the "
+                  "operator's RBAC or a namespace quota)"),
 }
 
 
@@ -99,8 +109,8 @@ def set_condition(conditions: list[dict[str, Any]] | None, new: dict[str, Any]) 
 
 def ready(conditions: list[dict[str, Any]] | None, *, generation: int) -> dict[str, Any] | None:
     """The ``Ready`` condition the others call for: False (``CertificatesNotReady``) while ``CertificatesReady``
-    is False, else as ``Reconciled``; None (leave Ready as it is) with neither a False CertificatesReady nor a
-    Reconciled condition."""
+    is False, else False (``SipNotReady``) while ``SipReady`` is False for a reason in ``SIP_FIXES``, else as
+    ``Reconciled``; None (leave Ready as it is) with none of these."""
     by_type = {x.get("type"): x for x in conditions or ()}
     certificates = by_type.get(CERTIFICATES_READY)
     if certificates is not None and certificates.get("status") == "False":
@@ -109,6 +119,12 @@ def ready(conditions: list[dict[str, Any]] | None, *, generation: int) -> dict[s
         message = (f"the tenant's TLS certificates are not ready ({reason}: {certificates.get('message', '')}); "
                    f"its ACD pods need them to start with TLS. To fix: {fix}; the operator retries by itself")
         return condition(READY, False, CERTIFICATES_NOT_READY, message, generation)
+    sip = by_type.get(SIP_READY)
+    if sip is not None and sip.get("status") == "False" and sip.get("reason") in SIP_FIXES:
+        reason = sip["reason"]
+        message = (f"the tenant's SIP adapters are not in place ({reason}: {sip.get('message', '')}); its trunks "
+                   f"take no calls. To fix: {SIP_FIXES[reason]}; the operator retries by itself")
+        return condition(READY, False, SIP_NOT_READY, message, generation)
     reconciled = by_type.get(RECONCILED)
     if reconciled is None:
         return None

@@ -1,5 +1,6 @@
 """The Ready condition derived from the others (``conditions.ready``, pure): False while CertificatesReady is
-False, naming the Secret at fault and what to do; otherwise as Reconciled."""
+False, naming the Secret at fault and what to do; False while the SIP adapters are refused; otherwise as
+Reconciled."""
 
 from __future__ import annotations
 
@@ -40,3 +41,21 @@ def test_an_unknown_certificates_reason_still_makes_ready_false_and_points_at_th
     odd = c.condition(c.CERTIFICATES_READY, False, "SomethingNew", "odd", 2)
     ready = c.ready([APPLIED, odd], generation=2)
     assert ready["status"] == "False" and "see the CertificatesReady condition" in ready["message"]
+
+
+def test_ready_is_false_while_the_sip_adapters_are_refused_and_certificates_come_first():
+    refused = c.condition(c.SIP_READY, False, c.SIP_REFUSED, "StatefulSet sip-acme-a: Kubernetes refused it (403)", 4)
+    ready = c.ready([APPLIED, refused], generation=4)
+    assert (ready["status"], ready["reason"]) == ("False", c.SIP_NOT_READY)
+    assert "(SipRefused: StatefulSet sip-acme-a: Kubernetes refused it (403))" in ready["message"]
+    assert f"To fix: {c.SIP_FIXES[c.SIP_REFUSED]}" in ready["message"]
+    missing = c.condition(c.CERTIFICATES_READY, False, c.CA_SECRET_MISSING, "no CA", 4)
+    assert c.ready([APPLIED, refused, missing], generation=4)["reason"] == c.CERTIFICATES_NOT_READY
+
+
+def test_a_bad_recordings_key_ring_or_applied_adapters_leave_ready_to_reconciled():
+    """The adapters run without storing voicemail: SipReady False says so, Ready stays as Reconciled."""
+    for sip in (c.condition(c.SIP_READY, False, c.RECORDINGS_KEY_INVALID, "Secret acme-recordings-key: not JSON", 4),
+                c.condition(c.SIP_READY, True, c.APPLIED, "applied", 4)):
+        ready = c.ready([APPLIED, sip], generation=4)
+        assert (ready["status"], ready["reason"]) == ("True", c.APPLIED)
