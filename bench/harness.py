@@ -47,6 +47,19 @@ UNLIMITED = {"CCP_TENANT_ENQUEUE_RATE": "0", "CCP_TENANT_MAX_WAITING": "0"}
 # concurrent ones share an fsync), the fsyncs themselves, and the key-value operations.
 # Upper bounds (seconds) of etcd's WAL fsync histogram buckets the benchmarks count fsyncs under.
 FSYNC_BUCKETS_S = ("0.008", "0.032", "0.128")
+# etcd's own time to handle a Txn (from receiving it to replying: raft, WAL fsync, apply), histogram buckets
+# the benchmarks count transactions under; etcd keeps this histogram with --metrics=extensive (ETCD_ARGS).
+TXN_BUCKETS_S = ("0.005", "0.01", "0.025")
+ETCD_ARGS = ("--metrics=extensive",)
+
+
+def _txn_series(le: str | None = None) -> str:
+    """etcd's series of handled Txn requests: their count, or the bucket of those at most ``le`` seconds."""
+    labels = 'grpc_method="Txn",grpc_service="etcdserverpb.KV",grpc_type="unary"'
+    if le is None:
+        return f"grpc_server_handling_seconds_count{{{labels}}}"
+    return f'grpc_server_handling_seconds_bucket{{{labels},le="{le}"}}'
+
 ETCD_COUNTERS = (
     "etcd_server_proposals_committed_total",
     "etcd_disk_wal_fsync_duration_seconds_count",
@@ -56,6 +69,9 @@ ETCD_COUNTERS = (
     "etcd_mvcc_txn_total",
     # WAL fsyncs at most 8, 32 and 128 ms long (cumulative histogram buckets): the slow ones are the disk's tail.
     *(f'etcd_disk_wal_fsync_duration_seconds_bucket{{le="{le}"}}' for le in FSYNC_BUCKETS_S),
+    # Txn requests etcd handled, and those it handled within 5, 10 and 25 ms (its side of a commit's latency).
+    _txn_series(),
+    *(_txn_series(le) for le in TXN_BUCKETS_S),
 )
 # Seconds a node may take to answer gRPC health after it is spawned (several start at once on 2 cores).
 NODE_START_TIMEOUT_S = 60.0
@@ -84,6 +100,16 @@ def slow_fsyncs(delta: Mapping[str, float]) -> dict[str, int]:
     for le in FSYNC_BUCKETS_S:
         under = delta.get(f'etcd_disk_wal_fsync_duration_seconds_bucket{{le="{le}"}}', total)
         found[f"over_{float(le) * 1000:g}_ms"] = int(total - under)
+    return found
+
+
+def slow_txns(delta: Mapping[str, float]) -> dict[str, int]:
+    """From a ``counters_delta``: Txn requests etcd handled in the window, and how many took it longer than each
+    bucket bound (its own handling: raft, WAL fsync, apply; not the client's side nor the network)."""
+    total = delta.get(_txn_series(), 0.0)
+    found = {"txns": int(total)}
+    for le in TXN_BUCKETS_S:
+        found[f"over_{float(le) * 1000:g}_ms"] = int(total - delta.get(_txn_series(le), total))
     return found
 
 
@@ -163,7 +189,7 @@ def cluster(prefix: str = "ccp-bench-") -> Iterator[Cluster]:
     """A fresh etcd (fsync on) in a temporary folder; every process started through it is stopped after. The
     folder (every process's log) is removed, unless ``CCP_BENCH_KEEP_WORKDIR=1`` (then its path is printed)."""
     workdir = Path(tempfile.mkdtemp(prefix=prefix))
-    etcd = start_etcd(workdir)
+    etcd = start_etcd(workdir, extra_args=ETCD_ARGS)
     running = Cluster(workdir=workdir, etcd=etcd)
     try:
         wait_leader(etcd, timeout_s=20)

@@ -72,7 +72,8 @@ async def run(plan: Plan, *, rate: float | None = None, say: Callable[[str], Non
                 found = await load.play(running, store, tenants, step, seed=7 + k, node_side=True)
                 say(load.step_line(found))
                 one = {"step": found, "client": found["enqueue_to_offer"], "node": found["node_enqueue_to_offer"],
-                       "enqueue_reply": found["enqueue_reply"], "fsyncs": harness.slow_fsyncs(found["etcd"])}
+                       "enqueue_reply": found["enqueue_reply"], "fsyncs": harness.slow_fsyncs(found["etcd"]),
+                       "txns": harness.slow_txns(found["etcd"])}
                 say(_run_line(k + 1, one))
                 runs.append(one)
         finally:
@@ -92,4 +93,6 @@ def _run_line(k: int, one: dict) -> str:
         f"at the client, {node['p50_ms']}/{node['p99_ms']} ms (p50/p99) on the node's clock; Enqueue reply "
         f"p50/p99 {reply['p50_ms']}/{reply['p99_ms']} ms; {fsyncs['fsyncs']} WAL fsyncs, over 8/32/128 ms: "
         f"{fsyncs['over_8_ms']}/{fsyncs['over_32_ms']}/{fsyncs['over_128_ms']}"
+        + (f"; etcd handled {txns['txns']} Txn, over 5/10/25 ms: {txns['over_5_ms']}/{txns['over_10_ms']}/"
+           f"{txns['over_25_ms']}" if (txns := one.get("txns")) else "")
     )

@@ -60,6 +60,9 @@ def test_latency_reports_client_and_node_side_quantiles():
     (run,) = figures["runs"]
     assert run["enqueue_reply"]["n"] > 0 and run["fsyncs"]["fsyncs"] > 0
     assert run["fsyncs"]["fsyncs"] >= run["fsyncs"]["over_8_ms"] >= run["fsyncs"]["over_128_ms"] >= 0
+    # etcd's own handling of every Txn in the window (--metrics=extensive): at least the calls' transactions.
+    assert run["txns"]["txns"] >= run["step"]["routed"] > 0
+    assert run["txns"]["txns"] >= run["txns"]["over_5_ms"] >= run["txns"]["over_25_ms"] >= 0
 
 
 def test_scaling_has_a_row_per_node_count_and_tenant_count(monkeypatch):

@@ -156,24 +156,27 @@ def _etcd_argv(
 
 def _spawn_etcd_member(
     workdir: Path, name: str, host: str, port: int, peer_port: int, initial_cluster: str, token: str,
-    tls: GeneratedCerts | None = None,
+    tls: GeneratedCerts | None = None, extra_args: tuple[str, ...] = (),
 ) -> EtcdProcess:
     data_dir = workdir / f"{name}.data"
-    argv = _etcd_argv(name, data_dir, host, port, peer_port, initial_cluster, token, tls)
+    argv = [*_etcd_argv(name, data_dir, host, port, peer_port, initial_cluster, token, tls), *extra_args]
     child = _spawn(name, argv, workdir / f"{name}.log")
     return EtcdProcess(child.name, child.process, child.log_path, host=host, port=port, data_dir=data_dir, tls=tls)
 
 
 def spawn_etcd(
-    workdir: Path, *, name: str = "ccp-etcd", host: str = "127.0.0.1", tls: GeneratedCerts | None = None
+    workdir: Path, *, name: str = "ccp-etcd", host: str = "127.0.0.1", tls: GeneratedCerts | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> EtcdProcess:
     """Start a single-member etcd with its data in ``workdir``; does not wait (see ``wait_listening``).
 
-    With ``tls``: clients over TLS, and each must show a certificate from ``tls.ca_file``.
+    With ``tls``: clients over TLS, and each must show a certificate from ``tls.ca_file``. ``extra_args``:
+    more etcd flags (the benchmarks' ``--metrics=extensive``).
     """
     port, peer_port = free_ports(2, host)
     return _spawn_etcd_member(
-        workdir, name, host, port, peer_port, f"{name}=http://{host}:{peer_port}", name, tls=tls
+        workdir, name, host, port, peer_port, f"{name}=http://{host}:{peer_port}", name, tls=tls,
+        extra_args=extra_args,
     )
 
 
@@ -192,10 +195,10 @@ def wait_listening(etcd: EtcdProcess, *, timeout_s: float = 20.0) -> None:
 
 def start_etcd(
     workdir: Path, *, name: str = "ccp-etcd", host: str = "127.0.0.1", timeout_s: float = 20.0,
-    tls: GeneratedCerts | None = None,
+    tls: GeneratedCerts | None = None, extra_args: tuple[str, ...] = (),
 ) -> EtcdProcess:
     """A single-member etcd with its data in ``workdir``; returns once it accepts connections."""
-    etcd = spawn_etcd(workdir, name=name, host=host, tls=tls)
+    etcd = spawn_etcd(workdir, name=name, host=host, tls=tls, extra_args=extra_args)
     try:
         wait_listening(etcd, timeout_s=timeout_s)
     except BaseException:
