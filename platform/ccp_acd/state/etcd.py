@@ -41,7 +41,6 @@ from typing import TypeVar
 
 import aetcd
 import aetcd.exceptions
-import aetcd.rpc
 import aetcd.rtypes
 import aetcd.utils
 from aetcd import rpc, watcher
@@ -253,7 +252,7 @@ class EtcdStore(InteractionTransitions, AgentRecords, VoiceTransitions, RequeueT
         async def send():
             try:
                 return await self.client.kvstub.Range(request, timeout=self._timeout_s, metadata=self.client.metadata)
-            except aetcd.rpc.AioRpcError as e:
+            except rpc.AioRpcError as e:
                 aetcd.exceptions._handle_exception(e)  # raises aetcd's ClientError, which _call translates
 
         response = await self._call(send())
@@ -369,11 +368,11 @@ class EtcdStore(InteractionTransitions, AgentRecords, VoiceTransitions, RequeueT
         end = aetcd.utils.prefix_range_end(prefix)
         start = prefix
         while found := await self._range_limited(start, end, limit=1, keys_only=True):
-            name = found[0].key[len(prefix):].split(b"/", 1)[0]
+            name, slash, _ = found[0].key[len(prefix):].partition(b"/")
             start = aetcd.utils.prefix_range_end(prefix + name + b"/")
             tenant = name.decode()
-            if not name or b"/" not in found[0].key[len(prefix):] or tenant in indexed:
-                continue
+            if not (name and slash) or tenant in indexed:
+                continue  # not a tenant's record (no such keys are written), or indexed already
             await self._txn(
                 [self._create(keys.tenant_config(tenant)) > 0, self._create(keys.tenant_index(tenant)) == 0],
                 [self.client.transactions.put(keys.tenant_index(tenant).encode(), b"")],
