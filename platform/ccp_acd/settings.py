@@ -65,7 +65,7 @@ class NodeSettings(BaseSettings):
     failback_after_s: float = Field(default=30.0, gt=0.0)
     # Overload protection (api/overload.py, docs/security.md). Defaults of the per-tenant limits a Tenant's
     # spec.limits overrides, per tenant per node. Enqueues/s (0: unlimited): above what one node routes
-    # (~130 calls/s on 2 cores, BENCHMARKS.md), so only a flood trips it; set a tenant's own rate below its share.
+    # (~155 calls/s on 2 cores, BENCHMARKS.md), so only a flood trips it; set a tenant's own rate below its share.
     tenant_enqueue_rate: float = Field(default=200.0, ge=0.0)
     # Enqueues a tenant may send at once above its rate (the token bucket's depth).
     tenant_enqueue_burst: int = Field(default=400, ge=1)
