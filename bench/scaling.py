@@ -1,6 +1,6 @@
 """How cost grows with work: routing throughput and latency with 1, 2, 4 nodes per site and 1, 10, 100 tenants.
 
-Each configuration gets a fresh etcd and fresh nodes, a short ramp (its sustained
+Each configuration gets a fresh etcd and fresh nodes, a short ramp, doubling then bisecting twice (its sustained
 maximum and peak) and one step at a fixed moderate rate (its latency), so the
 rows compare like with like. Load is spread evenly: calls round-robin over the
 tenants, and each tenant's calls and agents round-robin over the nodes (every
@@ -27,10 +27,11 @@ class Plan:
     max_calls: int
     drain_s: float
     fixed_rate: float              # the latency step's rate, the same in every row
+    refine: int = 0                # ramp steps bisecting the bracket of the sustained maximum (bench.load.ramp)
 
 
 FULL = Plan(nodes=(1, 2, 4), tenants=(1, 10, 100), agents=200, rates=(50, 100, 200, 400, 800, 1600), seconds=8.0,
-            max_calls=15_000, drain_s=8.0, fixed_rate=50.0)
+            max_calls=15_000, drain_s=8.0, fixed_rate=50.0, refine=2)
 QUICK = Plan(nodes=(1, 2), tenants=(1, 10), agents=10, rates=(10.0,), seconds=1.0, max_calls=30, drain_s=3.0,
              fixed_rate=10.0)
 
@@ -45,7 +46,7 @@ async def _row(plan: Plan, *, nodes: int, tenants: int, rate: float, say: Callab
             running.start_nodes(nodes)
             found = await load.ramp(
                 running, store, seeded, rates=plan.rates, seconds=plan.seconds, max_calls=plan.max_calls,
-                drain_s=plan.drain_s, say=say,
+                drain_s=plan.drain_s, refine=plan.refine, say=say,
             )
             fixed = await load.play(
                 running, store, seeded,
