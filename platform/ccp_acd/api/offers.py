@@ -39,6 +39,7 @@ from typing import Any
 from ccpapi.v1 import agent_pb2, common_pb2
 
 from ccp_acd.api import convert, validate
+from ccp_acd.api.pump import pump
 from ccp_acd.api.status import grpc_errors
 from ccp_acd.domain.models import Call, CallState, Reservation
 from ccp_acd.errors import NotFound, StateUnavailable
@@ -80,7 +81,10 @@ class OfferStreams:
 
         events: asyncio.Queue[WatchEvent | BaseException] = asyncio.Queue()
         follower = asyncio.create_task(
-            self._follow(keys.reservations_prefix(tenant), view.revision + 1, events),
+            pump(
+                self._store.watch_prefix(keys.reservations_prefix(tenant), start_revision=view.revision + 1),
+                events, end=_StreamEnded("the reservation watch ended"),
+            ),
             name=f"offers-{tenant}-{agent_id}",
         )
         try:
@@ -157,16 +161,6 @@ class OfferStreams:
             if isinstance(item, BaseException):
                 raise item
             yield item
-
-    async def _follow(self, prefix: str, start_revision: int, events: asyncio.Queue) -> None:
-        try:
-            async for event in self._store.watch_prefix(prefix, start_revision=start_revision):
-                events.put_nowait(event)
-            events.put_nowait(_StreamEnded("the reservation watch ended"))
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # noqa: BLE001 - handed to the stream, which maps it to a status
-            events.put_nowait(e)
 
     async def _offer_event(
         self, tenant: str, agent_id: str, event: WatchEvent

@@ -37,6 +37,7 @@ from collections.abc import AsyncIterator, Callable
 from ccpapi.v1 import common_pb2
 
 from ccp_acd.api import convert
+from ccp_acd.api.pump import pump
 from ccp_acd.domain.models import Call, CallState, Reservation
 from ccp_acd.errors import NotFound, StateUnavailable
 from ccp_acd.state import keys
@@ -81,7 +82,11 @@ class InteractionWatch:
         call = next((decode(Call, value) for key, value, _ in found if key == keys.call(tenant, call_id)), None)
         offer = next((decode(Reservation, v) for k, v, _ in offers if k == keys.reservation(tenant, call_id)), None)
         followers = [
-            asyncio.create_task(self._watch(key, kind, revision + 1, changes), name=f"watch-{kind}-{call_id}")
+            asyncio.create_task(
+                pump(self._changes(key, kind, revision + 1), changes,
+                     end=StateUnavailable("the interaction watch ended; reopen it")),
+                name=f"watch-{kind}-{call_id}",
+            )
             for key, kind in ((keys.call(tenant, call_id), "call"), (keys.reservation(tenant, call_id), "offer"))
         ]
         try:
@@ -92,20 +97,14 @@ class InteractionWatch:
                 follower.cancel()
             await asyncio.wait(followers, timeout=WATCH_RELEASE_TIMEOUT_S)
 
-    async def _watch(self, key: str, kind: str, start_revision: int, changes: asyncio.Queue) -> None:
-        """Hand the changes of exactly ``key`` over as ``CallChange``s (an exception: the end)."""
-        try:
-            async for event in self._store.watch_prefix(key, start_revision=start_revision, prev_kv=False):
-                if event.key != key:
-                    continue
-                record_type = Call if kind == "call" else Reservation
-                record = decode(record_type, event.value) if event.kind == "put" and event.value else None
-                changes.put_nowait(CallChange(kind, record, event.revision))  # type: ignore[arg-type]
-            changes.put_nowait(StateUnavailable("the interaction watch ended; reopen it"))
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # noqa: BLE001 - handed to the stream, which maps it to a status
-            changes.put_nowait(e)
+    async def _changes(self, key: str, kind: str, start_revision: int) -> AsyncIterator[CallChange]:
+        """The changes of exactly ``key`` as ``CallChange``s."""
+        async for event in self._store.watch_prefix(key, start_revision=start_revision, prev_kv=False):
+            if event.key != key:
+                continue
+            record_type = Call if kind == "call" else Reservation
+            record = decode(record_type, event.value) if event.kind == "put" and event.value else None
+            yield CallChange(kind, record, event.revision)  # type: ignore[arg-type]
 
     async def _follow(
         self, tenant: str, call_id: str, first: tuple[Call | None, Reservation | None, int], changes: asyncio.Queue
