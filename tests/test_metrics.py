@@ -14,7 +14,10 @@ from ccp_acd.api.auth import issue_token
 from ccp_acd.domain.models import Action, ActionKind, Call, Channel, Presence, QueueConfig
 from ccp_acd.embedded.processes import free_port
 from ccp_acd.state.store import AgentProfile
+from ccp_acd.telemetry import CallMetrics, watch_loop_lag
 from ccpapi.v1 import agent_pb2, agent_pb2_grpc, common_pb2, interaction_pb2, interaction_pb2_grpc
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import bearer, eventually
@@ -59,6 +62,26 @@ async def test_the_metrics_endpoint_reports_queues_agents_and_routing(store, nod
     assert samples[("ccp_router_commits_total", ())] >= 1
     dispatches = samples[("ccp_router_dispatch_seconds_count", (("tenant", tenant),))]
     assert dispatches >= 1 and samples[("ccp_router_dispatch_seconds_sum", (("tenant", tenant),))] > 0
+    assert samples[("ccp_event_loop_lag_seconds_count", ())] >= 1, "the loop-lag probe runs in the node"
+
+
+async def test_the_loop_lag_probe_records_how_long_the_loop_was_blocked():
+    """``watch_loop_lag`` against the OpenTelemetry SDK with its in-memory reader (a real reader, no scrape)."""
+    reader = InMemoryMetricReader()
+    metrics = CallMetrics(MeterProvider(metric_readers=[reader]).get_meter("test"), active=True)
+    probe = asyncio.create_task(watch_loop_lag(metrics, interval_s=0.01))
+    try:
+        await asyncio.sleep(0.05)
+        time.sleep(0.08)  # the loop is blocked, as by a long piece of work on the node's thread
+        await asyncio.sleep(0.05)
+    finally:
+        probe.cancel()
+    (lag,) = [m for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics
+              for m in sm.metrics if m.name == "ccp_event_loop_lag"]
+    (point,) = lag.data.data_points
+    assert point.count >= 3
+    assert point.max >= 0.05, "the blocked stretch shows as lag"
+    assert point.min < 0.05, "an unblocked wake-up does not"
 
 
 async def _offered_to(store, tenant: str, call_id: str) -> str:

@@ -11,6 +11,9 @@ etcd read. Names follow OpenTelemetry's Prometheus conventions (``ccp_`` prefix)
 - ``ccp_router_dispatch_seconds{tenant}``: one dispatch (view, plan, commits, re-plans after lost compares)
 - ``ccp_overload_refusals_total{tenant,reason}``: new work refused (reason ``rate``, ``max_waiting`` or
   ``shed``; tenant empty when shed before authentication), ``api.overload``
+- ``ccp_event_loop_lag_seconds``: how late the node's event loop ran a timer due every
+  ``LOOP_LAG_INTERVAL_S`` (``watch_loop_lag``): the time any request waits behind the work already queued on
+  the node's one thread (its tail is most of the enqueue to offer tail under load, docs/performance.md)
 
 Call counters and histograms are recorded where the event happens, by the
 node that commits it (``CallEvents``, with the call's spans from ``tracing``):
@@ -26,6 +29,7 @@ Docs: docs/observability.md.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -68,6 +72,10 @@ WAIT_BUCKETS_S = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0
 TALK_BUCKETS_S = (10.0, 30.0, 60.0, 120.0, 180.0, 300.0, 450.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0)
 # Seconds. One router dispatch: well under a millisecond idle, hundreds under overload.
 DISPATCH_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# Seconds. The event loop's lag: well under a millisecond idle; tens of milliseconds when busy.
+LOOP_LAG_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+# Seconds between two samples of the event loop's lag (ten wake-ups a second: nothing to the node's work).
+LOOP_LAG_INTERVAL_S = 0.1
 # Used when the queue's config is gone by the time its call is answered (the QueueConfig default).
 DEFAULT_SL_THRESHOLD_S = 20.0
 
@@ -127,6 +135,18 @@ class CallMetrics:
         self.dispatch = meter.create_histogram("ccp_router_dispatch", unit="s",
                                                description="One router dispatch of a tenant: view, plan, commits",
                                                explicit_bucket_boundaries_advisory=DISPATCH_BUCKETS_S)
+        self.loop_lag = meter.create_histogram("ccp_event_loop_lag", unit="s",
+                                               description="How late the node's event loop ran a timer",
+                                               explicit_bucket_boundaries_advisory=LOOP_LAG_BUCKETS_S)
+
+
+async def watch_loop_lag(metrics: CallMetrics, *, interval_s: float = LOOP_LAG_INTERVAL_S) -> None:
+    """Record, every ``interval_s``, how late the loop woke this task (module doc); until cancelled."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + interval_s
+        await asyncio.sleep(interval_s)
+        metrics.loop_lag.record(max(0.0, loop.time() - due))
 
 
 def _labels(tenant: str, call: Call) -> dict[str, str]:
@@ -251,6 +271,7 @@ class Telemetry:
     owns_tracer_provider: bool = False
     meter_provider: MeterProvider | None = None
     server: object | None = None
+    loop_lag_task: asyncio.Task[None] | None = None
 
     def server_interceptors(self) -> list[grpc.aio.ServerInterceptor]:
         """A server span for every gRPC method but health checks, when spans are recorded at all."""
@@ -259,15 +280,18 @@ class Telemetry:
         return [aio_server_interceptor(tracer_provider=self.tracer_provider, filter_=tracing.grpc_server_filter())]
 
     def observe(self, router: Router) -> None:
-        """Gauges of what the router sees; then open the scrape endpoint (if configured)."""
+        """Gauges of what the router sees and the event loop's lag; then open the scrape endpoint (if configured)."""
         if self.meter_provider is None:
             return
         _router_gauges(self.meter_provider.get_meter("ccp_acd"), router)
+        self.loop_lag_task = asyncio.create_task(watch_loop_lag(self.events.metrics), name="loop-lag")
         if self.settings.metrics_listen:
             host, _, port = self.settings.metrics_listen.rpartition(":")
             self.server, _thread = start_http_server(int(port), addr=host or "127.0.0.1")
 
     def shutdown(self) -> None:
+        if self.loop_lag_task is not None:
+            self.loop_lag_task.cancel()
         if self.server is not None:
             self.server.shutdown()
         if self.meter_provider is not None:
