@@ -29,6 +29,7 @@ from ccp_acd.embedded.processes import (
     Child,
     EtcdProcess,
     NodeProcess,
+    free_port,
     spawn_node,
     start_etcd,
     stop_all,
@@ -36,6 +37,7 @@ from ccp_acd.embedded.processes import (
     wait_serving,
 )
 from ccp_acd.tls import ChannelSecurity
+from prometheus_client.parser import text_string_to_metric_families
 
 SITE = "site-a"
 # How the benchmarks' clients reach the nodes (see the module docstring).
@@ -113,6 +115,36 @@ def slow_txns(delta: Mapping[str, float]) -> dict[str, int]:
     return found
 
 
+# The node's event loop lag (``ccp_event_loop_lag_seconds``, sampled every 100 ms): how many samples were over
+# these bounds (seconds, bucket bounds of its histogram). Read from nodes started with metrics (``start_nodes``).
+LOOP_LAG_BUCKETS_S = (0.005, 0.01, 0.025)
+
+
+def loop_lag_counts(address: str) -> dict[str, float]:
+    """The node's loop-lag histogram from its /metrics: ``count`` and the cumulative count at each bound."""
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    found = {"count": 0.0, **{str(le): 0.0 for le in LOOP_LAG_BUCKETS_S}}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "ccp_event_loop_lag_seconds_count":
+                found["count"] = sample.value
+            elif sample.name == "ccp_event_loop_lag_seconds_bucket" and sample.labels["le"] != "+Inf":
+                bound = float(sample.labels["le"])
+                if bound in LOOP_LAG_BUCKETS_S:
+                    found[str(bound)] = sample.value
+    return found
+
+
+def slow_lags(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, int]:
+    """Loop-lag samples between two ``loop_lag_counts``, and how many were over each bound."""
+    total = after["count"] - before["count"]
+    found = {"samples": int(total)}
+    for le in LOOP_LAG_BUCKETS_S:
+        found[f"over_{le * 1000:g}_ms"] = int(total - (after[str(le)] - before[str(le)]))
+    return found
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of ``pid`` in MiB (VmRSS)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -156,20 +188,29 @@ class Cluster:
     workdir: Path
     etcd: EtcdProcess
     nodes: list[NodeProcess] = field(default_factory=list)
+    # Node name -> its metrics address, for nodes started with ``metrics=True``.
+    metrics_addresses: dict[str, str] = field(default_factory=dict)
 
     @property
     def children(self) -> list[Child]:
         return [*self.nodes, self.etcd]
 
-    def start_nodes(self, count: int, *, env: Mapping[str, str] | None = None, lease_ttl_s: int = 3) -> list[NodeProcess]:
-        """``count`` more nodes of ``SITE``, spawned together, returned once all serve gRPC."""
+    def start_nodes(
+        self, count: int, *, env: Mapping[str, str] | None = None, lease_ttl_s: int = 3, metrics: bool = False
+    ) -> list[NodeProcess]:
+        """``count`` more nodes of ``SITE``, spawned together, returned once all serve gRPC. ``metrics``: each
+        serves Prometheus metrics (``metrics_addresses``), as a production node does; off by default, so the
+        throughput figures stay comparable with the runs before."""
         start = len(self.nodes)
         spawned = []
         for i in range(start, start + count):
+            scrape = {"CCP_METRICS_LISTEN": f"127.0.0.1:{free_port()}"} if metrics else {}
             node = spawn_node(
                 self.workdir, self.etcd.endpoint, node_id=f"bench-n{i}", site=SITE, tls=None, etcd_security=PLAINTEXT,
-                lease_ttl_s=lease_ttl_s, env={**UNLIMITED, **(env or {})},
+                lease_ttl_s=lease_ttl_s, env={**UNLIMITED, **scrape, **(env or {})},
             )
+            if metrics:
+                self.metrics_addresses[node.name] = scrape["CCP_METRICS_LISTEN"]
             self.nodes.append(node)
             spawned.append(node)
         for node in spawned:

@@ -10,12 +10,15 @@ only; the client's clock is the one the target is about.
 
 The step runs ``Plan.runs`` times on the same cluster: on a shared machine one
 run's p99 swings by an order of magnitude (a stalled fsync or a busy neighbour).
-Each run is reported with etcd's slow WAL fsyncs in its window; the verdict is
+Each run is reported with etcd's slow WAL fsyncs, the transactions etcd itself
+was slow to handle, and the node's event loop lag (``ccp_event_loop_lag_seconds``:
+the node serves metrics here, as in production) in its window; the verdict is
 on the median run's p99.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -66,14 +69,17 @@ async def run(plan: Plan, *, rate: float | None = None, say: Callable[[str], Non
         store = await EtcdStore.connect(running.etcd.endpoint)
         try:
             tenants = await load.seed_tenants(store, tenants=1, agents_per_tenant=plan.agents, nodes=1)
-            running.start_nodes(1)
+            (node,) = running.start_nodes(1, metrics=True)
+            scrape = running.metrics_addresses[node.name]
             step = load.Step(rate=at, seconds=plan.seconds, max_calls=plan.max_calls, drain_s=plan.drain_s)
             for k in range(plan.runs):
+                lag_before = await asyncio.to_thread(harness.loop_lag_counts, scrape)
                 found = await load.play(running, store, tenants, step, seed=7 + k, node_side=True)
+                lag = harness.slow_lags(lag_before, await asyncio.to_thread(harness.loop_lag_counts, scrape))
                 say(load.step_line(found))
                 one = {"step": found, "client": found["enqueue_to_offer"], "node": found["node_enqueue_to_offer"],
                        "enqueue_reply": found["enqueue_reply"], "fsyncs": harness.slow_fsyncs(found["etcd"]),
-                       "txns": harness.slow_txns(found["etcd"])}
+                       "txns": harness.slow_txns(found["etcd"]), "loop_lag": lag}
                 say(_run_line(k + 1, one))
                 runs.append(one)
         finally:
@@ -95,4 +101,6 @@ def _run_line(k: int, one: dict) -> str:
         f"{fsyncs['over_8_ms']}/{fsyncs['over_32_ms']}/{fsyncs['over_128_ms']}"
         + (f"; etcd handled {txns['txns']} Txn, over 5/10/25 ms: {txns['over_5_ms']}/{txns['over_10_ms']}/"
            f"{txns['over_25_ms']}" if (txns := one.get("txns")) else "")
+        + (f"; node loop lag samples {lag['samples']}, over 5/10/25 ms: {lag['over_5_ms']}/{lag['over_10_ms']}/"
+           f"{lag['over_25_ms']}" if (lag := one.get("loop_lag")) else "")
     )

@@ -43,8 +43,9 @@ def _latency(p99_ms: float, *, others: tuple[float, ...] = ()) -> dict:
     """A latency result whose median run has ``p99_ms``; ``others``: the other runs' client p99s."""
     fsyncs = {"fsyncs": 900, "over_8_ms": 12, "over_32_ms": 3, "over_128_ms": 1}
     txns = {"txns": 1500, "over_5_ms": 20, "over_10_ms": 6, "over_25_ms": 2}
+    lag = {"samples": 200, "over_5_ms": 9, "over_10_ms": 4, "over_25_ms": 1}
     runs = [{"step": _step(500.0), "client": _quantiles(p), "node": _quantiles(1.0), "enqueue_reply": _quantiles(p),
-             "fsyncs": fsyncs, "txns": txns} for p in (p99_ms, *others)]
+             "fsyncs": fsyncs, "txns": txns, "loop_lag": lag} for p in (p99_ms, *others)]
     q = _quantiles(p99_ms)
     return _result("latency", {"rate": 500.0, "rate_source": "given (--rate)", "step": _step(500.0), "client": q,
                                "node": q, "target_p99_ms": 10.0, "runs": runs})
@@ -128,5 +129,5 @@ def test_latency_lists_every_run_with_its_slow_fsyncs_and_judges_the_median():
     section = text[text.index("## Enqueue → offer latency"):]
     rows = [line for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert [row.split("|")[3].split("/")[2].strip() for row in rows] == ["9.0", "4.0", "480.0"]
-    assert all("900 (12 / 3 / 1)" in row and "1500 (20 / 6 / 2)" in row for row in rows)
+    assert all("900 (12 / 3 / 1)" in row and "1500 (20 / 6 / 2)" in row and "200 (9 / 4 / 1)" in row for row in rows)
     assert "**met**" in _target_row(text, "p99 enqueue → offer")

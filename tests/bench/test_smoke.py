@@ -63,6 +63,9 @@ def test_latency_reports_client_and_node_side_quantiles():
     # etcd's own handling of every Txn in the window (--metrics=extensive): at least the calls' transactions.
     assert run["txns"]["txns"] >= run["step"]["routed"] > 0
     assert run["txns"]["txns"] >= run["txns"]["over_5_ms"] >= run["txns"]["over_25_ms"] >= 0
+    # The node's loop-lag probe (every 100 ms) sampled the run's window, which lasts at least its seconds.
+    assert run["loop_lag"]["samples"] >= 5
+    assert run["loop_lag"]["samples"] >= run["loop_lag"]["over_5_ms"] >= run["loop_lag"]["over_25_ms"] >= 0
 
 
 def test_scaling_has_a_row_per_node_count_and_tenant_count(monkeypatch):
