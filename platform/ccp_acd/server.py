@@ -21,6 +21,7 @@ import contextlib
 import gc
 import logging
 import signal
+import sys
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
@@ -229,8 +230,9 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
         )
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info(
-        "node %s/%s serving on %s:%d (%s)%s", settings.site, settings.node_id, host, port,
+        "node %s/%s serving on %s:%d (%s)%s, GIL switch interval %g ms", settings.site, settings.node_id, host, port,
         "PLAINTEXT" if settings.plaintext else "TLS", f", peers on port {peer_port}" if peer_port else "",
+        sys.getswitchinterval() * 1000,
     )
     return Node(
         settings, store, session, server, health, router, router_task, port, telemetry, wallboard=wallboard,
@@ -278,6 +280,7 @@ def main() -> None:
     settings = NodeSettings()
     # Every record is redacted before it is written: caller numbers, tokens, the cluster token.
     configure_logging(settings.log_level, secrets=(settings.cluster_token.get_secret_value(),))
+    sys.setswitchinterval(settings.gil_switch_interval_s)
     asyncio.run(serve(settings))
 
 

@@ -1,4 +1,4 @@
-"""The node as a process: health and reflection up, graceful exit on SIGTERM."""
+"""The node as a process: health and reflection up, its GIL switch interval as set, graceful exit on SIGTERM."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def test_node_serves_health_and_reflection_and_exits_cleanly_on_sigterm(etcd_ser
         "CCP_GRPC_LISTEN": f"127.0.0.1:{port}",
         "CCP_ETCD_ENDPOINT": etcd_server.endpoint,
         "CCP_LEASE_TTL_S": "2",
+        "CCP_GIL_SWITCH_INTERVAL_S": "0.002",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "ccp_acd.server"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -60,6 +61,7 @@ def test_node_serves_health_and_reflection_and_exits_cleanly_on_sigterm(etcd_ser
         output, _ = proc.communicate(timeout=20)
         assert proc.returncode == 0, output.decode()
         assert b"stopped" in output
+        assert b"GIL switch interval 2 ms" in output, "the node applies CCP_GIL_SWITCH_INTERVAL_S"
     finally:
         if proc.poll() is None:
             proc.kill()
