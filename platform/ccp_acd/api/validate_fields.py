@@ -47,25 +47,22 @@ def _shown(value: str) -> str:
 # -- primitives -----------------------------------------------------------
 
 
-def name(value: str, field: str) -> str:
-    """An agent, queue, site, tenant or skill name."""
+def _required(value: str, field: str, pattern: re.Pattern[str], what: str) -> str:
+    """``value``, which must be given and match ``pattern``; ``what`` names it and its form in the error."""
     if not value:
         raise _fail(field, "is required")
-    if not NAME.match(value):
-        raise _fail(
-            field, f"{_shown(value)} is not a valid name ([a-z0-9], '-' inside, at most 63 characters)"
-        )
+    if not pattern.match(value):
+        raise _fail(field, f"{_shown(value)} is not a valid {what}")
     return value
+
+
+def name(value: str, field: str) -> str:
+    """An agent, queue, site, tenant or skill name."""
+    return _required(value, field, NAME, "name ([a-z0-9], '-' inside, at most 63 characters)")
 
 
 def interaction_id(value: str, field: str = "interaction_id") -> str:
-    if not value:
-        raise _fail(field, "is required")
-    if not INTERACTION_ID.match(value):
-        raise _fail(
-            field, f"{_shown(value)} is not a valid interaction id ([A-Za-z0-9_.:-], 1..64 characters)"
-        )
-    return value
+    return _required(value, field, INTERACTION_ID, "interaction id ([A-Za-z0-9_.:-], 1..64 characters)")
 
 
 def request_id(value: str, field: str = "request_id") -> str:
