@@ -72,29 +72,17 @@ class LiveSubscriptions:
 
     def subscribe_offers(self, agent_id: str) -> asyncio.Queue:
         """A queue that receives ``OfferChange``s of ``agent_id``'s reservations (or an exception: the end)."""
-        queue: asyncio.Queue = asyncio.Queue()
-        self._offer_subscribers.setdefault(agent_id, set()).add(queue)
-        return queue
+        return _subscribe(self._offer_subscribers, agent_id)
 
     def unsubscribe_offers(self, agent_id: str, queue: asyncio.Queue) -> None:
-        subscribers = self._offer_subscribers.get(agent_id)
-        if subscribers is not None:
-            subscribers.discard(queue)
-            if not subscribers:
-                del self._offer_subscribers[agent_id]
+        _unsubscribe(self._offer_subscribers, agent_id, queue)
 
     def subscribe_call(self, call_id: str) -> asyncio.Queue:
         """A queue that receives ``CallChange``s of ``call_id`` (or an exception: the end)."""
-        queue: asyncio.Queue = asyncio.Queue()
-        self._call_subscribers.setdefault(call_id, set()).add(queue)
-        return queue
+        return _subscribe(self._call_subscribers, call_id)
 
     def unsubscribe_call(self, call_id: str, queue: asyncio.Queue) -> None:
-        subscribers = self._call_subscribers.get(call_id)
-        if subscribers is not None:
-            subscribers.discard(queue)
-            if not subscribers:
-                del self._call_subscribers[call_id]
+        _unsubscribe(self._call_subscribers, call_id, queue)
 
     def call_subscribers(self) -> int:
         return sum(len(queues) for queues in self._call_subscribers.values())
@@ -128,3 +116,18 @@ class LiveSubscriptions:
         for call_id, new in after.items():
             if before.get(call_id) != new:
                 self._offer_changed("put", new, revision)
+
+
+def _subscribe(subscribers: dict[str, set[asyncio.Queue]], key: str) -> asyncio.Queue:
+    queue: asyncio.Queue = asyncio.Queue()
+    subscribers.setdefault(key, set()).add(queue)
+    return queue
+
+
+def _unsubscribe(subscribers: dict[str, set[asyncio.Queue]], key: str, queue: asyncio.Queue) -> None:
+    """Drop ``queue``; a key left without subscribers is removed (nothing is handed to it any more)."""
+    queues = subscribers.get(key)
+    if queues is not None:
+        queues.discard(queue)
+        if not queues:
+            del subscribers[key]
