@@ -95,24 +95,26 @@ def counters_delta(before: Mapping[str, float], after: Mapping[str, float]) -> d
     return {name: after[name] - before[name] for name in before}
 
 
+def _over_bounds(what: str, total: float, within: Mapping[float, float]) -> dict[str, int]:
+    """``{what: total, "over_<ms>_ms": ...}``: of ``total`` events in a window, how many took longer than each bound
+    (seconds), given how many were within it (a histogram's cumulative bucket)."""
+    return {what: int(total), **{f"over_{bound * 1000:g}_ms": int(total - n) for bound, n in within.items()}}
+
+
 def slow_fsyncs(delta: Mapping[str, float]) -> dict[str, int]:
     """From a ``counters_delta``: WAL fsyncs in the window, and how many took longer than each bucket bound."""
     total = delta.get("etcd_disk_wal_fsync_duration_seconds_count", 0.0)
-    found = {"fsyncs": int(total)}
-    for le in FSYNC_BUCKETS_S:
-        under = delta.get(f'etcd_disk_wal_fsync_duration_seconds_bucket{{le="{le}"}}', total)
-        found[f"over_{float(le) * 1000:g}_ms"] = int(total - under)
-    return found
+    return _over_bounds("fsyncs", total, {
+        float(le): delta.get(f'etcd_disk_wal_fsync_duration_seconds_bucket{{le="{le}"}}', total)
+        for le in FSYNC_BUCKETS_S
+    })
 
 
 def slow_txns(delta: Mapping[str, float]) -> dict[str, int]:
     """From a ``counters_delta``: Txn requests etcd handled in the window, and how many took it longer than each
     bucket bound (its own handling: raft, WAL fsync, apply; not the client's side nor the network)."""
     total = delta.get(_txn_series(), 0.0)
-    found = {"txns": int(total)}
-    for le in TXN_BUCKETS_S:
-        found[f"over_{float(le) * 1000:g}_ms"] = int(total - delta.get(_txn_series(le), total))
-    return found
+    return _over_bounds("txns", total, {float(le): delta.get(_txn_series(le), total) for le in TXN_BUCKETS_S})
 
 
 # The node's event loop lag (``ccp_event_loop_lag_seconds``, sampled every 100 ms): how many samples were over
@@ -138,11 +140,8 @@ def loop_lag_counts(address: str) -> dict[str, float]:
 
 def slow_lags(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, int]:
     """Loop-lag samples between two ``loop_lag_counts``, and how many were over each bound."""
-    total = after["count"] - before["count"]
-    found = {"samples": int(total)}
-    for le in LOOP_LAG_BUCKETS_S:
-        found[f"over_{le * 1000:g}_ms"] = int(total - (after[str(le)] - before[str(le)]))
-    return found
+    within = {le: after[str(le)] - before[str(le)] for le in LOOP_LAG_BUCKETS_S}
+    return _over_bounds("samples", after["count"] - before["count"], within)
 
 
 def rss_mb(pid: int) -> float:
