@@ -53,6 +53,7 @@ from ccp_acd.redaction import configure_logging
 from ccp_acd.routing import Router
 from ccp_acd.settings import NodeSettings
 from ccp_acd.state.etcd import EtcdStore, Session
+from ccp_acd.state.intervals import IntervalViews
 from ccp_acd.state.live import LiveViews
 from ccp_acd.state.retention import start_retention
 from ccp_acd.state.sites import SiteDirectory
@@ -91,6 +92,7 @@ class Node:
     telemetry: Telemetry | None = None
     wallboard: Wallboard | None = None
     overload: Overload | None = None
+    intervals: IntervalViews | None = None
     peer_port: int = 0  # the node-to-node (mTLS) port; 0: none
 
     @property
@@ -117,6 +119,8 @@ class Node:
             _bounded(self.server.stop(grace_s), "gRPC server stop", grace_s + STEP_TIMEOUT_S),
             _bounded(self.session.close(), "session close (lease revoke)", STEP_TIMEOUT_S),
         )
+        if self.intervals is not None:
+            await _bounded(self.intervals.close(), "interval caches stop", STEP_TIMEOUT_S)
         await _bounded(self.store.close(), "etcd client close", STEP_TIMEOUT_S)
         if self.telemetry is not None:
             self.telemetry.shutdown()
@@ -166,6 +170,8 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
         directory = SiteDirectory(store, site=settings.site, node_id=settings.node_id)
         # The live views the router keeps for its tenants; the API and the wallboard read them too.
         views = LiveViews(store)
+        # The queue statistics' interval totals, for the admin API and the wallboard (state/intervals.py).
+        intervals = IntervalViews(store)
         overload = Overload(settings, refused=events.refused)
         # RequestDecoding last: next to the handlers, so the tracing interceptor sees its INVALID_ARGUMENT.
         # Overload before it: a request shed for overload is not even decoded (api/overload.py).
@@ -181,7 +187,7 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
         interaction_pb2_grpc.add_InteractionServiceServicer_to_server(interactions, server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(
             # Blocklist writes through this node mark its config cache stale: the next Enqueue sees them.
-            AdminServicer(store, auth, site=settings.site, views=views), server
+            AdminServicer(store, auth, site=settings.site, views=views, intervals=intervals), server
         )
         site_pb2_grpc.add_SiteServiceServicer_to_server(
             # With TLS, SiteService answers only callers with a certificate from the cluster CA (the peer port).
@@ -220,7 +226,8 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
     router_task = asyncio.create_task(router.run(), name="router")
     telemetry.observe(router)
     wallboard = await start_wallboard(
-        settings.wallboard_listen, store, auth, interval_s=settings.wallboard_interval_s, views=views
+        settings.wallboard_listen, store, auth, interval_s=settings.wallboard_interval_s, views=views,
+        intervals=intervals,
     )
     for key, name in SERVICES.items():
         serving = key != "site" or bool(cluster_token)
@@ -236,8 +243,7 @@ async def start_node(settings: NodeSettings, *, tracer_provider: trace.TracerPro
     )
     return Node(
         settings, store, session, server, health, router, router_task, port, telemetry, wallboard=wallboard,
-        overload=overload,
-        peer_port=peer_port,
+        overload=overload, intervals=intervals, peer_port=peer_port,
     )
 
 

@@ -15,6 +15,7 @@ from ccp_acd.api.admin import AdminServicer
 from ccp_acd.api.auth import Authenticator, Principal, issue_token
 from ccp_acd.api.status import grpc_errors
 from ccp_acd.errors import PermissionDenied
+from ccp_acd.state.intervals import IntervalViews
 from ccp_acd.state.store import TenantConfig
 from ccpapi.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, common_pb2, interaction_pb2, site_pb2
 from google.protobuf.duration_pb2 import Duration
@@ -86,7 +87,9 @@ async def test_a_servicer_asking_for_an_unknown_method_fails_closed_on_a_real_se
     await store.put_tenant_config(TenantConfig(name=tenant))
     token = bearer(await issue_token(store, tenant=tenant, role="admin"))
     server = grpc.aio.server()
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(TypoServicer(store, Authenticator(store), site="s"), server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(
+        TypoServicer(store, Authenticator(store), site="s", intervals=IntervalViews(store)), server
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from ccp_acd.domain.intervals import Window
 from ccp_acd.domain.models import Agent, Call, CallState, LiveView, Presence, QueueConfig, SkillRequirement
-from ccp_acd.wallboard.snapshot import bucket_starts, build_snapshot, sl_status
+from ccp_acd.wallboard.snapshot import WINDOW_S, bucket_starts, build_snapshot, sl_status
 
 # 10 000 five-minute buckets after the epoch, plus 130 s: the current bucket started 130 s ago.
 BUCKET = 3_000_000.0
@@ -58,9 +59,14 @@ VIEW = LiveView(
 )
 
 
+def _window(history: list[Call], *, now: float) -> Window:
+    """The window of ``history``, summed from its records as the node's interval cache sums them."""
+    return Window.of(history, {q.name: q.sl_threshold_s for q in (SUPPORT, SALES)}, start=now - WINDOW_S)
+
+
 @pytest.fixture(scope="module")
 def snapshot() -> dict:
-    return build_snapshot(tenant="acme", queues=[SUPPORT, SALES], view=VIEW, history=HISTORY, now=NOW)
+    return build_snapshot(tenant="acme", queues=[SUPPORT, SALES], view=VIEW, window=_window(HISTORY, now=NOW), now=NOW)
 
 
 def test_the_hour_service_level_leaves_short_abandons_out_and_colours_against_the_target(snapshot):
@@ -116,5 +122,6 @@ def test_a_call_exactly_at_a_bucket_boundary_opens_the_new_bucket():
     starts = bucket_starts(BUCKET)
     assert starts[-1] == BUCKET and len(starts) == 12
     at_boundary = _ended("b", at=BUCKET, answered=BUCKET, ended=BUCKET)
-    snap = build_snapshot(tenant="t", queues=[SALES], view=LiveView({}, {}, {}), history=[at_boundary], now=BUCKET)
+    snap = build_snapshot(tenant="t", queues=[SALES], view=LiveView({}, {}, {}), window=_window([at_boundary], now=BUCKET),
+                          now=BUCKET)
     assert [p["offered"] for p in snap["queues"][0]["series"]] == [0] * 11 + [1]

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from ccp_acd.api.auth import Authenticator, issue_token
 from ccp_acd.domain.models import QueueConfig
+from ccp_acd.state.intervals import IntervalViews
 from ccp_acd.state.store import Credential
 from ccp_acd.wallboard.web import start_wallboard
 
@@ -170,9 +171,11 @@ async def test_a_revoked_token_ends_its_open_stream_with_an_error_event(base_url
 
 async def test_the_listener_is_off_by_default_and_a_taken_port_fails_loudly(store):
     auth = Authenticator(store)
-    assert await start_wallboard("", store, auth, interval_s=1) is None
+    assert await start_wallboard("", store, auth, interval_s=1, intervals=IntervalViews(store)) is None
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         with pytest.raises(OSError):
-            await start_wallboard(f"127.0.0.1:{taken.getsockname()[1]}", store, auth, interval_s=1)
+            await start_wallboard(
+                f"127.0.0.1:{taken.getsockname()[1]}", store, auth, interval_s=1, intervals=IntervalViews(store)
+            )

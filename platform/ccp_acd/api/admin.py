@@ -36,6 +36,7 @@ from ccp_acd.api.status import grpc_errors
 from ccp_acd.domain import kpis, reports
 from ccp_acd.domain.models import QueueConfig
 from ccp_acd.errors import NotFound
+from ccp_acd.state.intervals import IntervalViews
 from ccp_acd.state.live import LiveViews
 from ccp_acd.state.store import BlockedCaller, Store
 
@@ -46,11 +47,12 @@ TALK_LOOKBACK_S = 3600.0
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     def __init__(
         self, store: Store, auth: Authenticator, *, site: str, clock: Callable[[], float] = time.time,
-        views: LiveViews | None = None, audit: AuditTrail | None = None,
+        intervals: IntervalViews, views: LiveViews | None = None, audit: AuditTrail | None = None,
     ):
         self._store = store
         self._audit = audit or AuditTrail(store, auth, clock=clock)
         self._views = views or LiveViews(store)
+        self._intervals = intervals
         self._auth = auth
         self._site = site
         self._clock = clock
@@ -105,11 +107,13 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     ) -> list[admin_pb2.QueueStats]:
         now = self._clock()
         view = await self._views.read(tenant)
-        history = await self._store.history_since(tenant, now - window_s)
+        window = await self._intervals.window(tenant, {q.name: q for q in queues}, now - window_s, now=now)
         return [
             convert.queue_stats(
                 queue.name,
-                kpis.queue_stats(queue=queue, view=view, history=history, now=now, window_s=window_s),
+                kpis.queue_stats_of(
+                    queue=queue, view=view, interval=window.total(queue.name), now=now, window_start=window.start
+                ),
             )
             for queue in queues
         ]

@@ -1,16 +1,18 @@
 """Queue KPIs with standard definitions (docs/kpis.md explains each).
 
-Real-time figures come from the live view; interval figures from the call
-records (``history``) of calls that *arrived* in the window and have ended.
-Pure: the caller passes the view, the records and ``now``.
+Real-time figures come from the live view; interval figures from the ended
+calls that *arrived* in the window: summed from their records
+(``queue_stats``) or from the interval totals kept of them
+(``queue_stats_of``, ``domain.intervals``), with the same result.
+Pure: the caller passes the view, the records or totals and ``now``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from statistics import fmean
 
+from ccp_acd.domain.intervals import Totals, Window
 from ccp_acd.domain.models import Agent, Call, CallState, LiveView, Presence, QueueConfig
 from ccp_acd.domain.predictions import queue_expected_wait_s
 from ccp_acd.domain.skills import eligible
@@ -94,36 +96,42 @@ def service_level(answered_within: int, offered: int, abandoned_within: int) -> 
 def queue_stats(
     *, queue: QueueConfig, view: LiveView, history: Iterable[Call], now: float, window_s: float
 ) -> QueueStats:
-    waiting = [c for c in view.calls.values() if c.queue == queue.name and c.state is CallState.QUEUED]
+    """The queue's figures over [now - window_s, now], summed from the records of ended calls (``history``)."""
     window_start = now - window_s
-    ended = [c for c in history if c.enqueued_at >= window_start and c.state.terminal]
-    mine = [c for c in ended if c.queue == queue.name]
-    answered = [c for c in mine if c.answered_at is not None]
-    threshold = queue.sl_threshold_s
-    within = [c for c in answered if c.answered_at - c.enqueued_at <= threshold]
-    abandoned = [c for c in mine if c.state is CallState.ABANDONED and c.answered_at is None]
-    abandoned_within = [c for c in abandoned if (c.ended_at or now) - c.enqueued_at <= threshold]
-    talk = [c.ended_at - c.answered_at for c in answered if c.ended_at is not None]
-    live_moved = [c for c in view.calls.values() if c.enqueued_at >= window_start]
-    overflowed = sum(1 for c in (*ended, *live_moved) if queue.name in c.route_history)
-    aht_s = fmean(talk) if talk else queue.expected_handle_s
+    window = Window.of(history, {queue.name: queue.sl_threshold_s}, start=window_start)
+    return queue_stats_of(queue=queue, view=view, interval=window.total(queue.name), now=now, window_start=window_start)
+
+
+def queue_stats_of(
+    *, queue: QueueConfig, view: LiveView, interval: Totals, now: float, window_start: float
+) -> QueueStats:
+    """The queue's figures: real time from ``view``, the interval's from ``interval`` (``domain.intervals``).
+
+    ``interval``: the totals of the ended calls that arrived from ``window_start`` on, with the queue's
+    threshold. Calls still in the view that arrived in the window and passed through the queue count as
+    overflowed too.
+    """
+    waiting = [c for c in view.calls.values() if c.queue == queue.name and c.state is CallState.QUEUED]
+    live_moved = sum(1 for c in view.calls.values() if c.enqueued_at >= window_start and queue.name in c.route_history)
+    aht_s = interval.talk_s / interval.talked if interval.talked else 0.0
+    handle_s = aht_s if interval.talked else queue.expected_handle_s
     return QueueStats(
         waiting=len(waiting),
         longest_wait_s=max((c.waited(now) for c in waiting), default=0.0),
-        expected_wait_s=queue_expected_wait_s(queue, view, now=now, aht_s=aht_s),
+        expected_wait_s=queue_expected_wait_s(queue, view, now=now, aht_s=handle_s),
         agents=agent_counts(queue, view, now=now),
         window_start=window_start,
-        offered=len(mine),
-        answered=len(answered),
-        answered_within_threshold=len(within),
-        abandoned=len(abandoned),
-        service_level=service_level(len(within), len(mine), len(abandoned_within)),
-        sl_threshold_s=threshold,
+        offered=interval.offered,
+        answered=interval.answered,
+        answered_within_threshold=interval.answered_within,
+        abandoned=interval.abandoned,
+        service_level=service_level(interval.answered_within, interval.offered, interval.abandoned_within),
+        sl_threshold_s=queue.sl_threshold_s,
         sl_target=queue.sl_target,
-        asa_s=fmean(c.answered_at - c.enqueued_at for c in answered) if answered else 0.0,
-        aht_s=fmean(talk) if talk else 0.0,
-        abandonment_rate=len(abandoned) / len(mine) if mine else 0.0,
-        overflowed=overflowed,
+        asa_s=interval.answer_wait_s / interval.answered if interval.answered else 0.0,
+        aht_s=aht_s,
+        abandonment_rate=interval.abandoned / interval.offered if interval.offered else 0.0,
+        overflowed=interval.overflowed + live_moved,
     )
 
 

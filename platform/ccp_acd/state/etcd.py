@@ -241,13 +241,22 @@ class EtcdStore(InteractionTransitions, AgentRecords, VoiceTransitions, RequeueT
     async def _range_limited(
         self, start: bytes, end: bytes, *, limit: int, keys_only: bool = False, descending: bool = False
     ) -> list:
-        """The key-values in [start, end), at most ``limit`` (etcd itself stops there), by key.
+        """The key-values in [start, end), at most ``limit`` (etcd itself stops there), by key."""
+        return list((await self._range(start, end, limit=limit, keys_only=keys_only, descending=descending)).kvs)
+
+    async def _range(
+        self, start: bytes, end: bytes, *, limit: int, keys_only: bool = False, descending: bool = False,
+        revision: int = 0,
+    ) -> rpc.RangeResponse:
+        """One Range request: at most ``limit`` keys of [start, end), at ``revision`` (0: the current one).
 
         aetcd's ``get_range`` and ``get_prefix`` cannot send a limit (its request builder drops it); its KV
         stub can (aetcd is pinned).
         """
         order = rpc.RangeRequest.DESCEND if descending else rpc.RangeRequest.NONE
-        request = rpc.RangeRequest(key=start, range_end=end, limit=limit, keys_only=keys_only, sort_order=order)
+        request = rpc.RangeRequest(
+            key=start, range_end=end, limit=limit, keys_only=keys_only, sort_order=order, revision=revision
+        )
 
         async def send():
             try:
@@ -255,8 +264,7 @@ class EtcdStore(InteractionTransitions, AgentRecords, VoiceTransitions, RequeueT
             except rpc.AioRpcError as e:
                 aetcd.exceptions._handle_exception(e)  # raises aetcd's ClientError, which _call translates
 
-        response = await self._call(send())
-        return list(response.kvs)
+        return await self._call(send())
 
     async def _get(self, key: str) -> _Record | None:
         got = await self._call(self.client.get(key.encode()))
@@ -616,11 +624,14 @@ class EtcdStore(InteractionTransitions, AgentRecords, VoiceTransitions, RequeueT
                 raise asyncio.CancelledError
             async for event in watch:
                 is_put = event.kind == aetcd.rtypes.EventKind.PUT
+                # A put of a new key comes with an empty previous key-value (aetcd wraps the unset message):
+                # a real one always has its key.
+                prev = event.prev_kv if event.prev_kv is not None and event.prev_kv.key else None
                 yield WatchEvent(
                     kind="put" if is_put else "delete",
                     key=event.kv.key.decode(),
                     value=event.kv.value if is_put else None,
-                    prev_value=event.prev_kv.value if event.prev_kv is not None else None,
+                    prev_value=prev.value if prev is not None else None,
                     revision=event.kv.mod_revision,
                 )
         except aetcd.exceptions.ClientError as e:

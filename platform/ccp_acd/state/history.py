@@ -7,6 +7,7 @@ one write here. Keys sort by time (call ids by arrival, presence intervals by en
 time), so each report is one key range:
 
 - ``history_since`` / ``history_between``: ended calls by arrival time;
+- ``history_pages``: the same from a time on, a page at a time at one revision (``state.intervals``);
 - ``presence_between``: closed presence intervals overlapping a window;
 - ``caller_history``: the caller's ended calls, newest first, from the caller's index;
 - ``list_audit``: audit events in a window, paged, with a limit etcd applies itself.
@@ -19,6 +20,8 @@ Not for: aggregating into reports (``domain.reports``, ``api.admin``) or deletin
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import aetcd.utils
 
 from ccp_acd.domain.models import Call, PresenceInterval
@@ -28,6 +31,8 @@ from ccp_acd.state.store import AuditEvent
 
 # etcd's default --max-txn-ops: reads batched into one transaction stay under it.
 TXN_MAX_OPS = 128
+# Records per reply of ``history_pages``: ~1 MB of records, well under a reply's 4 MiB.
+HISTORY_PAGE = 1000
 
 
 class HistoryReads:
@@ -38,6 +43,25 @@ class HistoryReads:
         end = aetcd.utils.prefix_range_end(keys.history_prefix(tenant).encode())
         found = await self._call(self.client.get_range(keys.history_at(tenant, since).encode(), end))
         return [decode(Call, kv.value) for kv in found]
+
+    async def history_pages(
+        self, tenant: str, since: float, *, page: int = HISTORY_PAGE
+    ) -> AsyncIterator[tuple[list[Call], int]]:
+        """Ended calls that arrived at or after ``since``, ``page`` at a time, with the revision all are read at.
+
+        For readers of a long window: no reply holds more than a page, and each is folded before the next
+        is read. Every page is read at the first's revision (an error if etcd compacts it meanwhile).
+        """
+        start = keys.history_at(tenant, since).encode()
+        end = aetcd.utils.prefix_range_end(keys.history_prefix(tenant).encode())
+        revision = 0
+        while True:
+            found = await self._range(start, end, limit=page, revision=revision)
+            revision = revision or found.header.revision
+            yield [decode(Call, kv.value) for kv in found.kvs], revision
+            if not found.more or not found.kvs:
+                return
+            start = found.kvs[-1].key + b"\0"
 
     async def history_between(self, tenant: str, start: float, end: float) -> list[Call]:
         """Ended calls that arrived in [start, end): one key range, as call ids sort by arrival time.

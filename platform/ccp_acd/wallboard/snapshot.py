@@ -1,14 +1,14 @@
 """What a wallboard shows, as one JSON-able dict: per queue and tenant-wide, now and over the last hour.
 
-Pure: the caller passes the queue configs, one live view, the call records of
-the window and ``now``. Every figure is ``domain.kpis`` (docs/kpis.md); this
+Pure: the caller passes the queue configs, one live view, the window's
+interval totals (``domain.intervals``) and ``now``. Every figure is ``domain.kpis`` (docs/kpis.md); this
 module only picks the windows and shapes the result:
 
 - the hour figures are ``kpis.queue_stats`` over ``[now - window, now]``;
 - the chart series cut the same hour into buckets aligned to the clock
   (``:00, :05, ...`` with 5-minute buckets), the last one partial and ending
-  now, and run ``kpis.queue_stats`` on the calls that *arrived* in each bucket
-  (and have ended, as every interval figure).
+  now, and run ``kpis.queue_stats_of`` on the totals of the calls that
+  *arrived* in each bucket (and have ended, as every interval figure).
 
 Not for: reports (``ccp report``, 15 min / hour / day intervals) or alerting.
 There is no tenant-wide service level: queues have their own thresholds, so
@@ -23,7 +23,8 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 from ccp_acd.domain import kpis
-from ccp_acd.domain.models import Call, LiveView, QueueConfig
+from ccp_acd.domain.intervals import Window
+from ccp_acd.domain.models import LiveView, QueueConfig
 
 # Seconds. The hour a supervisor looks back on.
 WINDOW_S = 3600.0
@@ -51,11 +52,11 @@ def bucket_starts(now: float, *, window_s: float = WINDOW_S, bucket_s: float = B
     return [last - (count - 1 - i) * bucket_s for i in range(count)]
 
 
-def _series(queue: QueueConfig, buckets: list[list[Call]], starts: list[float], *, now: float) -> list[dict[str, Any]]:
+def _series(queue: QueueConfig, window: Window, starts: list[float], *, now: float, bucket_s: float) -> list[dict[str, Any]]:
     points = []
-    for start, calls in zip(starts, buckets, strict=True):
-        # The calls are already cut to the bucket: an infinite window keeps kpis from cutting them again.
-        stats = kpis.queue_stats(queue=queue, view=_NO_LIVE_CALLS, history=calls, now=now, window_s=math.inf)
+    for start in starts:
+        interval = window.total(queue.name, start=start, end=start + bucket_s)
+        stats = kpis.queue_stats_of(queue=queue, view=_NO_LIVE_CALLS, interval=interval, now=now, window_start=start)
         points.append(
             {
                 "start": start,
@@ -94,23 +95,22 @@ def build_snapshot(
     tenant: str,
     queues: Iterable[QueueConfig],
     view: LiveView,
-    history: Iterable[Call],
+    window: Window,
     now: float,
     window_s: float = WINDOW_S,
     bucket_s: float = BUCKET_S,
 ) -> dict[str, Any]:
-    """The wallboard's picture of ``tenant`` at ``now``; queues sorted by name."""
-    history = list(history)
+    """The wallboard's picture of ``tenant`` at ``now``; queues sorted by name.
+
+    ``window``: the interval totals from ``now - window_s`` on (``domain.intervals``; ``bucket_s`` a
+    multiple of its buckets).
+    """
     starts = bucket_starts(now, window_s=window_s, bucket_s=bucket_s)
-    by_bucket: list[list[Call]] = [[] for _ in starts]
-    for call in history:
-        index = math.floor((call.enqueued_at - starts[0]) / bucket_s)
-        if 0 <= index < len(starts) and call.enqueued_at <= now:
-            by_bucket[index].append(call)
     shown = []
     for queue in sorted(queues, key=lambda q: q.name):
-        stats = kpis.queue_stats(queue=queue, view=view, history=history, now=now, window_s=window_s)
-        shown.append(_queue(stats, name=queue.name, series=_series(queue, by_bucket, starts, now=now)))
+        interval = window.total(queue.name)
+        stats = kpis.queue_stats_of(queue=queue, view=view, interval=interval, now=now, window_start=window.start)
+        shown.append(_queue(stats, name=queue.name, series=_series(queue, window, starts, now=now, bucket_s=bucket_s)))
     live = kpis.live_stats(view, now=now)
     totals = {
         # kpis.live_stats: every queued call and logged-in agent of the tenant once, whatever the queues

@@ -34,6 +34,7 @@ from aiohttp import web
 
 from ccp_acd.api.auth import Authenticator, Principal
 from ccp_acd.errors import CcpError, PermissionDenied, Unauthenticated
+from ccp_acd.state.intervals import IntervalViews
 from ccp_acd.state.live import LiveViews
 from ccp_acd.state.store import Store
 from ccp_acd.wallboard.snapshot import WINDOW_S, build_snapshot
@@ -80,9 +81,11 @@ class Snapshots:
     """The last snapshot per tenant, reused while younger than ``max_age_s`` (one load at a time per tenant)."""
 
     def __init__(
-        self, store: Store, *, max_age_s: float, clock: Callable[[], float] = time.time, views: LiveViews | None = None
+        self, store: Store, *, intervals: IntervalViews, max_age_s: float, clock: Callable[[], float] = time.time,
+        views: LiveViews | None = None,
     ):
         self._store = store
+        self._intervals = intervals
         self._views = views or LiveViews(store)
         self._max_age_s = max_age_s
         self._clock = clock
@@ -97,8 +100,8 @@ class Snapshots:
             now = self._clock()
             queues = await self._store.get_queue_configs(tenant)
             view = await self._views.read(tenant)
-            history = await self._store.history_since(tenant, now - WINDOW_S)
-            snapshot = build_snapshot(tenant=tenant, queues=queues.values(), view=view, history=history, now=now)
+            window = await self._intervals.window(tenant, queues, now - WINDOW_S, now=now)
+            snapshot = build_snapshot(tenant=tenant, queues=queues.values(), view=view, window=window, now=now)
             self._last[tenant] = (now, snapshot)
             return snapshot
 
@@ -107,12 +110,12 @@ class Wallboard:
     """The listener; ``start`` binds (port 0 picks a free one, see ``port``), ``stop`` ends every stream."""
 
     def __init__(
-        self, store: Store, auth: Authenticator, *, interval_s: float, clock: Callable[[], float] = time.time,
-        views: LiveViews | None = None,
+        self, store: Store, auth: Authenticator, *, intervals: IntervalViews, interval_s: float,
+        clock: Callable[[], float] = time.time, views: LiveViews | None = None,
     ):
         self._auth = auth
         self._interval_s = interval_s
-        self._snapshots = Snapshots(store, max_age_s=interval_s / 2, clock=clock, views=views)
+        self._snapshots = Snapshots(store, intervals=intervals, max_age_s=interval_s / 2, clock=clock, views=views)
         self._closing = asyncio.Event()
         package = resources.files("ccp_acd.wallboard") / "static"
         self._static = {name: (package / name).read_bytes() for name in STATIC}
@@ -210,11 +213,12 @@ class Wallboard:
 
 
 async def start_wallboard(
-    listen: str, store: Store, auth: Authenticator, *, interval_s: float, views: LiveViews | None = None
+    listen: str, store: Store, auth: Authenticator, *, intervals: IntervalViews, interval_s: float,
+    views: LiveViews | None = None,
 ) -> Wallboard | None:
     """The node's wallboard, or None when ``listen`` is empty (the default)."""
     if not listen:
         return None
-    wallboard = Wallboard(store, auth, interval_s=interval_s, views=views)
+    wallboard = Wallboard(store, auth, intervals=intervals, interval_s=interval_s, views=views)
     await wallboard.start(listen)
     return wallboard
