@@ -12,7 +12,7 @@ from rich.console import Console
 
 from bench import machine, results
 
-NAMES = ("etcd", "routing", "latency", "scaling", "memory", "quality", "sip")
+NAMES = ("etcd", "routing", "latency", "scaling", "memory", "stats", "quality", "sip")
 console = Console(highlight=False)
 
 
@@ -47,6 +47,10 @@ def _runner(name: str, quick: bool, rate: float | None) -> Callable[[], dict]:
         from bench import memory
 
         return lambda: asyncio.run(memory.run(memory.QUICK if quick else memory.FULL, say=_say))
+    if name == "stats":
+        from bench import stats
+
+        return lambda: asyncio.run(stats.run(stats.QUICK if quick else stats.FULL, say=_say))
     if name == "quality":
         from bench import quality
 

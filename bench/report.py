@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench import results
 
-NAMES = ("etcd", "routing", "latency", "scaling", "memory", "quality", "sip")
+NAMES = ("etcd", "routing", "latency", "scaling", "memory", "stats", "quality", "sip")
 ROUTING_TARGET_CALLS_PER_S = 1000.0
 ROUTING_TARGET_SHARE_OF_RAW = 0.5
 LATENCY_TARGET_P99_MS = 10.0
@@ -188,6 +188,21 @@ def _memory(result: dict) -> list[str]:
     return out
 
 
+def _stats(result: dict) -> list[str]:
+    f = result["figures"]
+    plan = f["plan"]
+    out = ["## Queue statistics: interval totals against reading the records", "", *_provenance(result)]
+    rows = [[f"{r['window_s'] / 3600:g} h", f"{r['records_in_window']:,}", r["records_ms"], r["totals_ms"],
+             f"{r['speedup']:g}x", "yes" if r["same_figures"] else "**no**"] for r in f["rows"]]
+    out += _table(["window", "records in it", "reading them ms", "interval totals ms", "ratio", "same figures"],
+                  rows)
+    out += ["", f"{plan['records']:,} ended calls over a day in {plan['queues']} queues; every queue's figures "
+            f"(ListQueueStats, the wallboard), median of {plan['repeats']}. The cache loads the day once per node "
+            f"and tenant ({f['load_s']:g} s) and holds {f['buckets']:,} buckets ({f['buckets_kib']:,.0f} KiB). "
+            "How: docs/performance.md, *Queue statistics*.", ""]
+    return out
+
+
 def _quality(result: dict) -> list[str]:
     f = result["figures"]
     out = ["## Routing quality against Erlang C", "", *_provenance(result)]
@@ -219,7 +234,7 @@ def _sip(result: dict) -> list[str]:
 
 
 SECTIONS = {"etcd": _etcd, "routing": _routing, "latency": _latency, "scaling": _scaling, "memory": _memory,
-            "quality": _quality, "sip": _sip}
+            "stats": _stats, "quality": _quality, "sip": _sip}
 
 
 def render(found: dict[str, dict]) -> str:

@@ -77,7 +77,7 @@ def test_the_targets_table_says_met_or_missed_for_each_target():
     assert "**met**" in _target_row(text, "RSS per node")
     assert "Machine: Test CPU 9000, 2 cores, 4,096 MiB RAM, Linux 6.1.0, etcd 3.4.23" in text
     assert "`.venv/bin/python -m bench routing` on 2026-11-27T00:00:00+00:00" in text
-    assert "Not run: etcd, scaling, quality, sip." in text
+    assert "Not run: etcd, scaling, stats, quality, sip." in text
 
 
 def test_memory_is_judged_in_megabytes_and_only_at_the_targets_size():
@@ -131,3 +131,15 @@ def test_latency_lists_every_run_with_its_slow_fsyncs_and_judges_the_median():
     assert [row.split("|")[3].split("/")[2].strip() for row in rows] == ["9.0", "4.0", "480.0"]
     assert all("900 (12 / 3 / 1)" in row and "1500 (20 / 6 / 2)" in row and "200 (9 / 4 / 1)" in row for row in rows)
     assert "**met**" in _target_row(text, "p99 enqueue → offer")
+
+
+def test_stats_lists_each_window_with_both_timings_and_flags_differing_figures():
+    row = {"window_s": 3600.0, "records_in_window": 3600, "records_ms": 120.0, "totals_ms": 4.0, "speedup": 30.0,
+           "same_figures": True, "offered": 3600}
+    figures = {"plan": {"records": 86_400, "queues": 4, "repeats": 5}, "load_s": 3.2, "buckets": 5760,
+               "buckets_kib": 900.0, "rows": [row, {**row, "window_s": 86400.0, "same_figures": False}]}
+    text = report.render({"stats": _result("stats", figures)})
+    assert "## Queue statistics: interval totals against reading the records" in text
+    assert "| 1 h | 3,600 | 120.0 | 4.0 | 30x | yes |" in text
+    assert "| 24 h | 3,600 | 120.0 | 4.0 | 30x | **no** |" in text
+    assert "holds 5,760 buckets (900 KiB)" in text

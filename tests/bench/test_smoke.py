@@ -86,6 +86,17 @@ def test_memory_reads_the_rss_of_a_node_holding_waiting_calls(monkeypatch):
     assert figures["dispatch"]["load_live_ms"] > 0 and figures["dispatch"]["plan_ms"] > 0
 
 
+def test_stats_times_both_ways_and_they_agree():
+    cli.run_one("stats", quick=True)
+    figures = _written("stats")
+    rows = figures["rows"]
+    assert [r["window_s"] for r in rows] == [900.0, 3600.0, 86400.0]
+    assert all(r["same_figures"] and r["records_ms"] > 0 and r["totals_ms"] > 0 for r in rows)
+    assert rows[-1]["records_in_window"] == figures["plan"]["records"] == rows[-1]["offered"]
+    assert rows[0]["records_in_window"] < rows[1]["records_in_window"] < rows[2]["records_in_window"]
+    assert figures["buckets"] > 0 and figures["buckets_kib"] > 0
+
+
 def test_quality_compares_the_nodes_waits_with_erlang_c(monkeypatch):
     monkeypatch.setattr(quality, "QUICK", replace(quality.QUICK, calls=20, warm_up=2, scale=400.0, band_paths=5))
     cli.run_one("quality", quick=True)

@@ -4,6 +4,7 @@ are put, rewritten and deleted, gives exactly the figures of summing the records
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 
 import pytest
 from ccp_acd.domain import kpis
@@ -37,6 +38,15 @@ def test_a_call_adds_to_its_queue_and_to_the_overflowed_count_of_the_queues_it_l
     hung_up = contributions(_call(3, at=0, state=CallState.ABANDONED, answer_after=None), THRESHOLDS)["sales"]
     assert (hung_up.offered, hung_up.abandoned, hung_up.abandoned_within, hung_up.answered) == (1, 1, 0, 0)
     assert contributions(_call(4, at=0, state=CallState.QUEUED), THRESHOLDS) == {}
+
+
+def test_adding_and_copying_cover_every_field():
+    totals = Totals(*range(1, len(fields(Totals)) + 1))
+    doubled = totals.copy()
+    doubled.add(totals)
+    assert [getattr(doubled, f.name) for f in fields(Totals)] == [2 * getattr(totals, f.name) for f in fields(Totals)]
+    doubled.add(totals, -2)
+    assert doubled == Totals() and totals == Totals(*range(1, len(fields(Totals)) + 1))
 
 
 def test_taking_a_call_back_leaves_no_bucket_behind():
