@@ -4,6 +4,7 @@ the minute its start cuts, a changed threshold refills the buckets, a broken wat
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import socket
 
@@ -105,6 +106,17 @@ async def test_a_changed_threshold_refills_the_buckets(store, tenant, views):
     assert views.cache(tenant).loads == 2
     assert (await _figures(views, tenant, 900, longer)).answered_within_threshold == 5
     assert views.cache(tenant).loads == 2, "the reader's threshold is kept: no reload per read"
+
+
+async def test_reads_arriving_during_the_load_wait_for_it_instead_of_restarting_it(store, tenant, views):
+    await _put(store, tenant, *(_record(n, at=NOW - 3000 + n) for n in range(2500)))  # three pages to load
+    first = asyncio.create_task(_figures(views, tenant, 3600))
+    while (cache := views.cache(tenant)) is None or not cache._filling:
+        await asyncio.sleep(0)
+    assert cache.revision == 0, "the load is under way"
+    later = await asyncio.gather(*(_figures(views, tenant, 3600) for _ in range(4)))
+    assert {f.offered for f in (await first, *later)} == {2500}
+    assert cache.loads == 1
 
 
 async def test_a_broken_watch_reloads_and_misses_nothing(store, tenant, views):

@@ -87,7 +87,9 @@ class IntervalCache:
         self._reload = asyncio.Event()
         # Thresholds readers asked with (``want``): a load uses them over the queue configs it reads.
         self._wanted: dict[str, float] = {}
-        self.loads = 0
+        # The thresholds of the last load started (the buckets' once it is done).
+        self._filling: dict[str, float] = {}
+        self.loads = 0  # loads started
         self.last_read = clock()
         self.follow_task: asyncio.Task[None] | None = None
 
@@ -106,7 +108,8 @@ class IntervalCache:
         (reads wait until that is done)."""
         wanted = {q.name: q.sl_threshold_s for q in queues}
         self._wanted |= wanted
-        if any(self.buckets.thresholds.get(name) != threshold for name, threshold in wanted.items()):
+        # Against the load under way or done: readers arriving during a load do not restart it.
+        if any(self._filling.get(name) != threshold for name, threshold in wanted.items()):
             self.ready.clear()
             self._reload.set()
             self._advance()
@@ -140,9 +143,11 @@ class IntervalCache:
             self.buckets.add(call, sign)
 
     async def _load(self) -> None:
+        self.loads += 1
+        self._filling = dict(self._wanted)
         queues = await self._store.get_queue_configs(self.tenant)
-        thresholds = {name: q.sl_threshold_s for name, q in queues.items()} | self._wanted
-        buckets = Buckets(thresholds, bucket_s=self._bucket_s)
+        self._filling = {name: q.sl_threshold_s for name, q in queues.items()} | self._filling
+        buckets = Buckets(self._filling, bucket_s=self._bucket_s)
         since = self._clock() - self._horizon_s
         floor = buckets.cut_end(since) - self._bucket_s
         revision = 0
@@ -151,7 +156,6 @@ class IntervalCache:
             for call in calls:
                 buckets.add(call)
         self.buckets, self._floor, self.revision = buckets, floor, revision
-        self.loads += 1
 
     async def _follow(self) -> None:
         await self._load()
