@@ -268,8 +268,11 @@ Content-Length: 0
 """
 
 
-async def start_phone(scenario: str, *, tmp_path: Path, timeout_s: int = 40) -> tuple[SippRun, int]:
-    """A sipp UAS (an agent's phone) on its own port; (the run, its port)."""
+async def start_phone(
+    scenario: str, *, tmp_path: Path, timeout_s: int = 40, echo: bool = True
+) -> tuple[SippRun, int]:
+    """A sipp UAS (an agent's phone) on its own port, echoing the RTP it gets unless not ``echo``; (the run, its
+    port)."""
     name = secrets.token_hex(3)
     xml = tmp_path / f"phone-{name}.xml"
     xml.write_text(scenario)
@@ -278,8 +281,8 @@ async def start_phone(scenario: str, *, tmp_path: Path, timeout_s: int = 40) -> 
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
             SIPP, "-sf", str(xml), "-m", "1", "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
-            "-mp", str(free_udp_port(even=True)), "-rtp_echo", "-timeout", f"{timeout_s}s", "-timeout_error", "-nostdin",
-            stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+            "-mp", str(free_udp_port(even=True)), *(["-rtp_echo"] if echo else []), "-timeout", f"{timeout_s}s",
+            "-timeout_error", "-nostdin", stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
         )
     return SippRun(process=process, log=log), port
 

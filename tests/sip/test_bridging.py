@@ -126,10 +126,12 @@ async def test_agent_phone_refusing_the_call_puts_the_same_interaction_back_in_i
 
 
 async def test_a_bridged_call_whose_rtp_stops_ends_as_that_partys_hangup(running: Running, tmp_path):
-    """Both sipp ends echo RTP (``-rtp_echo``) and send none of their own, so once bridged the media dies out; both
-    wait for a BYE that only the adapter's RTP timeout sends (without it they wait until sipp's own timeout)."""
+    """No party sends RTP of its own once bridged: the caller's sipp only echoes (``-rtp_echo``), the agent's phone
+    neither sends nor echoes, so the media dies out. (With both ends echoing, a packet of the hold music still in
+    flight at the bridge could bounce between them for ever: seen once under the suite's load.) Both wait for a BYE
+    that only the adapter's RTP timeout sends (without it they wait until sipp's own timeout)."""
     running.adapter.settings = running.settings.model_copy(update={"rtp_timeout_s": 2.0})
-    phone, phone_port = await start_phone(UAS_ANSWERS_UNTIL_BYE, tmp_path=tmp_path, timeout_s=30)
+    phone, phone_port = await start_phone(UAS_ANSWERS_UNTIL_BYE, tmp_path=tmp_path, timeout_s=30, echo=False)
     interaction_token = bearer(await issue_token(running.store, tenant=running.tenant, role="interaction"))
     async with grpc.aio.insecure_channel(running.node.address) as channel:
         agents, alice, offers, stream, reader = await agent_with_phone(running, channel, phone_port)
