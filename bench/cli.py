@@ -12,7 +12,7 @@ from rich.console import Console
 
 from bench import machine, results
 
-NAMES = ("etcd", "routing", "latency", "scaling", "memory", "stats", "quality", "sip")
+NAMES = ("etcd", "floor", "routing", "latency", "scaling", "memory", "stats", "quality", "sip")
 console = Console(highlight=False)
 
 
@@ -31,6 +31,10 @@ def _runner(name: str, quick: bool, rate: float | None) -> Callable[[], dict]:
         from bench import etcd_limit
 
         return lambda: etcd_limit.run(etcd_limit.QUICK if quick else etcd_limit.FULL, say=_say)
+    if name == "floor":
+        from bench import floor
+
+        return lambda: asyncio.run(floor.run(floor.QUICK if quick else floor.FULL, say=_say))
     if name == "routing":
         from bench import routing
 

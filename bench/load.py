@@ -26,7 +26,7 @@ import contextlib
 import random
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ccp_acd.api.auth import issue_token
@@ -236,7 +236,7 @@ async def play(
         t.offered_at - t.enqueued_at for _, t in timelines if t.offered_at is not None and t.enqueued_at is not None
     ]
     replies = [t.acked_at - t.enqueued_at for _, t in timelines if t.acked_at is not None and t.enqueued_at is not None]
-    sustained = routed == planned > 0 and lag <= max(0.5, 0.1 * step.seconds)
+    sustained = is_sustained(routed=routed, planned=planned, lag_s=lag, seconds=step.seconds)
     result = {
         "offered_per_s": step.rate,
         "seconds": step.seconds,
@@ -302,6 +302,28 @@ async def node_offer_waits(
     return [offered[c] - enqueued[c] for c in wanted if c in offered and c in enqueued]
 
 
+def is_sustained(*, routed: int, planned: int, lag_s: float, seconds: float) -> bool:
+    """Every call routed, the last within ``max(0.5 s, 10 % of the step)`` of the last arrival (module doc)."""
+    return routed == planned > 0 and lag_s <= max(0.5, 0.1 * seconds)
+
+
+async def ramp_rates(step_at: Callable[[float], Awaitable[dict]], rates: Sequence[float], *, refine: int) -> None:
+    """Run ``step_at`` at rising ``rates`` until a step is not sustained, then ``refine`` bisections (``ramp``)."""
+    low = 0.0
+    high = None
+    for rate in rates:
+        if not (await step_at(rate))["sustained"]:
+            high = rate
+            break
+        low = rate
+    for _ in range(refine if high is not None and low > 0 else 0):
+        middle = round((low + high) / 2, 1)
+        if (await step_at(middle))["sustained"]:
+            low = middle
+        else:
+            high = middle
+
+
 async def ramp(
     running: harness.Cluster, store: EtcdStore, tenants: Sequence[Tenant], *, rates: Sequence[float],
     seconds: float, max_calls: int, drain_s: float, refine: int = 0, say: Callable[[str], None] = print,
@@ -320,19 +342,7 @@ async def ramp(
         say(step_line(steps[-1]))
         return steps[-1]
 
-    low = 0.0
-    high = None
-    for rate in rates:
-        if not (await step_at(rate))["sustained"]:
-            high = rate
-            break
-        low = rate
-    for _ in range(refine if high is not None and low > 0 else 0):
-        middle = round((low + high) / 2, 1)
-        if (await step_at(middle))["sustained"]:
-            low = middle
-        else:
-            high = middle
+    await ramp_rates(step_at, rates, refine=refine)
     sustained = [s for s in steps if s["sustained"]]
     best = max(sustained, key=lambda s: s["calls_per_s"]) if sustained else None
     peak = max(steps, key=lambda s: s["calls_per_s"])
