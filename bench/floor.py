@@ -156,6 +156,7 @@ async def run(plan: Plan, *, say: Callable[[str], None] = print) -> dict:
     finally:
         server.terminate()
         server.wait(timeout=10)
+        server.stdout.close()
     sustained = [s for s in steps if s["sustained"]]
     best = max(sustained, key=lambda s: s["calls_per_s"]) if sustained else None
     busiest = max(steps, key=lambda s: s["routed"])

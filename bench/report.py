@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench import results
 
-NAMES = ("etcd", "routing", "latency", "scaling", "memory", "stats", "quality", "sip")
+NAMES = ("etcd", "floor", "routing", "latency", "scaling", "memory", "stats", "quality", "sip")
 ROUTING_TARGET_CALLS_PER_S = 1000.0
 ROUTING_TARGET_SHARE_OF_RAW = 0.5
 LATENCY_TARGET_P99_MS = 10.0
@@ -86,6 +86,23 @@ def _etcd(result: dict) -> list[str]:
     )
     out += ["", f"Raw limit (the reference below): **{f['raw_txn_per_s']:.0f} guarded txn/s**; sequential "
             f"{f['sequential_txn_per_s']:.0f} txn/s. What limits it: {f['limit']}.", ""]
+    return out
+
+
+def _floor(result: dict) -> list[str]:
+    f = result["figures"]
+    out = ["## The gRPC floor (the same four RPCs, a server that does nothing)", "", *_provenance(result)]
+    out += _table(
+        ["offered calls/s", "completed", "calls/s", "sustained", "enqueue→offer p50 / p99 ms",
+         "CPU (share of a core)", "CPU ms/call (server / driver)"],
+        [[s["offered_per_s"], f"{s['routed']}/{s['planned']}", s["calls_per_s"], "yes" if s["sustained"] else "no",
+          f"{s['enqueue_to_offer']['p50_ms']} / {s['enqueue_to_offer']['p99_ms']}", _cpu_shares(s),
+          f"{s['cpu_ms_per_call'].get('server', '-')} / {s['cpu_ms_per_call'].get('driver', '-')}"]
+         for s in f["steps"]],
+    )
+    out += ["", f"Floor: **{f['sustained_calls_per_s']:.1f} calls/s** sustained with no etcd and no routing "
+            "(bench/floor_server.py; no auth, no interceptors) and a minimal client: no Python node can route more "
+            "on this machine. What the node adds to it: docs/performance.md, *The gRPC floor*.", ""]
     return out
 
 
@@ -233,7 +250,7 @@ def _sip(result: dict) -> list[str]:
     return out
 
 
-SECTIONS = {"etcd": _etcd, "routing": _routing, "latency": _latency, "scaling": _scaling, "memory": _memory,
+SECTIONS = {"etcd": _etcd, "floor": _floor, "routing": _routing, "latency": _latency, "scaling": _scaling, "memory": _memory,
             "stats": _stats, "quality": _quality, "sip": _sip}
 
 

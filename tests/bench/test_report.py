@@ -77,7 +77,7 @@ def test_the_targets_table_says_met_or_missed_for_each_target():
     assert "**met**" in _target_row(text, "RSS per node")
     assert "Machine: Test CPU 9000, 2 cores, 4,096 MiB RAM, Linux 6.1.0, etcd 3.4.23" in text
     assert "`.venv/bin/python -m bench routing` on 2026-11-27T00:00:00+00:00" in text
-    assert "Not run: etcd, scaling, stats, quality, sip." in text
+    assert "Not run: etcd, floor, scaling, stats, quality, sip." in text
 
 
 def test_memory_is_judged_in_megabytes_and_only_at_the_targets_size():
@@ -143,3 +143,14 @@ def test_stats_lists_each_window_with_both_timings_and_flags_differing_figures()
     assert "| 1 h | 3,600 | 120.0 | 4.0 | 30x | yes |" in text
     assert "| 24 h | 3,600 | 120.0 | 4.0 | 30x | **no** |" in text
     assert "holds 5,760 buckets (900 KiB)" in text
+
+
+def test_floor_lists_each_step_with_the_cpu_per_call_of_server_and_driver():
+    step = {"offered_per_s": 800.0, "planned": 6400, "routed": 6400, "calls_per_s": 798.6, "sustained": True,
+            "drain_lag_s": 0.007, "enqueue_to_offer": _quantiles(2.6), "cpu": _cpu(),
+            "cpu_ms_per_call": {"server": 1.075, "driver": 0.852}}
+    figures = {"steps": [step], "sustained_calls_per_s": 798.6, "busiest": step, "agents": 40}
+    text = report.render({"floor": _result("floor", figures)})
+    assert "## The gRPC floor" in text
+    assert "| 800.0 | 6400/6400 | 798.6 | yes | 2.0 / 2.6 |" in text
+    assert "| 1.075 / 0.852 |" in text and "Floor: **798.6 calls/s** sustained" in text

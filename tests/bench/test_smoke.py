@@ -86,6 +86,15 @@ def test_memory_reads_the_rss_of_a_node_holding_waiting_calls(monkeypatch):
     assert figures["dispatch"]["load_live_ms"] > 0 and figures["dispatch"]["plan_ms"] > 0
 
 
+def test_floor_ramps_the_four_rpcs_against_a_server_that_does_nothing():
+    cli.run_one("floor", quick=True)
+    figures = _written("floor")
+    assert [s["offered_per_s"] for s in figures["steps"]] == [50.0, 100.0]
+    assert all(s["routed"] == s["planned"] > 0 and s["enqueue_to_offer"]["n"] == s["routed"] for s in figures["steps"])
+    assert all(s["cpu_ms_per_call"]["server"] > 0 and s["cpu_ms_per_call"]["driver"] > 0 for s in figures["steps"])
+    assert figures["sustained_calls_per_s"] > 0
+
+
 def test_stats_times_both_ways_and_they_agree():
     cli.run_one("stats", quick=True)
     figures = _written("stats")
