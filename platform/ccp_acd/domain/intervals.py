@@ -10,10 +10,10 @@ how ACDs keep interval statistics (Cisco UCCE's interval tables, Genesys'
 interval aggregates); ``state.intervals`` keeps the buckets up to date from a
 watch on the tenant's ``history/`` records.
 
-Windows start anywhere, buckets on the minute: a ``Window`` holds the whole
-buckets after its start and, for the bucket its start cuts, only the calls that
-arrived from the start on (``Window.cut``, a read of under a minute of
-records). So its figures are exact, the same as summing the records.
+Windows start anywhere, buckets on the minute: a ``Window`` (``Buckets.window``)
+holds the whole buckets after its start and, for the bucket its start cuts, only
+the calls that arrived from the start on (the reader reads those records: under
+a minute of arrivals). So its figures are exact, the same as summing the records.
 
 The service level threshold is the queue's when a call is added: ``Buckets``
 record the thresholds they were filled with (``thresholds``), and a reader that
@@ -71,7 +71,6 @@ class Totals:
     def empty(self) -> bool:
         """Nothing counted (the float sums may keep a rounding residue after a call is taken back)."""
         return not self.offered and not self.overflowed
-
 
 
 def contributions(call: Call, thresholds: Mapping[str, float]) -> dict[str, Totals]:
