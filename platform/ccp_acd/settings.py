@@ -70,10 +70,10 @@ class NodeSettings(BaseSettings):
     failback_after_s: float = Field(default=30.0, gt=0.0)
     # Overload protection (api/overload.py, docs/security.md). Defaults of the per-tenant limits a Tenant's
     # spec.limits overrides, per tenant per node. Enqueues/s (0: unlimited): above what one node routes
-    # (~155 calls/s on 2 cores, BENCHMARKS.md), so only a flood trips it; set a tenant's own rate below its share.
-    tenant_enqueue_rate: float = Field(default=200.0, ge=0.0)
+    # (~170-240 calls/s on 2 cores, BENCHMARKS.md), so only a flood trips it; set a tenant's own rate below its share.
+    tenant_enqueue_rate: float = Field(default=400.0, ge=0.0)
     # Enqueues a tenant may send at once above its rate (the token bucket's depth).
-    tenant_enqueue_burst: int = Field(default=400, ge=1)
+    tenant_enqueue_burst: int = Field(default=800, ge=1)
     # Calls a tenant may have waiting (0: no cap): far above any real queue, it bounds what a flood can park.
     tenant_max_waiting: int = Field(default=20_000, ge=0)
     # Load shedding of new work (Enqueue, Login, reports): new-work handlers in progress at once (0 sheds all:
