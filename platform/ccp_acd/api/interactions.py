@@ -207,6 +207,10 @@ class InteractionServicer(interaction_pb2_grpc.InteractionServiceServicer):
                     queue_waiting += existing.queue == queue.name
             if capped:
                 self._overload.check_waiting(tenant, waiting=tenant_waiting, limits=limits)
+            overflow = queue.on_max_length.target_queue if queue.on_max_length.kind is ActionKind.QUEUE else ""
+            if overflow and overflow not in queues:
+                # A target queue created a moment ago may not be in the config cache yet: etcd has it.
+                queues = await self._views.queue_configs(tenant, require=overflow)
             call, outcome = admit(call, queue, queues, waiting=queue_waiting)
             if outcome == "refused":
                 raise ResourceExhausted(f"queue {queue.name!r} is full (max_length {queue.max_length})")
