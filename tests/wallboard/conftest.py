@@ -32,7 +32,10 @@ INTERVAL_S = 0.2
 
 @pytest.fixture
 async def node(etcd_server) -> AsyncIterator[Node]:
+    """A node with a wallboard that routes one tenant, the ``board``'s: not every tenant earlier tests left in
+    the session's etcd (a node starting among hundreds of them once took over 30 s to offer the board's calls)."""
     settings = NodeSettings(
+        tenants=f"wb-{secrets.token_hex(4)}",
         site=SITE,
         node_id=f"wb-{secrets.token_hex(3)}",
         grpc_listen="127.0.0.1:0",
@@ -60,8 +63,8 @@ class Board:
     agent: str
 
 
-async def make_tenant(store: EtcdStore, *queues: QueueConfig) -> str:
-    tenant = f"wb-{secrets.token_hex(4)}"
+async def make_tenant(store: EtcdStore, *queues: QueueConfig, name: str = "") -> str:
+    tenant = name or f"wb-{secrets.token_hex(4)}"
     await store.put_tenant_config(TenantConfig(name=tenant, home_site=SITE))
     for queue in queues:
         await store.put_queue_config(tenant, queue)
@@ -78,7 +81,6 @@ async def _answer(store: EtcdStore, tenant: str, *, queue: str, waited_s: float,
     async def offered() -> bool:
         return call_id in (await store.load_live(tenant)).reservations
 
-    # Generous: this node routes every tenant earlier tests left in the session's etcd, and CI once took over 10 s.
     await eventually(offered, timeout_s=30, what=f"the router's offer of {call_id}")
     await store.accept(tenant, agent, call_id, now=time.time())
     await store.complete(tenant, agent, call_id, disposition="", wrap_up_s=0, now=time.time())
@@ -92,7 +94,7 @@ async def _wait(store: EtcdStore, tenant: str, *, queue: str, waited_s: float, n
 
 @pytest.fixture
 async def board(node: Node, store: EtcdStore) -> Board:
-    tenant = await make_tenant(store, QueueConfig(name="sales"), QueueConfig(name="support"))
+    tenant = await make_tenant(store, QueueConfig(name="sales"), QueueConfig(name="support"), name=node.settings.tenants)
     await store.create_agent(tenant, "ann", AgentProfile(capacity={Channel.VOICE: 1}, site=SITE), now=time.time())
     await store.set_presence(tenant, "ann", Presence.AVAILABLE, reason_code="", now=time.time())
     await _answer(store, tenant, queue="sales", waited_s=100, agent="ann")
