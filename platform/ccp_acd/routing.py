@@ -2,9 +2,10 @@
 
 One task per tenant. Each keeps the tenant's live view in memory
 (``state.live.LiveCache``: one range read, then a watch that decodes only
-what changed), wakes on any change it applies or after
-``dispatch_interval_s`` (time alone moves skill rings, max waits and offer
-timeouts), plans on a snapshot of it, and commits decisions one transaction
+what changed), wakes on any change it applies or, while it has waiting calls
+or pending offers, after ``dispatch_interval_s`` (time alone moves skill
+rings, max waits and offer timeouts; an idle tenant costs nothing), plans on a
+snapshot of it, and commits decisions one transaction
 each. A dispatch first waits (bounded) for the cache to show this node's own
 earlier commits. A lost compare-and-set means another node (or an agent)
 changed a record the decision rests on: the re-plan waits until the cache
@@ -156,7 +157,9 @@ class Router:
                     # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
                     # races with the event, and this loop would then outlive its node.
                     with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self._settings.dispatch_interval_s):
+                        # After a failed dispatch (etcd unavailable), retry on the timer whatever the view.
+                        retry_s = self._settings.dispatch_interval_s if queues_stale.is_set() else None
+                        async with asyncio.timeout(retry_s or self._timed_wake_s(tenant)):
                             await wake.wait()
                     wake.clear()
                     try:
@@ -177,6 +180,20 @@ class Router:
             for task in watchers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    def _timed_wake_s(self, tenant: str) -> float | None:
+        """Seconds until the tenant's loop plans again though nothing changed; None: only on a change.
+
+        Time moves skill rings, max waits and offer timeouts: a tenant with waiting calls or pending offers
+        is planned every ``dispatch_interval_s``. One with neither has nothing time can change; its loop
+        waits for a change (a call, an agent, a queue, a site), so idle tenants cost a node nothing (300 idle
+        tenants kept a node 48 % busy when each was planned every 0.5 s).
+        """
+        cache = self._views.cache(tenant)
+        if cache is None or not cache.ready.is_set():
+            return self._settings.dispatch_interval_s
+        view = cache.view()
+        return self._settings.dispatch_interval_s if view.calls or view.reservations else None
 
     async def _watch(self, prefix: str, event: asyncio.Event, *, also: asyncio.Event | None = None) -> None:
         """Set ``event`` on every change under ``prefix``; re-watch after errors."""
